@@ -1,0 +1,198 @@
+"""Running cases: each case and target in a process of its own, several at once.
+
+Theory of operation: for every (case, target) the runner forks. The child sets the target
+up (for the kernel: a new network namespace, a TUN device, the case's sysctls), plays the
+timeline and streams what happens (steps, packets, the verdict) back through a pipe. The
+parent waits with a time limit; a child that runs over it is killed, and because its
+namespace dies with it nothing is left behind. The records streamed so far tell what
+happened up to the hang. The CLI and the pytest plugin both come through `run_cases`.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import select
+import signal
+import struct
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
+
+from harness.errors import CaseError
+from harness.model import PacketEvent, Script, SyscallEvent
+from harness.result import ERROR, FAIL, PASS, Failure, PacketRecord, Result, Step
+from harness.runner import ANY_TIME_WAIT, RunFailure, Runner
+from harness.targets import TARGETS
+
+SLACK = 10.0     # seconds a case may run past its own timeline before it counts as hung
+
+
+@dataclass
+class Job:
+    """One case on one target; `error` holds a load error (the case could not be parsed)."""
+
+    path: str
+    target: str
+    script: Script | None = None
+    error: CaseError | None = None
+    case_id: str = ""
+    requirements: list[str] = field(default_factory=list)
+
+
+def nominal_duration(script: Script) -> float:
+    """How long the timeline lasts if every event is on time (for the hang limit)."""
+    now = longest = 0.0
+    for event in script.events:
+        t = event.time
+        if t.kind == "rel":
+            now += t.start
+        elif t.kind == "abs":
+            now = t.start
+        elif t.kind == "range":
+            now = (now if t.end_relative else 0.0) + (t.end or t.start)
+        else:
+            now += ANY_TIME_WAIT
+        end = event.end_time if isinstance(event, SyscallEvent) else None
+        longest = max(longest, now + (end.start if end else 0.0))
+    return max(now, longest)
+
+
+def _send(fd: int, kind: str, payload: object) -> None:
+    data = pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
+    os.write(fd, struct.pack("!I", len(data)) + data)
+
+
+def _child(job: Job, scale: float, fd: int) -> None:
+    """The case's own process: never returns."""
+    code = 0
+    try:
+        target = TARGETS[job.target]()
+        runner = Runner(job.script, target, scale, on_step=lambda s: _send(fd, "step", s))
+        verdict, failure = PASS, None
+        try:
+            target.setup(job.script)
+            _send(fd, "env", target.environment())
+            runner.run()
+        except RunFailure as exc:
+            verdict, failure = FAIL, exc.failure
+        except CaseError as exc:
+            loc = exc.loc
+            verdict = ERROR
+            failure = Failure(exc.message, loc.line if loc else 0, loc.col if loc else 0)
+        except Exception as exc:         # a bug in the runner or target: report it with the case
+            verdict = ERROR
+            failure = Failure(f"internal error: {type(exc).__name__}: {exc}",
+                              actual="".join(traceback.format_exc(limit=6)))
+        for record in runner.packets:
+            _send(fd, "packet", record)
+        _send(fd, "verdict", (verdict, failure))
+        target.teardown()
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)
+
+
+class _Running:
+    def __init__(self, job: Job, scale: float) -> None:
+        self.job = job
+        self.start = time.monotonic()
+        self.deadline = self.start + nominal_duration(job.script) * scale + SLACK
+        self.buffer = b""
+        self.steps: list[Step] = []
+        self.packets: list[PacketRecord] = []
+        self.env: dict[str, str] = {}
+        self.verdict: tuple[str, Failure | None] | None = None
+        rfd, wfd = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:
+            os.close(rfd)
+            _child(job, scale, wfd)
+        os.close(wfd)
+        self.fd = rfd
+
+    def feed(self) -> bool:
+        """Read what the child sent; False at end of stream."""
+        chunk = os.read(self.fd, 1 << 16)
+        if not chunk:
+            return False
+        self.buffer += chunk
+        while len(self.buffer) >= 4:
+            size = struct.unpack("!I", self.buffer[:4])[0]
+            if len(self.buffer) < 4 + size:
+                break
+            kind, payload = pickle.loads(self.buffer[4:4 + size])
+            self.buffer = self.buffer[4 + size:]
+            if kind == "step":
+                self.steps.append(payload)
+            elif kind == "packet":
+                self.packets.append(payload)
+            elif kind == "env":
+                self.env = payload
+            else:
+                self.verdict = payload
+        return True
+
+    def kill(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def result(self, timed_out: bool) -> Result:
+        os.close(self.fd)
+        os.waitpid(self.pid, 0)
+        job = self.job
+        if self.verdict is not None:
+            verdict, failure = self.verdict
+        elif timed_out:
+            last = self.steps[-1] if self.steps else None
+            verdict, failure = ERROR, Failure(
+                f"the case hung: stopped after {time.monotonic() - self.start:.1f} s"
+                + (f"; the last event that completed was line {last.line}: {last.text}" if last else ""))
+        else:
+            verdict, failure = ERROR, Failure("the case's process died without a verdict")
+        return Result(job.case_id, job.path, job.target, verdict,
+                      time.monotonic() - self.start, job.script.title, job.requirements,
+                      failure, self.steps, self.packets, self.env, raw_verdict=verdict)
+
+
+def _load_error(job: Job) -> Result:
+    err = job.error
+    loc = err.loc if err else None
+    return Result(job.case_id, job.path, job.target, ERROR, 0.0, "", job.requirements,
+                  Failure(err.message if err else "cannot load", loc.line if loc else 0,
+                          loc.col if loc else 0), raw_verdict=ERROR)
+
+
+def run_jobs(jobs: Iterable[Job], parallel: int = 1, scale: float = 1.0) -> Iterator[Result]:
+    """Run jobs, `parallel` at a time; yield each Result as it completes."""
+    waiting = list(jobs)
+    running: dict[int, _Running] = {}
+    while waiting or running:
+        while waiting and len(running) < max(parallel, 1):
+            job = waiting.pop(0)
+            if job.script is None:
+                yield _load_error(job)
+                continue
+            proc = _Running(job, scale)
+            running[proc.fd] = proc
+        if not running:
+            continue
+        soonest = min(p.deadline for p in running.values())
+        ready, _, _ = select.select(list(running), [], [], max(0.0, soonest - time.monotonic()))
+        for fd in ready:
+            if not running[fd].feed():
+                yield running.pop(fd).result(timed_out=False)
+        now = time.monotonic()
+        for fd, proc in list(running.items()):
+            if now >= proc.deadline:
+                proc.kill()
+                yield running.pop(fd).result(timed_out=True)
+
+
+def run_one(script: Script, target: str, scale: float = 1.0) -> Result:
+    job = Job(script.path, target, script, case_id=script.id, requirements=script.requirements)
+    return next(run_jobs([job], 1, scale))

@@ -1,0 +1,462 @@
+"""The line grammar of packetdrill scripts, parsed into the Script model's events.
+
+Theory of operation: one hand-written recursive-descent parser reads script text directly
+(no separate tokenizer, because packetdrill's grammar is context-sensitive: `S.` is a flag
+word after `<` but `.` is a number elsewhere). It is the only parser of the grammar; YAML
+`script:` blocks, YAML `steps:` strings and `.pkt` files all come through `parse_script`.
+
+Every error is a `CaseError` at `file:line:column` that says what was expected there.
+Events may span lines (a long syscall, a `%{ }%` block); `//`, `/* */` and `#` are comments.
+"""
+
+from __future__ import annotations
+
+import re
+
+from harness.constants import KNOWN_SYSCALLS, is_known_name
+from harness.errors import CaseError, Loc
+from harness.model import (ANY, AssertEvent, Event, Expr, PacketEvent, PythonEvent, ShellEvent,
+                           SyscallEvent, TimeSpec)
+from stack.wire import flags_value
+
+_NUMBER = re.compile(r"(0x[0-9a-fA-F]+|\d+\.(?!\.)\d*|\.\d+|\d+)")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_FLAGS = re.compile(r"[SFRPUEW.\-]+")
+_ASSERT_OPS = ("==", "!=", "<=", ">=", "<", ">")
+ICMP_TYPES = {"unreachable": 3, "source_quench": 4, "time_exceeded": 11,
+              "parameter_problem": 12, "echo_request": 8, "echo_reply": 0}
+ICMP_UNREACH_CODES = {"net_unreachable": 0, "host_unreachable": 1, "protocol_unreachable": 2,
+                      "port_unreachable": 3, "frag_needed": 4, "source_route_failed": 5,
+                      "net_unknown": 6, "host_unknown": 7, "net_prohibited": 9,
+                      "host_prohibited": 10, "tos_net_unreachable": 11,
+                      "tos_host_unreachable": 12, "prohibited": 13}
+IP_ECN = {"noecn": 0, "ect1": 1, "ect0": 2, "ce": 3}
+
+
+class Parser:
+    """A cursor over script text that knows where each character came from in its file."""
+
+    def __init__(self, text: str, file: str, line: int = 1, col: int = 1,
+                 defines: dict[str, str] | None = None) -> None:
+        self.text = text
+        self.file = file
+        self.line0 = line
+        self.col0 = col
+        self.pos = 0
+        self.last_end = 0     # just past the last token consumed: where an event ends
+        self.defines = defines or {}
+        self._line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+
+    # -- positions and errors ------------------------------------------------------------
+    def loc(self, pos: int | None = None) -> Loc:
+        pos = self.pos if pos is None else pos
+        lo, hi = 0, len(self._line_starts) - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self._line_starts[mid] <= pos:
+                lo = mid
+            else:
+                hi = mid - 1
+        col = pos - self._line_starts[lo] + 1
+        return Loc(self.file, self.line0 + lo, col + (self.col0 - 1))
+
+    def fail(self, expected: str, pos: int | None = None) -> CaseError:
+        pos = self.pos if pos is None else pos
+        found = self.text[pos:pos + 20].split("\n")[0]
+        seen = f"found {found!r}" if found else "found the end of the line"
+        return CaseError(self.loc(pos), f"expected {expected}, {seen}")
+
+    # -- low-level scanning --------------------------------------------------------------
+    def skip(self, newlines: bool = True) -> None:
+        """Skip blanks and comments (and newlines unless told not to)."""
+        while self.pos < len(self.text):
+            ch = self.text[self.pos]
+            rest = self.text[self.pos:self.pos + 2]
+            if ch in " \t\r" or (newlines and ch == "\n"):
+                self.pos += 1
+            elif rest == "//" or ch == "#":
+                end = self.text.find("\n", self.pos)
+                self.pos = len(self.text) if end < 0 else end
+            elif rest == "/*":
+                end = self.text.find("*/", self.pos + 2)
+                if end < 0:
+                    raise self.fail("'*/' to close the comment")
+                self.pos = end + 2
+            else:
+                return
+
+    def peek(self, token: str) -> bool:
+        self.skip()
+        return self.text.startswith(token, self.pos)
+
+    def accept(self, token: str) -> bool:
+        if self.peek(token):
+            self.pos += len(token)
+            self.last_end = self.pos
+            return True
+        return False
+
+    def expect(self, token: str, what: str | None = None) -> None:
+        if not self.accept(token):
+            raise self.fail(what or repr(token))
+
+    def match(self, pattern: re.Pattern[str]) -> str | None:
+        self.skip()
+        m = pattern.match(self.text, self.pos)
+        if not m:
+            return None
+        self.pos = self.last_end = m.end()
+        return m.group(0)
+
+    def word(self, what: str = "a name") -> str:
+        start = self.pos
+        value = self.match(_WORD)
+        if value is None:
+            raise self.fail(what, start if self.text[start:start + 1].strip() else self.pos)
+        return value
+
+    def peek_word(self) -> str | None:
+        self.skip()
+        m = _WORD.match(self.text, self.pos)
+        return m.group(0) if m else None
+
+    def integer(self, what: str = "an integer") -> int:
+        self.skip()
+        neg = self.accept("-")
+        value = self.match(_NUMBER)
+        if value is None:
+            word = self.peek_word()
+            if word in self.defines:
+                self.pos = self.last_end = self.pos + len(word)
+                return int(self.defines[word], 0) * (-1 if neg else 1)
+            raise self.fail(what)
+        if "." in value:
+            raise self.fail(what + " (not a fraction)", self.pos - len(value))
+        return int(value, 0) * (-1 if neg else 1)
+
+    def number(self, what: str = "a number") -> float:
+        value = self.match(_NUMBER)
+        if value is None:
+            raise self.fail(what)
+        return float(int(value, 16)) if value.startswith("0x") else float(value)
+
+    def int_or_any(self, what: str) -> object:
+        return ANY if self.accept("*") else self.integer(what)
+
+    # -- events --------------------------------------------------------------------------
+    def events(self) -> list[Event]:
+        out: list[Event] = []
+        self.skip()
+        while self.pos < len(self.text):
+            out.append(self.event())
+            self.skip()
+        return out
+
+    def event(self) -> Event:
+        start = self.pos
+        time = self.time()
+        end_time = None
+        if self.accept("..."):
+            end_time = self.time(allow_any=False)
+        self.skip()
+        action_pos = self.pos
+        if self.accept("<") or self.accept(">"):
+            event = self.packet(time, start, self.text[self.pos - 1])
+        elif self.accept("%{"):
+            end = self.text.find("}%", self.pos)
+            if end < 0:
+                raise self.fail("'}%' to close the Python block", action_pos)
+            code = self.text[self.pos:end]
+            self.pos = self.last_end = end + 2
+            event = PythonEvent(time, self.loc(start), "", code=code)
+        elif self.accept("`"):
+            end = self.text.find("`", self.pos)
+            if end < 0:
+                raise self.fail("a closing backquote for the shell command", action_pos)
+            command = self.text[self.pos:end]
+            self.pos = self.last_end = end + 1
+            event = ShellEvent(time, self.loc(start), "", command=command)
+        elif self.peek_word() == "assert":
+            self.word()
+            event = self.assertion(time, start)
+        elif self.peek_word():
+            event = self.syscall(time, start, end_time)
+        else:
+            raise self.fail("an action: '<', '>', a system call, 'assert', '%{' or '`'")
+        if end_time is not None and not isinstance(event, SyscallEvent):
+            raise CaseError(event.loc, "'...' (a blocking call) is only allowed before a system call")
+        if time.kind in ("any", "range") and not (isinstance(event, PacketEvent)
+                                                 and event.direction == ">"):
+            raise CaseError(event.loc, f"time '{time}' is only allowed on expected ('>') segments")
+        self.pos = self.last_end
+        event.text = " ".join(self.text[start:self.pos].split())
+        self.skip(newlines=False)
+        if self.pos < len(self.text) and self.text[self.pos] not in "\n;":
+            raise self.fail("the end of the event")
+        self.accept(";")
+        return event
+
+    def time(self, allow_any: bool = True) -> TimeSpec:
+        self.skip()
+        if allow_any and self.accept("*"):
+            return TimeSpec("any")
+        relative = self.accept("+")
+        start = self.number("a time (e.g. 0, +0.1, * or 0.1~0.2)")
+        if not self.text.startswith("~", self.pos):
+            return TimeSpec("rel" if relative else "abs", start)
+        self.pos += 1
+        end_relative = self.accept("+")
+        if end_relative != relative:
+            raise self.fail("both ends of a time range written the same way (a~b or +a~+b)")
+        end = self.number("the end of the time range")
+        if end < start:
+            raise CaseError(self.loc(), f"time range {start:g}~{end:g} ends before it starts")
+        return TimeSpec("range", start, end, end_relative=relative)
+
+    # -- packets (`<` injected, `>` expected) ---------------------------------------------
+    def packet(self, time: TimeSpec, start: int, direction: str) -> PacketEvent:
+        event = PacketEvent(time, self.loc(start), "", direction=direction)
+        event.ip = self.ip_info()
+        if self.peek_word() == "icmp":
+            return self.icmp(event)
+        flags_pos = self.pos
+        flags = self.match(_FLAGS)
+        if flags is None:
+            raise self.fail("TCP flags (S, ., F, R, P, U, E, W or - for none)")
+        try:
+            event.flags = flags_value(flags)
+        except ValueError as exc:
+            raise CaseError(self.loc(flags_pos), str(exc)) from None
+        self.seq_range(event)
+        self.packet_fields(event)
+        if self.accept("<"):
+            event.options = self.tcp_options()
+        return event
+
+    def seq_range(self, event: PacketEvent) -> None:
+        pos = self.pos
+        event.seq = self.integer("a sequence range start:end(length)")
+        self.expect(":", "':' in start:end(length)")
+        event.end = self.integer("the end of start:end(length)")
+        self.expect("(", "'(' and the length in start:end(length)")
+        event.length = self.integer("the payload length")
+        self.expect(")")
+        if (event.end - event.seq) & 0xFFFFFFFF != event.length:
+            raise CaseError(self.loc(pos), f"sequence numbers do not add up: {event.seq}:{event.end}"
+                            f"({event.length}) has end - start = {event.end - event.seq}, "
+                            f"expected {event.length}")
+
+    def packet_fields(self, event: PacketEvent) -> None:
+        while True:
+            word = self.peek_word()
+            if word not in ("ack", "win", "urg"):
+                return
+            self.word()
+            if getattr(event, word) is not None:
+                raise self.fail(f"'{word}' only once")
+            value = self.int_or_any(f"a value after '{word}'")
+            setattr(event, word, None if value is ANY else value)
+
+    def ip_info(self) -> dict[str, object]:
+        info: dict[str, object] = {}
+        for open_, close in (("[", "]"), ("(", ")")):
+            if not self.accept(open_):
+                continue
+            while not self.accept(close):
+                pos = self.pos
+                name = self.word(f"an IP field (tos, ttl, ect0, ect1, ce, noecn) or '{close}'")
+                if name in IP_ECN:
+                    info["ecn"] = IP_ECN[name]
+                elif name in ("tos", "ttl"):
+                    info[name] = self.int_or_any(f"a value after '{name}'")
+                else:
+                    raise CaseError(self.loc(pos), f"unknown IP field {name!r} "
+                                    "(expected tos, ttl, ect0, ect1, ce or noecn)")
+                self.accept(",")
+        return info
+
+    def icmp(self, event: PacketEvent) -> PacketEvent:
+        self.word()
+        pos = self.pos
+        kind = self.word("an ICMP type (" + ", ".join(ICMP_TYPES) + ")")
+        if kind not in ICMP_TYPES:
+            raise CaseError(self.loc(pos), f"unknown ICMP type {kind!r} (expected one of "
+                            + ", ".join(ICMP_TYPES) + ")")
+        code = 0
+        word = self.peek_word()
+        if kind == "unreachable" and word:
+            pos = self.pos
+            self.word()
+            if word not in ICMP_UNREACH_CODES:
+                raise CaseError(self.loc(pos), f"unknown unreachable code {word!r}")
+            code = ICMP_UNREACH_CODES[word]
+        event.icmp = {"type": ICMP_TYPES[kind], "code": code}
+        if self.peek_word() == "mtu":
+            self.word()
+            event.icmp["mtu"] = self.integer("the MTU")
+        if self.accept("["):
+            event.flags = 0
+            self.seq_range(event)
+            self.expect("]")
+        return event
+
+    def tcp_options(self) -> list | None:
+        if self.accept("..."):
+            self.expect(">", "'>' after '<...'")
+            return None
+        options: list = []
+        while True:
+            options.append(self.tcp_option())
+            if self.accept(">"):
+                return options
+            self.expect(",", "',' or '>' in the TCP options")
+
+    def tcp_option(self) -> tuple:
+        pos = self.pos
+        name = self.word("a TCP option (mss, wscale, sackOK, sack, TS, nop, eol)")
+        if name in ("nop", "eol", "sackOK"):
+            return (name,)
+        if name in ("mss", "wscale"):
+            return (name, self.int_or_any(f"the {name} value"))
+        if name == "sack":
+            blocks = []
+            while not (self.peek(",") or self.peek(">")):
+                left = self.integer("a SACK block start:end")
+                self.expect(":", "':' in a SACK block")
+                blocks.append((left, self.integer("a SACK block end")))
+            return ("sack", blocks)
+        if name == "TS":
+            if self.word("'val'") != "val":
+                raise self.fail("'val' after 'TS'", self.pos - 3)
+            val = self.int_or_any("the TS value")
+            if self.word("'ecr'") != "ecr":
+                raise self.fail("'ecr' after the TS value", self.pos - 3)
+            return ("TS", val, self.int_or_any("the TS echo reply"))
+        raise CaseError(self.loc(pos), f"unknown TCP option {name!r} "
+                        "(expected mss, wscale, sackOK, sack, TS, nop or eol)")
+
+    # -- system calls --------------------------------------------------------------------
+    def syscall(self, time: TimeSpec, start: int, end_time: TimeSpec | None) -> SyscallEvent:
+        pos = self.pos
+        name = self.word()
+        if name not in KNOWN_SYSCALLS:
+            raise CaseError(self.loc(pos), f"unknown system call {name!r} (supported: "
+                            + ", ".join(sorted(KNOWN_SYSCALLS)) + ")")
+        self.expect("(", f"'(' after {name}")
+        args = self.arguments(")")
+        self.expect("=", "'=' and the expected return value")
+        ret = self.expr()
+        errno_name = None
+        word = self.peek_word()
+        if word and word.startswith("E"):
+            errno_pos = self.pos
+            errno_name = self.word()
+            if not is_known_name(errno_name):
+                raise CaseError(self.loc(errno_pos), f"unknown errno {errno_name!r}")
+            if self.accept("("):
+                close = self.text.find(")", self.pos)
+                if close < 0:
+                    raise self.fail("')' to close the errno text")
+                self.pos = self.last_end = close + 1
+        return SyscallEvent(time, self.loc(start), "", name=name, args=args, ret=ret,
+                            errno=errno_name, end_time=end_time)
+
+    def arguments(self, close: str) -> list[Expr]:
+        args: list[Expr] = []
+        if self.accept(close):
+            return args
+        while True:
+            args.append(self.expr())
+            if self.accept(close):
+                return args
+            self.expect(",", f"',' or '{close}'")
+
+    def expr(self) -> Expr:
+        first = self.term()
+        if not self.peek("|") or self.peek("||"):
+            return first
+        parts = [first]
+        while self.accept("|"):
+            parts.append(self.term())
+        return Expr("or", parts, first.loc)
+
+    def term(self) -> Expr:
+        self.skip()
+        loc = self.loc()
+        if self.accept("..."):
+            return Expr("ellipsis", loc=loc)
+        if self.accept("*"):
+            return Expr("any", loc=loc)
+        if self.accept("["):
+            return Expr("array", self.arguments("]"), loc)
+        if self.accept("{"):
+            return Expr("struct", self.fields(), loc)
+        if self.accept('"'):
+            end = self.text.find('"', self.pos)
+            if end < 0:
+                raise self.fail("a closing '\"'")
+            value = self.text[self.pos:end].encode().decode("unicode_escape")
+            self.pos = self.last_end = end + 1
+            return Expr("string", value, loc)
+        word = self.peek_word()
+        if word is None:
+            return Expr("int", self.integer("a value: a number, a name, '...', [..] or {..}"), loc)
+        self.word()
+        if word in self.defines:
+            return Expr("int", int(self.defines[word], 0), loc)
+        if self.accept("("):
+            return Expr("call", (word, self.arguments(")")), loc)
+        if not is_known_name(word):
+            raise CaseError(loc, f"unknown name {word!r} (expected a constant such as "
+                            "SOL_SOCKET, SO_REUSEADDR, TCP_NODELAY, O_NONBLOCK, POLLIN)")
+        return Expr("name", word, loc)
+
+    def fields(self) -> list[tuple[str | None, Expr]]:
+        out: list[tuple[str | None, Expr]] = []
+        if self.accept("}"):
+            return out
+        while True:
+            save = self.pos
+            key = self.peek_word()
+            if key is not None:
+                self.word()
+                if self.accept("=") and not self.peek("="):
+                    out.append((key, self.expr()))
+                else:
+                    self.pos = save
+                    out.append((None, self.expr()))
+            else:
+                out.append((None, self.expr()))
+            if self.accept("}"):
+                return out
+            self.expect(",", "',' or '}'")
+
+    # -- assertions ------------------------------------------------------------------------
+    def assertion(self, time: TimeSpec, start: int) -> AssertEvent:
+        fd = self.integer("a file descriptor after 'assert'")
+        event = AssertEvent(time, self.loc(start), "", fd=fd)
+        if self.peek_word() == "state":
+            self.word()
+            event.checks.append(("state", "==", self.word("a TCP state name (e.g. ESTABLISHED)")))
+            return event
+        while True:
+            pos = self.pos
+            name = self.word("'state' or a tcpi_* field")
+            if not name.startswith("tcpi_"):
+                raise CaseError(self.loc(pos), f"expected 'state' or a tcpi_* field, found {name!r}")
+            self.skip()
+            op = next((o for o in _ASSERT_OPS if self.text.startswith(o, self.pos)), None)
+            if op is None:
+                raise self.fail("a comparison (==, !=, <, <=, >, >=)")
+            self.pos = self.last_end = self.pos + len(op)
+            word = self.peek_word()
+            value: object = self.word() if word else self.integer("a number to compare with")
+            event.checks.append((name, op, value))
+            if not self.accept(","):
+                return event
+
+
+def parse_script(text: str, file: str, line: int = 1, col: int = 1,
+                 defines: dict[str, str] | None = None) -> list[Event]:
+    """Parse script text into events; `line`/`col` say where the text starts in its file."""
+    return Parser(text, file, line, col, defines).events()

@@ -1,0 +1,236 @@
+"""Loading case files into Scripts: YAML cases (`script:` or `steps:`) and `.pkt` files.
+
+Every problem is a CaseError at `file:line:column`: YAML syntax, the JSON Schema
+(harness/schema/case.schema.json), unknown requirement ids (the catalogue), the script
+grammar, and times that go backwards. Loading one file never affects another: the caller
+gets an error for that case and goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from harness.catalog import requirement_ids
+from harness.errors import CaseError, Loc
+from harness.grammar import parse_script
+from harness.model import Event, Script, SyscallEvent, Tolerance
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+CASE_SUFFIXES = (".yaml", ".yml", ".pkt")
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    return json.loads(resources.files("harness").joinpath("schema/case.schema.json").read_text())
+
+
+def load(path: str | Path) -> Script:
+    path = str(path)
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CaseError(Loc(path, 1), f"cannot read the case: {exc}") from None
+    if path.endswith(".pkt"):
+        return load_pkt(text, path)
+    return load_yaml(text, path)
+
+
+# -- YAML cases -------------------------------------------------------------------------------
+def _mark(node: yaml.Node, path: str) -> Loc:
+    return Loc(path, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _node_at(root: yaml.Node, keys: list[Any]) -> yaml.Node:
+    node = root
+    for key in keys:
+        if isinstance(node, yaml.MappingNode):
+            match = next(((k, v) for k, v in node.value if k.value == key), None)
+            if match is None:
+                return node
+            node = match[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            return node
+    return node
+
+
+def _schema_message(error: jsonschema.ValidationError) -> str:
+    where = ".".join(str(p) for p in error.absolute_path) or "the case"
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = re.findall(r"'([^']+)' was unexpected", error.message)
+        return (f"unknown key {', '.join(map(repr, extra)) or ''} in {where} "
+                f"(expected one of: {', '.join(allowed)})")
+    if error.validator == "required":
+        return f"{where}: {error.message}"
+    if error.validator == "oneOf" and not error.absolute_path:
+        return "a case needs exactly one of 'script' (packetdrill lines) or 'steps' (a list)"
+    return f"{where}: {error.message}"
+
+
+def load_yaml(text: str, path: str) -> Script:
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        loc = Loc(path, mark.line + 1, mark.column + 1) if mark else Loc(path, 1)
+        raise CaseError(loc, f"YAML syntax: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict) or root is None:
+        raise CaseError(Loc(path, 1), "a case file is a YAML mapping with id, requirements "
+                        "and script (or steps)")
+    errors = sorted(jsonschema.Draft202012Validator(schema()).iter_errors(data),
+                    key=lambda e: (len(e.absolute_path), str(e.absolute_path)), reverse=True)
+    if errors:
+        error = errors[0]
+        raise CaseError(_mark(_node_at(root, list(error.absolute_path)), path),
+                        _schema_message(error))
+    known = requirement_ids()
+    for index, req in enumerate(data["requirements"]):
+        if req not in known:
+            raise CaseError(_mark(_node_at(root, ["requirements", index]), path),
+                            f"unknown requirement id {req!r} (not in the catalogue; "
+                            "see harness/catalog/requirements.yaml)")
+    if "script" in data:
+        node = _node_at(root, ["script"])
+        events = parse_script(data["script"], path, *_block_origin(node, text))
+    else:
+        events = _steps(data["steps"], _node_at(root, ["steps"]), path)
+    check_times(events)
+    tolerance = data.get("tolerance", {})
+    return Script(
+        id=data["id"], path=path, events=events, title=data.get("title", ""),
+        requirements=list(data["requirements"]), sysctl=dict(data.get("sysctl", {})),
+        tolerance=Tolerance(tolerance.get("usecs", 4000.0), tolerance.get("percent", 12.5)),
+        targets=data.get("targets"), description=data.get("description", ""),
+        options=dict(data.get("options", {})), timeout=data.get("timeout"))
+
+
+def _block_origin(node: yaml.Node, text: str) -> tuple[int, int]:
+    """Where a `script:` value's first character is in the file (line, column)."""
+    if node.style in ("|", ">"):
+        line = node.start_mark.line + 1          # the text starts on the line after '|'
+        lines = text.splitlines()
+        body = lines[line] if line < len(lines) else ""
+        return line + 1, len(body) - len(body.lstrip()) + 1
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+# -- structured steps ---------------------------------------------------------------------------
+def _steps(items: list[Any], node: yaml.Node, path: str) -> list[Event]:
+    events: list[Event] = []
+    for item, item_node in zip(items, node.value):
+        loc = _mark(item_node, path)
+        if isinstance(item, str):
+            events.extend(parse_script(item, path, loc.line, loc.col))
+            continue
+        line = step_line(item, loc)
+        try:
+            events.extend(parse_script(line, path, loc.line, loc.col))
+        except CaseError as exc:
+            raise CaseError(loc, f"{exc.message} (in the step written as: {line})") from None
+    return events
+
+
+def step_line(step: dict[str, Any], loc: Loc) -> str:
+    """The script line a structured step stands for (one grammar, one parser)."""
+    at = str(step["at"])
+    kind = next(k for k in step if k != "at")
+    body = step[kind]
+    if kind in ("inject", "expect"):
+        return f"{at} {'<' if kind == 'inject' else '>'} {segment_text(body)}"
+    if kind == "call":
+        return f"{at} {body}"
+    if kind == "python":
+        return f"{at} %{{ {body} }}%"
+    if kind == "shell":
+        return f"{at} `{body}`"
+    fd = body["fd"]
+    checks = [f"{k} {v}" if k == "state" else f"{k} == {v}" for k, v in body.items() if k != "fd"]
+    if not checks:
+        raise CaseError(loc, "an assert step needs 'state' or a tcpi_* field besides 'fd'")
+    if "state" in body and len(checks) > 1:
+        raise CaseError(loc, "an assert step checks either 'state' or tcpi_* fields")
+    return f"{at} assert {fd} " + ", ".join(checks)
+
+
+def segment_text(seg: dict[str, Any]) -> str:
+    ip = [f"tos {seg['tos']:#04x}" if isinstance(seg.get("tos"), int) else f"tos {seg['tos']}"] \
+        if "tos" in seg else []
+    ip += [f"ttl {seg['ttl']}"] if "ttl" in seg else []
+    ip += [seg["ecn"]] if "ecn" in seg else []
+    start = seg.get("seq", 0)
+    length = seg.get("len", seg.get("end", start) - start)
+    end = seg.get("end", start + length)
+    text = (f"[{', '.join(ip)}] " if ip else "") + f"{seg['flags']} {start}:{end}({length})"
+    for key in ("ack", "win", "urg"):
+        if key in seg:
+            text += f" {key} {seg[key]}"
+    options = seg.get("options")
+    if isinstance(options, str):
+        text += " " + options
+    elif options:
+        text += " <" + ",".join(" ".join(str(v) for v in opt) for opt in options) + ">"
+    return text
+
+
+# -- packetdrill files --------------------------------------------------------------------------
+_PKT_OPTION = re.compile(r"^--([a-z_]+)(?:=(\S*))?\s*$")
+
+
+def load_pkt(text: str, path: str, defines: dict[str, str] | None = None) -> Script:
+    """A `.pkt` file: `--option=value` lines at the top, then the script."""
+    options: dict[str, str] = {}
+    lines = text.split("\n")
+    body_start = 0
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("//", "#")):
+            continue
+        m = _PKT_OPTION.match(stripped)
+        if not m:
+            body_start = index
+            break
+        options[m.group(1)] = m.group(2) or ""
+    else:
+        body_start = len(lines)
+    body = "\n".join(lines[body_start:])
+    events = parse_script(body, path, body_start + 1, 1, defines)
+    check_times(events)
+    tolerance = Tolerance(float(options.get("tolerance_usecs", 4000)),
+                          float(options.get("tolerance_percent", 12.5)))
+    return Script(id=Path(path).stem, path=path, events=events, title=Path(path).name,
+                  tolerance=tolerance, options=options)
+
+
+# -- checks on the whole timeline -------------------------------------------------------------------
+def check_times(events: list[Event]) -> None:
+    """An absolute time earlier than the event before it is an error (time goes forward)."""
+    now = 0.0
+    for event in events:
+        t = event.time
+        if t.kind == "abs":
+            if t.start < now - 1e-9:
+                raise CaseError(event.loc, f"time goes backwards: {t.start:g} is before the "
+                                f"previous event at {now:g}")
+            now = t.start
+        elif t.kind == "rel":
+            now += t.start
+        elif t.kind == "range" and not t.end_relative:
+            if t.start < now - 1e-9:
+                raise CaseError(event.loc, f"time goes backwards: {t.start:g} is before the "
+                                f"previous event at {now:g}")
+            now = t.start
+        if isinstance(event, SyscallEvent) and event.end_time is not None \
+                and event.end_time.kind == "abs" and t.kind == "abs" and event.end_time.start < t.start:
+            raise CaseError(event.loc, f"a blocking call cannot return ({event.end_time.start:g}) "
+                            f"before it starts ({t.start:g})")

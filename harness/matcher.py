@@ -1,0 +1,78 @@
+"""Field-by-field comparison of an outbound segment with the script line that expects it.
+
+Checked always: the packet is well formed IPv4/TCP, both checksums are right, flags, seq,
+payload length, and the options in order (unless written `<...>`). Checked when written:
+ack, win, urg, IP tos, ttl and ECN bits. Values written `*` match anything. TS val is the
+target's own clock and is never compared (packetdrill does the same).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.model import ANY, PacketEvent
+from harness.peer import MOD, Peer, option_text
+from stack.wire import IPv4, TCPSegment, flags_text
+
+
+@dataclass
+class Difference:
+    field: str
+    expected: str
+    actual: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: expected {self.expected}, got {self.actual}"
+
+
+def compare(event: PacketEvent, ip: IPv4, seg: TCPSegment, peer: Peer) -> list[Difference]:
+    diffs: list[Difference] = []
+
+    def check(name: str, expected: object, actual: object) -> None:
+        if expected is not ANY and expected is not None and expected != actual:
+            diffs.append(Difference(name, str(expected), str(actual)))
+
+    if not ip.checksum_ok:
+        diffs.append(Difference("ip checksum", "valid", f"{ip.checksum:#06x} (wrong)"))
+    if not seg.checksum_ok:
+        diffs.append(Difference("tcp checksum", "valid", f"{seg.checksum:#06x} (wrong)"))
+    check("flags", flags_text(event.flags), flags_text(seg.flags))
+    check("seq", event.seq % MOD, peer.relative_seq(seg.seq))
+    check("length", event.length, len(seg.payload))
+    if event.ack is not None:
+        check("ack", event.ack % MOD, seg.ack)
+    check("win", event.win, seg.window)
+    check("urg", event.urg, seg.urg)
+    if "tos" in event.ip:
+        tos = event.ip["tos"]
+        check("tos", tos if tos is ANY else f"{tos:#04x}", f"{ip.tos:#04x}")
+    check("ttl", event.ip.get("ttl"), ip.ttl)
+    if "ecn" in event.ip:
+        check("ecn", _ecn(event.ip["ecn"]), _ecn(ip.tos & 3))
+    if event.options is not None:
+        _compare_options(event.options, seg.options, diffs)
+    return diffs
+
+
+def _ecn(bits: int) -> str:
+    return ("noecn", "ect1", "ect0", "ce")[bits]
+
+
+def _compare_options(expected: list, actual: list, diffs: list[Difference]) -> None:
+    shown_expected = "<" + ",".join(option_text(o) for o in expected) + ">" if expected else "none"
+    shown_actual = "<" + ",".join(option_text(o) for o in actual) + ">" if actual else "none"
+    if len(expected) != len(actual):
+        diffs.append(Difference("options", shown_expected, shown_actual))
+        return
+    for index, (want, got) in enumerate(zip(expected, actual)):
+        if want[0] != got[0] or not _option_matches(want, got):
+            diffs.append(Difference(f"option {index + 1}", option_text(want), option_text(got)))
+
+
+def _option_matches(want: tuple, got: tuple) -> bool:
+    if want[0] == "TS":
+        return want[2] is ANY or want[2] % MOD == got[2]     # TS val: the target's clock
+    if want[0] == "sack":
+        return len(want[1]) == len(got[1]) and all(
+            (l % MOD, r % MOD) == tuple(b) for (l, r), b in zip(want[1], got[1]))
+    return all(w is ANY or w == g for w, g in zip(want[1:], got[1:]))

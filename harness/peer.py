@@ -1,0 +1,137 @@
+"""The remote peer the runner plays: its addresses, its view of sequence and timestamp
+numbers, and the translation between a script's relative numbers and the wire.
+
+packetdrill's rules, which every script in the field assumes:
+- the runner's own sequence numbers are written as they go on the wire (its ISN is the
+  script's SYN value);
+- the target's ISN is learned from its SYN or SYN-ACK, and every seq of an outbound
+  segment, every ack and SACK block of an injected one, is relative to it;
+- the target's TS val is learned from its first timestamp; TS ecr of injected segments is
+  written in script units and translated by that offset; TS val of outbound segments is
+  not compared (it is the target's clock, RFC 7323 section 5.4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.errors import CaseError
+from harness.icmp import build_icmp_error
+from harness.model import ANY, PacketEvent
+from harness.netns import REMOTE_IP, TARGET_IP
+from stack.wire import ACK, SYN, IPv4, TCPSegment, build, flags_text
+
+TARGET_PORT = 8080
+REMOTE_PORT = 40000
+MOD = 1 << 32
+
+
+@dataclass
+class Peer:
+    local_ip: str = TARGET_IP       # the target's address
+    remote_ip: str = REMOTE_IP      # ours
+    local_port: int = TARGET_PORT
+    remote_port: int = REMOTE_PORT
+    isn: int | None = None
+    ts_offset: int | None = None
+
+    # -- inbound (`<`) ---------------------------------------------------------------------
+    def packet(self, event: PacketEvent) -> bytes:
+        """The bytes of an injected segment, numbers translated to the wire."""
+        seg = TCPSegment(self.remote_port, self.local_port, event.seq & 0xFFFFFFFF,
+                         self._wire_ack(event.ack or 0), event.flags, _required(event, "win"),
+                         event.urg or 0, self._wire_options(event), self._payload(event))
+        ip = IPv4(self.remote_ip, self.local_ip, tos=self._tos(event), ttl=_ip_int(event, "ttl", 64))
+        if event.icmp is not None:
+            quoted = build(IPv4(self.local_ip, self.remote_ip),
+                           TCPSegment(self.local_port, self.remote_port, self._wire_ack(event.seq),
+                                      0, ACK, 0, payload=bytes(event.length)))
+            return build_icmp_error(ip, event.icmp["type"], event.icmp["code"], quoted,
+                                    event.icmp.get("mtu", 0))
+        return build(ip, seg)
+
+    def _wire_ack(self, ack: int) -> int:
+        return (ack + (self.isn or 0)) % MOD
+
+    def _payload(self, event: PacketEvent) -> bytes:
+        return event.payload if event.payload is not None else bytes(event.length)
+
+    def _tos(self, event: PacketEvent) -> int:
+        tos = _ip_int(event, "tos", 0)
+        return (tos & ~3) | event.ip["ecn"] if "ecn" in event.ip else tos
+
+    def _wire_options(self, event: PacketEvent) -> list:
+        if event.options is None:
+            raise CaseError(event.loc, "'<...>' is only allowed on expected ('>') segments")
+        out = []
+        for opt in event.options:
+            if any(v is ANY for v in opt[1:]):
+                raise CaseError(event.loc, "'*' is only allowed on expected ('>') segments")
+            if opt[0] == "TS":
+                ecr = opt[2] + self.ts_offset if self.ts_offset is not None and opt[2] else opt[2]
+                out.append(("TS", opt[1], ecr % MOD))
+            elif opt[0] == "sack":
+                out.append(("sack", [((l + (self.isn or 0)) % MOD, (r + (self.isn or 0)) % MOD)
+                                     for l, r in opt[1]]))
+            else:
+                out.append(opt)
+        return out
+
+    # -- outbound (`>`) --------------------------------------------------------------------
+    def learn(self, event: PacketEvent, seg: TCPSegment) -> None:
+        """Learn the target's ISN, port and TS clock from the segment matched to `event`."""
+        if seg.flags & SYN:      # a SYN's sequence number is the ISN by definition
+            self.isn = (seg.seq - event.seq) % MOD
+            self.local_port, self.remote_port = seg.sport, seg.dport
+        ts = seg.option("TS")
+        if ts is not None and self.ts_offset is None:
+            script_ts = next((o for o in event.options or [] if o[0] == "TS"), None)
+            base = script_ts[1] if script_ts and script_ts[1] is not ANY else 0
+            self.ts_offset = (ts[1] - base) % MOD
+
+    def relative_seq(self, seq: int) -> int:
+        return (seq - (self.isn or 0)) % MOD
+
+    def notation(self, ip: IPv4, seg: TCPSegment, with_ip: bool = False) -> str:
+        """A segment in the script's own notation, numbers relative where the script's are."""
+        start = self.relative_seq(seg.seq)
+        text = f"{flags_text(seg.flags)} {start}:{(start + len(seg.payload)) % MOD}({len(seg.payload)})"
+        if seg.flags & ACK:
+            text += f" ack {seg.ack}"
+        text += f" win {seg.window}"
+        if seg.urg:
+            text += f" urg {seg.urg}"
+        if seg.options:
+            text += " <" + ",".join(option_text(o) for o in seg.options) + ">"
+        if with_ip:
+            text = f"(tos {ip.tos:#04x}, ttl {ip.ttl}) " + text
+        return text
+
+
+def option_text(opt: tuple) -> str:
+    name = opt[0]
+    if name == "TS":
+        return f"TS val {_v(opt[1])} ecr {_v(opt[2])}"
+    if name == "sack":
+        return "sack " + " ".join(f"{_v(l)}:{_v(r)}" for l, r in opt[1])
+    if name == "raw":
+        return f"option {opt[1]} ({len(opt[2])} bytes)"
+    return " ".join([name, *(_v(v) for v in opt[1:])])
+
+
+def _v(value: object) -> str:
+    return "*" if value is ANY else str(value)
+
+
+def _required(event: PacketEvent, name: str) -> int:
+    value = getattr(event, name)
+    if value is None:
+        raise CaseError(event.loc, f"an injected segment needs '{name} N'")
+    return value
+
+
+def _ip_int(event: PacketEvent, name: str, default: int) -> int:
+    value = event.ip.get(name, default)
+    if value is ANY:
+        raise CaseError(event.loc, "'*' is only allowed on expected ('>') segments")
+    return int(value)

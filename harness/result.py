@@ -1,0 +1,91 @@
+"""What a run produces: one Result per case and target, and the records inside it.
+
+Results are plain data (dataclasses of str/int/float/bytes) so that they cross the pipe from
+a case's process to the runner's, go into results.json, and come back out for reports.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+PASS, FAIL, ERROR, SKIPPED = "pass", "fail", "error", "skipped"
+XFAIL, XPASS = "expected failure", "unexpected pass"
+VERDICTS = (PASS, FAIL, XFAIL, XPASS, ERROR, SKIPPED)
+
+
+@dataclass
+class Step:
+    """One event as it happened: `kind` is inject, outbound, call, assert, python, shell."""
+
+    time: float
+    line: int
+    kind: str
+    text: str
+    note: str = ""
+
+
+@dataclass
+class PacketRecord:
+    time: float
+    direction: str          # "in": injected into the target, "out": sent by the target
+    data: bytes
+
+
+@dataclass
+class Failure:
+    """Where and why a case failed, in the script's own terms."""
+
+    message: str
+    line: int = 0
+    column: int = 0
+    script_line: str = ""
+    expected: str = ""
+    actual: str = ""
+    diff: list[dict[str, str]] = field(default_factory=list)
+
+    def render(self, path: str) -> str:
+        head = f"{path}:{self.line}:{self.column}: {self.message}" if self.line else self.message
+        lines = [head]
+        if self.script_line:
+            lines.append(f"  script line: {self.script_line}")
+        if self.expected:
+            lines.append(f"  expected:    {self.expected}")
+        if self.actual:
+            lines.append(f"  actual:      {self.actual}")
+        for d in self.diff:
+            lines.append(f"    {d['field']}: expected {d['expected']}, got {d['actual']}")
+        return "\n".join(lines)
+
+
+@dataclass
+class Result:
+    case_id: str
+    path: str
+    target: str
+    verdict: str
+    duration: float = 0.0
+    title: str = ""
+    requirements: list[str] = field(default_factory=list)
+    failure: Failure | None = None
+    timeline: list[Step] = field(default_factory=list)
+    packets: list[PacketRecord] = field(default_factory=list)
+    environment: dict[str, str] = field(default_factory=dict)
+    expectation: str = ""          # the reason from the target's expectations file, if any
+    raw_verdict: str = ""          # pass/fail/error before expectations were applied
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["packets"] = [{"time": p.time, "direction": p.direction,
+                            "data": base64.b64encode(p.data).decode()} for p in self.packets]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Result":
+        data = dict(data)
+        data["failure"] = Failure(**data["failure"]) if data.get("failure") else None
+        data["timeline"] = [Step(**s) for s in data.get("timeline", [])]
+        data["packets"] = [PacketRecord(p["time"], p["direction"], base64.b64decode(p["data"]))
+                           for p in data.get("packets", [])]
+        return cls(**data)

@@ -1,0 +1,307 @@
+"""The runner: plays a Script's timeline against a Target, as the remote peer.
+
+Theory of operation (packetdrill's semantics):
+- Each event has a scheduled time: absolute, relative to the previous event (`+t`), a window
+  (`a~b`) or any time (`*`). Relative times are anchored on the previous event's *actual*
+  time when that event was an outbound segment, so the target's jitter does not accumulate.
+- An event passes if it happens within max(usecs, percent x gap) of its time (`Tolerance`).
+- Outbound segments are captured continuously into a queue. A `>` line takes the first one;
+  a segment that arrives before a non-`>` event is due is unexpected at that point and
+  fails the case there.
+- Calls run through the target's `start_call`, so a blocking call (`...T`) runs while the
+  timeline goes on; it must return at T within the tolerance.
+The runner raises `RunFailure` at the first mismatch; the caller turns it into a Result.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable
+
+from harness.constants import CONSTANTS, TCP_STATES
+from harness.errors import CaseError
+from harness.matcher import compare
+from harness.model import (AssertEvent, Event, PacketEvent, PythonEvent, Script, ShellEvent,
+                           SyscallEvent, TimeSpec)
+from harness.peer import Peer
+from harness.result import Failure, PacketRecord, Step
+from harness.syscalls import STATE_NAMES, CallResult, Syscalls
+from harness.targets.base import CallHandle, Captured, Target
+from stack.wire import Malformed, parse
+
+CALL_SLACK = 0.25      # how long a call without `...` may take before it counts as blocking
+ANY_TIME_WAIT = 10.0   # how long a `*` line waits for its segment
+
+
+class RunFailure(Exception):
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+@dataclass
+class Pending:
+    """A blocking call in progress and the time it must return."""
+
+    event: SyscallEvent
+    handle: CallHandle
+    due: float
+    tolerance: float
+    run: Callable[[], CallResult]
+
+
+class Runner:
+    def __init__(self, script: Script, target: Target, scale: float = 1.0,
+                 on_step: Callable[[Step], None] | None = None) -> None:
+        self.script = script
+        self.target = target
+        self.scale = scale
+        self.on_step = on_step or (lambda step: None)
+        self.peer = Peer(local_ip=target.api.local_ip, remote_ip=target.api.remote_ip)
+        self.calls = Syscalls(target.api)
+        self.queue: deque[Captured] = deque()
+        self.pending: list[Pending] = []
+        self.packets: list[PacketRecord] = []
+        self.anchor = 0.0          # the time relative event times count from
+        self.last_fd: int | None = None
+
+    # -- the timeline ----------------------------------------------------------------------
+    def run(self) -> None:
+        for event in self.script.events:
+            due, tolerance = self.schedule(event.time)
+            if isinstance(event, PacketEvent) and event.direction == ">":
+                self.expect(event, due, tolerance)
+                continue
+            self.wait_until(due)
+            self.check_unexpected(event, due, tolerance)
+            self.anchor = due
+            self.perform(event, due, tolerance)
+        self.finish()
+
+    def schedule(self, time: TimeSpec) -> tuple[float | tuple[float, float] | None, float]:
+        """The due time (a point, a window or None for `*`) and its allowed error."""
+        if time.kind == "any":
+            return None, self.script.tolerance.allowed(0, self.scale)
+        if time.kind == "range":
+            base = self.anchor if time.end_relative else 0.0
+            low, high = base + time.start, base + time.end
+            return (low, high), self.script.tolerance.allowed(low - self.anchor, self.scale)
+        due = self.anchor + time.start if time.kind == "rel" else time.start
+        return due, self.script.tolerance.allowed(due - self.anchor, self.scale)
+
+    def perform(self, event: Event, due: float, tolerance: float) -> None:
+        if isinstance(event, PacketEvent):
+            self.inject(event)
+        elif isinstance(event, SyscallEvent):
+            self.syscall(event, due, tolerance)
+        elif isinstance(event, AssertEvent):
+            self.assertion(event)
+        elif isinstance(event, PythonEvent):
+            self.python(event)
+        elif isinstance(event, ShellEvent):
+            self.shell(event)
+
+    # -- waiting and capturing -------------------------------------------------------------
+    def wait_until(self, until: float) -> None:
+        while True:
+            self.check_pending()
+            if self.target.now() >= until:
+                return
+            self.capture(self.target.wait(until))
+
+    def capture(self, captured: Captured | None) -> None:
+        if captured is None:
+            return
+        self.packets.append(PacketRecord(captured.time, "out", captured.data))
+        if captured.data[9] == 6:       # IP protocol TCP; other outbound traffic is only logged
+            self.queue.append(captured)
+
+    def check_unexpected(self, event: Event, due: float, tolerance: float) -> None:
+        if self.queue and self.queue[0].time < due - tolerance:
+            packet = self.queue[0]
+            self.fail(event, f"unexpected outbound segment at {packet.time:.6f}: the script "
+                      f"expects none before this line (due at {due:.6f})",
+                      actual=self.describe(packet))
+
+    def describe(self, packet: Captured) -> str:
+        try:
+            ip, seg = parse(packet.data)
+        except Malformed as exc:
+            return f"malformed packet ({exc})"
+        return self.peer.notation(ip, seg)
+
+    # -- `<` and `>` -------------------------------------------------------------------------
+    def inject(self, event: PacketEvent) -> None:
+        data = self.peer.packet(event)
+        self.target.inject(data)
+        now = self.target.now()
+        self.packets.append(PacketRecord(now, "in", data))
+        self.step(now, event, "inject", event.text.split(None, 1)[1])
+
+    def expect(self, event: PacketEvent, due: float | tuple[float, float] | None,
+               tolerance: float) -> None:
+        if due is None:
+            deadline = self.target.now() + ANY_TIME_WAIT
+            low = float("-inf")
+        elif isinstance(due, tuple):
+            low, deadline = due[0] - tolerance, due[1] + tolerance
+        else:
+            low, deadline = due - tolerance, due + tolerance
+        while not self.queue:
+            self.check_pending()
+            if self.target.now() >= deadline:
+                self.fail(event, f"expected segment did not arrive by {deadline:.6f}",
+                          expected=_script_part(event))
+            self.capture(self.target.wait(deadline))
+        packet = self.queue.popleft()
+        try:
+            ip, seg = parse(packet.data)
+        except Malformed as exc:
+            self.fail(event, f"malformed outbound packet: {exc}", expected=_script_part(event))
+        self.peer.learn(event, seg)
+        actual = self.peer.notation(ip, seg, with_ip=bool(event.ip))
+        diffs = compare(event, ip, seg, self.peer)
+        if diffs:
+            self.fail(event, "outbound segment does not match", expected=_script_part(event),
+                      actual=f"{packet.time:.6f} {actual}",
+                      diff=[{"field": d.field, "expected": d.expected, "actual": d.actual}
+                            for d in diffs])
+        if not low <= packet.time <= deadline:
+            when = "early" if packet.time < low else "late"
+            self.fail(event, f"outbound segment {when}: at {packet.time:.6f}, expected "
+                      f"{_window(due, tolerance)}", expected=_script_part(event), actual=actual)
+        self.anchor = packet.time
+        self.step(packet.time, event, "outbound", actual)
+
+    # -- calls -----------------------------------------------------------------------------
+    def syscall(self, event: SyscallEvent, due: float, tolerance: float) -> None:
+        run = self.calls.prepare(event)
+        handle = self.target.start_call(run)
+        if event.end_time is not None:
+            end = event.end_time
+            relative = end.kind == "rel" or event.time.kind == "rel"
+            returns = due + end.start if relative else end.start
+            self.pending.append(Pending(event, handle, returns,
+                                        self.script.tolerance.allowed(returns - due, self.scale), run))
+            self.step(self.target.now(), event, "call", "started (blocking)")
+            return
+        deadline = self.target.now() + max(tolerance, CALL_SLACK)
+        while not handle.done:
+            if self.target.now() >= deadline:
+                self.fail(event, "the call blocked; a call that is meant to block is written "
+                          "with its return time, e.g. '+0...0.2 accept(...)'")
+            self.capture(self.target.wait(deadline))
+        self.finish_call(event, handle)
+
+    def finish_call(self, event: SyscallEvent, handle: CallHandle) -> None:
+        if handle.error is not None:
+            if isinstance(handle.error, CaseError):
+                raise handle.error
+            self.fail(event, f"the call raised {type(handle.error).__name__}: {handle.error}")
+        result: CallResult = handle.result
+        problems = self.calls.check(event, result)
+        if problems:
+            self.fail(event, "; ".join(problems), expected=event.text.split(None, 1)[1],
+                      actual=f"= {result.describe()}")
+        if result.ret >= 0 and event.args and event.args[0].kind == "int":
+            self.last_fd = event.args[0].value
+        self.step(handle.finished_at or self.target.now(), event, "call", f"= {result.describe()}")
+
+    def check_pending(self) -> None:
+        for pending in list(self.pending):
+            now = self.target.now()
+            if pending.handle.done:
+                self.pending.remove(pending)
+                finished = pending.handle.finished_at or now
+                if abs(finished - pending.due) > pending.tolerance:
+                    self.fail(pending.event, f"blocking call returned at {finished:.6f}, "
+                              f"expected {pending.due:.6f} (±{pending.tolerance * 1000:.1f} ms)")
+                self.finish_call(pending.event, pending.handle)
+            elif now > pending.due + pending.tolerance:
+                self.fail(pending.event, f"blocking call has not returned by "
+                          f"{pending.due + pending.tolerance:.6f}")
+
+    # -- assertions, Python and shell ---------------------------------------------------------
+    def assertion(self, event: AssertEvent) -> None:
+        if event.fd not in self.calls.fds:
+            raise CaseError(event.loc, f"fd {event.fd} is not open in this script")
+        info = self.calls.tcp_info(event.fd)
+        for name, op, want in event.checks:
+            if name == "state":
+                got = STATE_NAMES.get(info["tcpi_state"], str(info["tcpi_state"]))
+                if got != want:
+                    self.fail(event, f"fd {event.fd} is in state {got}, expected {want}")
+                continue
+            if name not in info:
+                raise CaseError(event.loc, f"unknown TCP_INFO field {name!r}")
+            value = CONSTANTS.get(want, want) if isinstance(want, str) else want
+            if not _OPS[op](info[name], value):
+                self.fail(event, f"{name} is {info[name]}, expected {op} {want}")
+        self.step(self.target.now(), event, "assert", "holds")
+
+    def python(self, event: PythonEvent) -> None:
+        names: dict[str, object] = {f"TCP_{k}": v for k, v in TCP_STATES.items()}
+        fd = self.last_fd if self.last_fd in self.calls.fds else max(self.calls.fds, default=None)
+        if fd is not None:
+            names.update(self.calls.tcp_info(fd))
+        try:
+            exec(compile(_dedent(event.code), f"{event.loc.file}:{event.loc.line}", "exec"), names)
+        except AssertionError as exc:
+            self.fail(event, f"Python assertion failed{': ' + str(exc) if str(exc) else ''}")
+        except Exception as exc:       # the block is the script's code; report, do not crash
+            self.fail(event, f"Python block raised {type(exc).__name__}: {exc}")
+        self.step(self.target.now(), event, "python", "ok")
+
+    def shell(self, event: ShellEvent) -> None:
+        done = subprocess.run(event.command, shell=True, capture_output=True, text=True,
+                              timeout=60)
+        if done.returncode != 0:
+            self.fail(event, f"shell command exited with {done.returncode}: "
+                      f"{(done.stderr or done.stdout).strip()[-300:]}")
+        self.step(self.target.now(), event, "shell", "exit 0")
+
+    # -- the end -----------------------------------------------------------------------------
+    def finish(self) -> None:
+        while self.pending:
+            latest = max(p.due + p.tolerance for p in self.pending)
+            self.capture(self.target.wait(latest))
+            self.check_pending()
+        if self.queue:
+            packet = self.queue[0]
+            self.fail(self.script.events[-1] if self.script.events else None,
+                      f"unexpected outbound segment at {packet.time:.6f} after the last line",
+                      actual=self.describe(packet))
+
+    # -- records ------------------------------------------------------------------------------
+    def step(self, time: float, event: Event, kind: str, note: str) -> None:
+        self.on_step(Step(time, event.loc.line, kind, event.text, note))
+
+    def fail(self, event: Event | None, message: str, expected: str = "", actual: str = "",
+             diff: list[dict[str, str]] | None = None) -> None:
+        raise RunFailure(Failure(message, event.loc.line if event else 0,
+                                 event.loc.col if event else 0, event.text if event else "",
+                                 expected, actual, diff or []))
+
+
+_OPS: dict[str, Callable[[int, int], bool]] = {
+    "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
+
+
+def _script_part(event: Event) -> str:
+    """A packet line without its time: what the script expects."""
+    return event.text.split(None, 2)[2] if event.text.count(" ") >= 2 else event.text
+
+
+def _window(due: float | tuple[float, float] | None, tolerance: float) -> str:
+    if isinstance(due, tuple):
+        return f"between {due[0]:.6f} and {due[1]:.6f} (±{tolerance * 1000:.1f} ms)"
+    return f"at {due:.6f} (±{tolerance * 1000:.1f} ms)"
+
+
+def _dedent(code: str) -> str:
+    lines = code.strip("\n").splitlines()
+    indent = min((len(l) - len(l.lstrip()) for l in lines if l.strip()), default=0)
+    return "\n".join(l[indent:] for l in lines).strip()

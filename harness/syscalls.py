@@ -1,0 +1,300 @@
+"""Script system calls, carried out on a target's sockets with Linux's meaning.
+
+Theory of operation: a `SocketAPI` is what a target offers to make sockets: Python's `socket`
+module for the kernel, the project's stack for the stack target (it mirrors that module).
+`Syscalls` evaluates a call's arguments, runs it through the API, and returns the return
+value, the errno and any mismatch in output arguments (getsockopt values, poll revents).
+Script fd numbers are names: `3` in a script is whatever socket the call returning 3 made.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from harness.constants import CONSTANTS, TCP_STATES, errno_name
+from harness.errors import CaseError
+from harness.model import Expr, SyscallEvent
+from harness.tcpinfo import TCP_INFO_LEN, decode_tcp_info
+
+TARGET_PORT = 8080
+
+
+class SocketAPI(Protocol):
+    """What a target provides to the syscall layer."""
+
+    local_ip: str
+    remote_ip: str
+
+    def socket(self, family: int, type_: int, proto: int) -> Any: ...
+    def poll(self, entries: list[tuple[Any, int]], timeout: float | None) -> list[tuple[Any, int]]: ...
+    def set_nonblocking(self, sock: Any, on: bool) -> None: ...
+    def is_nonblocking(self, sock: Any) -> bool: ...
+    def ioctl_int(self, sock: Any, request: int) -> int: ...
+
+
+@dataclass
+class CallResult:
+    ret: int
+    err: int | None = None
+    problems: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        if self.err is not None:
+            return f"{self.ret} {errno_name(self.err)} ({os.strerror(self.err)})"
+        return str(self.ret)
+
+
+def evaluate(expr: Expr) -> Any:
+    """The value of an argument: ints, names, a|b, [x], {k=v}, "text", htons(x)."""
+    kind = expr.kind
+    if kind == "int":
+        return expr.value
+    if kind == "name":
+        return CONSTANTS[expr.value]
+    if kind == "or":
+        value = 0
+        for part in expr.value:
+            value |= evaluate(part)
+        return value
+    if kind == "array":
+        return [evaluate(e) for e in expr.value]
+    if kind == "struct":
+        return {k: evaluate(v) for k, v in expr.value}
+    if kind == "string":
+        return expr.value
+    if kind == "call":
+        name, args = expr.value
+        values = [evaluate(a) for a in args]
+        if name in ("htons", "ntohs", "htonl", "ntohl") and len(values) == 1:
+            return values[0]
+        if name == "inet_addr" and len(values) == 1:
+            return values[0]
+        raise CaseError(expr.loc, f"unknown function {name!r} in an argument")
+    return None      # ellipsis / any: filled in by the call
+
+
+class Syscalls:
+    """The fd table of one case and the implementation of each supported call."""
+
+    def __init__(self, api: SocketAPI) -> None:
+        self.api = api
+        self.fds: dict[int, Any] = {}
+        self.written: dict[int, bytearray] = {}
+
+    def sock(self, expr: Expr) -> Any:
+        fd = evaluate(expr)
+        if fd not in self.fds:
+            raise CaseError(expr.loc, f"fd {fd} is not open in this script")
+        return self.fds[fd]
+
+    def fd_of(self, sock: Any) -> int | None:
+        return next((fd for fd, s in self.fds.items() if s is sock), None)
+
+    def prepare(self, event: SyscallEvent) -> Callable[[], CallResult]:
+        """Check the call's shape now (a CaseError names the line) and return the call to run."""
+        method = getattr(self, "sys_" + event.name, None)
+        if method is None:
+            raise CaseError(event.loc, f"not supported: {event.name}")
+        args = event.args
+
+        def run() -> CallResult:
+            try:
+                return method(event, args)
+            except OSError as exc:
+                if exc.errno is None:
+                    raise
+                return CallResult(-1, exc.errno)
+        return run
+
+    def check(self, event: SyscallEvent, result: CallResult) -> list[str]:
+        """How the result differs from what the script says (empty when it matches)."""
+        problems = list(result.problems)
+        expected_ret = evaluate(event.ret)
+        if event.ret.kind != "any" and expected_ret is not None and result.ret != expected_ret:
+            problems.append(f"returned {result.describe()}, expected {event.ret}"
+                            + (f" {event.errno}" if event.errno else ""))
+        elif event.errno and (result.err is None or errno_name(result.err) != event.errno):
+            got = errno_name(result.err) if result.err is not None else "no error"
+            problems.append(f"errno is {got}, expected {event.errno}")
+        return problems
+
+    # -- the calls -------------------------------------------------------------------------
+    def _new_fd(self, event: SyscallEvent, sock: Any) -> CallResult:
+        fd = evaluate(event.ret)
+        if not isinstance(fd, int) or fd < 0:
+            fd = max(self.fds, default=2) + 1
+        if fd in self.fds:
+            raise CaseError(event.loc, f"fd {fd} is already open in this script")
+        self.fds[fd] = sock
+        return CallResult(fd)
+
+    def sys_socket(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        family = evaluate(args[0]) if args[0].kind != "ellipsis" else socket.AF_INET
+        type_, proto = evaluate(args[1]), evaluate(args[2])
+        return self._new_fd(event, self.api.socket(family, type_, proto))
+
+    def sys_bind(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        self.sock(args[0]).bind((self.api.local_ip, TARGET_PORT))
+        return CallResult(0)
+
+    def sys_listen(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        self.sock(args[0]).listen(evaluate(args[1]))
+        return CallResult(0)
+
+    def sys_accept(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        conn, _ = self.sock(args[0]).accept()
+        return self._new_fd(event, conn)
+
+    def sys_connect(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        err = self.sock(args[0]).connect_ex((self.api.remote_ip, TARGET_PORT))
+        return CallResult(0) if err == 0 else CallResult(-1, err)
+
+    def _recv(self, event: SyscallEvent, fd: Expr, size: Expr, flags: int = 0) -> CallResult:
+        data = self.sock(fd).recv(evaluate(size) or 0, flags)
+        return CallResult(len(data))
+
+    def sys_read(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        return self._recv(event, args[0], args[2])
+
+    def sys_recv(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        return self._recv(event, args[0], args[2], evaluate(args[3]) if len(args) > 3 else 0)
+
+    sys_recvfrom = sys_recv
+
+    def sys_readv(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        total = sum(item.get("iov_len", 0) for item in evaluate(args[1]))
+        data = self.sock(args[0]).recv(total)
+        return CallResult(len(data))
+
+    def _payload(self, data: Expr, size: Expr) -> bytes:
+        count = evaluate(size) or 0
+        value = evaluate(data)
+        if isinstance(value, str):
+            return value.encode("latin-1")[:count].ljust(count, b"\0")
+        return bytes(count)
+
+    def _send(self, fd: Expr, payload: bytes, flags: int = 0) -> CallResult:
+        sock = self.sock(fd)
+        sent = sock.send(payload, flags)
+        self.written.setdefault(evaluate(fd), bytearray()).extend(payload[:sent])
+        return CallResult(sent)
+
+    def sys_write(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        return self._send(args[0], self._payload(args[1], args[2]))
+
+    def sys_send(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        flags = evaluate(args[3]) if len(args) > 3 else 0
+        return self._send(args[0], self._payload(args[1], args[2]), flags)
+
+    sys_sendto = sys_send
+
+    def sys_writev(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        total = sum(item.get("iov_len", 0) for item in evaluate(args[1]))
+        return self._send(args[0], bytes(total))
+
+    def sys_close(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        sock = self.sock(args[0])
+        del self.fds[evaluate(args[0])]
+        sock.close()
+        return CallResult(0)
+
+    def sys_shutdown(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        self.sock(args[0]).shutdown(evaluate(args[1]))
+        return CallResult(0)
+
+    def sys_setsockopt(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        level, name, value = evaluate(args[1]), evaluate(args[2]), evaluate(args[3])
+        if isinstance(value, list):
+            value = value[0]
+        elif isinstance(value, dict):
+            value = struct.pack(f"{len(value)}i", *value.values())
+        elif isinstance(value, str):
+            value = value.encode()
+        self.sock(args[0]).setsockopt(level, name, value)
+        return CallResult(0)
+
+    def sys_getsockopt(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        sock = self.sock(args[0])
+        level, name, expected = evaluate(args[1]), evaluate(args[2]), evaluate(args[3])
+        result = CallResult(0)
+        if level == socket.IPPROTO_TCP and name == socket.TCP_INFO:
+            info = decode_tcp_info(sock.getsockopt(level, name, TCP_INFO_LEN))
+            for key, want in (expected or {}).items():
+                if info.get(key) != want:
+                    result.problems.append(f"{key} is {info.get(key)}, expected {want}")
+            return result
+        if isinstance(expected, dict):
+            raw = sock.getsockopt(level, name, 4 * len(expected))
+            got = dict(zip(expected, struct.unpack(f"{len(expected)}i", raw)))
+        elif isinstance(expected, str):
+            got = sock.getsockopt(level, name, 64).rstrip(b"\0").decode()
+        else:
+            got = sock.getsockopt(level, name)
+            expected = expected[0] if isinstance(expected, list) else expected
+        if expected is not None and got != expected:
+            shown = errno_name(got) if args[3].kind == "array" and str(args[3]).startswith("[E") else got
+            result.problems.append(f"option value is {shown}, expected {args[3]}")
+        return result
+
+    def sys_fcntl(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        sock, cmd = self.sock(args[0]), evaluate(args[1])
+        if cmd == CONSTANTS["F_GETFL"]:
+            return CallResult(CONSTANTS["O_RDWR"]
+                              | (CONSTANTS["O_NONBLOCK"] if self.api.is_nonblocking(sock) else 0))
+        if cmd == CONSTANTS["F_SETFL"]:
+            self.api.set_nonblocking(sock, bool(evaluate(args[2]) & CONSTANTS["O_NONBLOCK"]))
+            return CallResult(0)
+        raise CaseError(args[1].loc, "fcntl supports F_GETFL and F_SETFL")
+
+    def sys_poll(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        entries = evaluate(args[0])
+        timeout_ms = evaluate(args[2])
+        socks = [(self.fds[e["fd"]], e.get("events", 0)) for e in entries]
+        ready = dict((id(s), ev) for s, ev in
+                     self.api.poll(socks, None if timeout_ms < 0 else timeout_ms / 1000))
+        result = CallResult(len(ready))
+        for entry, (sock, _) in zip(entries, socks):
+            got = ready.get(id(sock), 0)
+            if "revents" in entry and got != entry["revents"]:
+                result.problems.append(f"revents of fd {entry['fd']} is {poll_names(got)}, "
+                                       f"expected {poll_names(entry['revents'])}")
+        return result
+
+    def sys_ioctl(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        value = self.api.ioctl_int(self.sock(args[0]), evaluate(args[1]))
+        expected = evaluate(args[2]) if len(args) > 2 else None
+        result = CallResult(0)
+        if isinstance(expected, list) and expected and value != expected[0]:
+            result.problems.append(f"ioctl value is {value}, expected {expected[0]}")
+        return result
+
+    def sys_getsockname(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        self.sock(args[0]).getsockname()
+        return CallResult(0)
+
+    def sys_getpeername(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        self.sock(args[0]).getpeername()
+        return CallResult(0)
+
+    def tcp_state(self, fd: int) -> str:
+        info = decode_tcp_info(self.fds[fd].getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO,
+                                                       TCP_INFO_LEN))
+        return STATE_NAMES.get(info["tcpi_state"], str(info["tcpi_state"]))
+
+    def tcp_info(self, fd: int) -> dict[str, int]:
+        return decode_tcp_info(self.fds[fd].getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO,
+                                                       TCP_INFO_LEN))
+
+
+STATE_NAMES = {value: name for name, value in TCP_STATES.items()}
+
+
+def poll_names(mask: int) -> str:
+    names = [n for n in ("POLLIN", "POLLPRI", "POLLOUT", "POLLERR", "POLLHUP", "POLLNVAL",
+                         "POLLRDNORM", "POLLRDBAND", "POLLWRNORM", "POLLWRBAND", "POLLRDHUP")
+             if n in CONSTANTS and mask & CONSTANTS[n]]
+    return "|".join(names) or "0"

@@ -1,0 +1,126 @@
+"""The Linux kernel's TCP, behind a TUN device in the case's own network namespace."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import platform
+import select
+import socket
+import struct
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+from harness import netns
+from harness.model import Script
+from harness.targets.base import CallHandle, Captured, Target
+
+SPIN = 0.0007        # the last stretch before a deadline is spent polling, not sleeping
+REPORTED_SYSCTLS = ("net.ipv4.tcp_congestion_control", "net.ipv4.tcp_timestamps",
+                    "net.ipv4.tcp_sack", "net.ipv4.tcp_window_scaling", "net.ipv4.tcp_syn_retries",
+                    "net.ipv4.tcp_syn_linear_timeouts", "net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem",
+                    "net.ipv4.tcp_ecn", "net.ipv4.tcp_stdurg", "net.ipv4.tcp_rfc1337")
+
+
+class KernelAPI:
+    """Python's socket module, as the SocketAPI of the kernel target."""
+
+    local_ip = netns.TARGET_IP
+    remote_ip = netns.REMOTE_IP
+
+    def socket(self, family: int, type_: int, proto: int) -> socket.socket:
+        return socket.socket(family, type_, proto)
+
+    def poll(self, entries: list[tuple[Any, int]], timeout: float | None) -> list[tuple[Any, int]]:
+        poller = select.poll()
+        by_fd = {}
+        for sock, events in entries:
+            poller.register(sock.fileno(), events)
+            by_fd[sock.fileno()] = sock
+        ready = poller.poll(None if timeout is None else timeout * 1000)
+        return [(by_fd[fd], revents) for fd, revents in ready]
+
+    def set_nonblocking(self, sock: socket.socket, on: bool) -> None:
+        sock.setblocking(not on)
+
+    def is_nonblocking(self, sock: socket.socket) -> bool:
+        return not sock.getblocking()
+
+    def ioctl_int(self, sock: socket.socket, request: int) -> int:
+        return struct.unpack("i", fcntl.ioctl(sock, request, b"\0" * 4))[0]
+
+
+class KernelTarget(Target):
+    name = "kernel"
+
+    def __init__(self) -> None:
+        self._api = KernelAPI()
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="syscall")
+        self.tun = -1
+        self._wake_r, self._wake_w = -1, -1
+        self._t0 = 0.0
+
+    @property
+    def api(self) -> KernelAPI:
+        return self._api
+
+    def setup(self, script: Script) -> None:
+        netns.enter_private_netns()
+        for name in ("net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6"):
+            netns.write_sysctl(name, 1)      # no router solicitations on the new device
+        for name, value in script.sysctl.items():
+            netns.write_sysctl(name, value)
+        self.tun = netns.open_tun(mtu=int(script.options.get("mtu", 1500)))
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._t0 = time.monotonic()
+
+    def now(self) -> float:
+        return time.monotonic() - self._t0
+
+    def inject(self, data: bytes) -> None:
+        os.write(self.tun, data)
+
+    def wait(self, until: float) -> Captured | None:
+        watched = [self.tun, self._wake_r]
+        while True:
+            remaining = until - self.now()
+            timeout = remaining - SPIN if remaining > SPIN else 0.0
+            ready, _, _ = select.select(watched, [], [], timeout)
+            if self.tun in ready:
+                stamp = self.now()
+                data = os.read(self.tun, 65536)
+                if data and data[0] >> 4 == 4:
+                    return Captured(stamp, data)
+                continue
+            if self._wake_r in ready:
+                os.read(self._wake_r, 4096)
+                return None
+            if remaining <= 0:
+                return None
+
+    def start_call(self, fn: Callable[[], Any]) -> CallHandle:
+        handle = CallHandle()
+
+        def run() -> None:
+            try:
+                handle.result = fn()
+            except BaseException as exc:     # reported by the runner with the script line
+                handle.error = exc
+            handle.finished_at = self.now()
+            handle.event.set()
+            os.write(self._wake_w, b"x")
+        self._pool.submit(run)
+        return handle
+
+    def teardown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def environment(self) -> dict[str, str]:
+        env = {"kernel": platform.release()}
+        for name in REPORTED_SYSCTLS:
+            try:
+                env[name] = netns.read_sysctl(name)
+            except OSError:
+                continue
+        return env
