@@ -1,0 +1,260 @@
+"""IPv4 and TCP on the wire: struct-based encoding and decoding.
+
+Theory of operation: a packet is decoded into plain dataclasses (`IPv4`, `TCPSegment`)
+and encoded back from them. Decoding validates every header field it relies on and raises
+`Malformed` with a short, stable reason, so a receiver can count and report drops. Encoding
+computes lengths and checksums unless the caller asks for specific (also wrong) values, so
+the harness can build malformed packets with the same code.
+
+Rules for this module: no I/O, no clocks, no connection state; struct only (scapy is far too
+slow for a data path). RFC 791 section 3.1 (IPv4 header), RFC 9293 section 3.1 (TCP header)
+and 3.2 (options), RFC 7323 (wscale, timestamps), RFC 2018 (SACK).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field, replace
+
+IPPROTO_ICMP = 1
+IPPROTO_TCP = 6
+
+FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
+FLAG_LETTERS = (("S", SYN), ("F", FIN), ("R", RST), ("P", PSH), ("U", URG), ("E", ECE),
+                ("W", CWR), (".", ACK))
+
+# TCP option kinds (RFC 9293 3.2, RFC 7323, RFC 2018).
+OPT_EOL, OPT_NOP, OPT_MSS, OPT_WSCALE, OPT_SACK_OK, OPT_SACK, OPT_TS = 0, 1, 2, 3, 4, 5, 8
+_OPT_FIXED_LEN = {OPT_MSS: 4, OPT_WSCALE: 3, OPT_SACK_OK: 2, OPT_TS: 10}
+
+_IP_HDR = struct.Struct("!BBHHHBBH4s4s")
+_TCP_HDR = struct.Struct("!HHIIBBHHH")
+
+
+class Malformed(ValueError):
+    """A packet that cannot be accepted; `str(error)` is the drop reason."""
+
+
+Option = tuple  # ("mss", 1460) | ("wscale", 7) | ("sackOK",) | ("sack", [(l, r), ...])
+#                 | ("TS", val, ecr) | ("nop",) | ("eol",) | ("raw", kind, bytes)
+
+
+@dataclass
+class TCPSegment:
+    sport: int
+    dport: int
+    seq: int
+    ack: int
+    flags: int
+    window: int
+    urg: int = 0
+    options: list[Option] = field(default_factory=list)
+    payload: bytes = b""
+    checksum: int | None = None      # None: compute on encode; decoded: the value on the wire
+    data_offset: int | None = None   # None: compute on encode
+    checksum_ok: bool = True         # set by decode
+    reserved: int = 0
+
+    @property
+    def seg_len(self) -> int:
+        """SEG.LEN: payload octets plus one each for SYN and FIN (RFC 9293 3.3.1)."""
+        return len(self.payload) + bool(self.flags & SYN) + bool(self.flags & FIN)
+
+    def option(self, name: str) -> Option | None:
+        return next((o for o in self.options if o[0] == name), None)
+
+
+@dataclass
+class IPv4:
+    src: str
+    dst: str
+    proto: int = IPPROTO_TCP
+    tos: int = 0
+    ttl: int = 64
+    ident: int = 0
+    flags_frag: int = 0x4000          # DF
+    payload: bytes = b""
+    checksum: int | None = None
+    checksum_ok: bool = True
+    total_length: int | None = None
+    ihl: int = 5
+    ip_options: bytes = b""
+
+
+def checksum(data: bytes) -> int:
+    """The Internet checksum (RFC 1071) of `data`."""
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def _addr(text: str) -> bytes:
+    return bytes(int(part) for part in text.split("."))
+
+
+def _text(raw: bytes) -> str:
+    return ".".join(str(b) for b in raw)
+
+
+def encode_options(options: list[Option]) -> bytes:
+    out = bytearray()
+    for opt in options:
+        kind = opt[0]
+        if kind == "nop":
+            out.append(OPT_NOP)
+        elif kind == "eol":
+            out.append(OPT_EOL)
+        elif kind == "mss":
+            out += struct.pack("!BBH", OPT_MSS, 4, opt[1])
+        elif kind == "wscale":
+            out += struct.pack("!BBB", OPT_WSCALE, 3, opt[1])
+        elif kind == "sackOK":
+            out += bytes((OPT_SACK_OK, 2))
+        elif kind == "sack":
+            out += bytes((OPT_SACK, 2 + 8 * len(opt[1])))
+            for left, right in opt[1]:
+                out += struct.pack("!II", left & 0xFFFFFFFF, right & 0xFFFFFFFF)
+        elif kind == "TS":
+            out += struct.pack("!BBII", OPT_TS, 10, opt[1] & 0xFFFFFFFF, opt[2] & 0xFFFFFFFF)
+        elif kind == "raw":
+            out += bytes((opt[1], 2 + len(opt[2]))) + opt[2]
+        else:
+            raise ValueError(f"unknown TCP option {kind!r}")
+    return bytes(out)
+
+
+def decode_options(raw: bytes) -> list[Option]:
+    """Parse the option area (RFC 9293 3.2); a malformed length is a `Malformed`."""
+    options: list[Option] = []
+    i = 0
+    while i < len(raw):
+        kind = raw[i]
+        if kind == OPT_EOL:
+            options.append(("eol",))
+            break
+        if kind == OPT_NOP:
+            options.append(("nop",))
+            i += 1
+            continue
+        if i + 1 >= len(raw):
+            raise Malformed("TCP option without length")
+        length = raw[i + 1]
+        if length < 2 or i + length > len(raw):
+            raise Malformed(f"TCP option {kind} has bad length {length}")
+        body = raw[i + 2:i + length]
+        expected = _OPT_FIXED_LEN.get(kind)
+        if expected is not None and length != expected:
+            raise Malformed(f"TCP option {kind} has length {length}, expected {expected}")
+        if kind == OPT_MSS:
+            options.append(("mss", struct.unpack("!H", body)[0]))
+        elif kind == OPT_WSCALE:
+            options.append(("wscale", body[0]))
+        elif kind == OPT_SACK_OK:
+            options.append(("sackOK",))
+        elif kind == OPT_SACK:
+            if (length - 2) % 8:
+                raise Malformed(f"SACK option has bad length {length}")
+            blocks = [struct.unpack("!II", body[j:j + 8]) for j in range(0, len(body), 8)]
+            options.append(("sack", blocks))
+        elif kind == OPT_TS:
+            options.append(("TS", *struct.unpack("!II", body)))
+        else:
+            options.append(("raw", kind, bytes(body)))
+        i += length
+    return options
+
+
+def _pseudo_header(src: str, dst: str, proto: int, length: int) -> bytes:
+    return _addr(src) + _addr(dst) + struct.pack("!BBH", 0, proto, length)
+
+
+def encode_tcp(seg: TCPSegment, src: str, dst: str) -> bytes:
+    opts = encode_options(seg.options)
+    opts += b"\0" * (-len(opts) % 4)
+    offset = seg.data_offset if seg.data_offset is not None else 5 + len(opts) // 4
+    header = _TCP_HDR.pack(seg.sport, seg.dport, seg.seq & 0xFFFFFFFF, seg.ack & 0xFFFFFFFF,
+                           (offset << 4) | (seg.reserved & 0xF), seg.flags & 0xFF,
+                           seg.window & 0xFFFF, 0, seg.urg & 0xFFFF)
+    raw = header + opts + seg.payload
+    csum = seg.checksum
+    if csum is None:
+        csum = checksum(_pseudo_header(src, dst, IPPROTO_TCP, len(raw)) + raw)
+    return raw[:16] + struct.pack("!H", csum) + raw[18:]
+
+
+def decode_tcp(raw: bytes, src: str, dst: str) -> TCPSegment:
+    if len(raw) < 20:
+        raise Malformed(f"TCP header truncated ({len(raw)} bytes)")
+    sport, dport, seq, ack, off_res, flags, window, csum, urg = _TCP_HDR.unpack_from(raw)
+    offset = off_res >> 4
+    if offset < 5 or offset * 4 > len(raw):
+        raise Malformed(f"TCP data offset {offset} invalid for {len(raw)} bytes")
+    options = decode_options(raw[20:offset * 4])
+    ok = checksum(_pseudo_header(src, dst, IPPROTO_TCP, len(raw)) + raw) == 0
+    return TCPSegment(sport, dport, seq, ack, flags, window, urg, options, bytes(raw[offset * 4:]),
+                      checksum=csum, data_offset=offset, checksum_ok=ok, reserved=off_res & 0xF)
+
+
+def encode_ipv4(ip: IPv4) -> bytes:
+    opts = ip.ip_options + b"\0" * (-len(ip.ip_options) % 4)
+    ihl = 5 + len(opts) // 4 if ip.ip_options else ip.ihl
+    total = ip.total_length if ip.total_length is not None else ihl * 4 + len(ip.payload)
+    header = _IP_HDR.pack(0x40 | ihl, ip.tos, total, ip.ident, ip.flags_frag, ip.ttl, ip.proto,
+                          0, _addr(ip.src), _addr(ip.dst)) + opts
+    csum = ip.checksum if ip.checksum is not None else checksum(header)
+    return header[:10] + struct.pack("!H", csum) + header[12:] + ip.payload
+
+
+def decode_ipv4(raw: bytes) -> IPv4:
+    """Decode an IPv4 header (RFC 791 3.1); the payload is cut to the total length."""
+    if len(raw) < 20:
+        raise Malformed(f"IPv4 header truncated ({len(raw)} bytes)")
+    vihl, tos, total, ident, ff, ttl, proto, csum, src, dst = _IP_HDR.unpack_from(raw)
+    if vihl >> 4 != 4:
+        raise Malformed(f"IP version {vihl >> 4}, not 4")
+    ihl = vihl & 0xF
+    if ihl < 5 or ihl * 4 > len(raw):
+        raise Malformed(f"IPv4 header length {ihl} invalid")
+    if total < ihl * 4 or total > len(raw):
+        raise Malformed(f"IPv4 total length {total} does not fit {len(raw)} bytes")
+    ok = checksum(raw[:ihl * 4]) == 0
+    return IPv4(_text(src), _text(dst), proto, tos, ttl, ident, ff, bytes(raw[ihl * 4:total]),
+                checksum=csum, checksum_ok=ok, total_length=total, ihl=ihl,
+                ip_options=bytes(raw[20:ihl * 4]))
+
+
+def build(ip: IPv4, seg: TCPSegment) -> bytes:
+    """One IPv4 packet carrying `seg`, checksums computed unless given."""
+    return encode_ipv4(replace(ip, payload=encode_tcp(seg, ip.src, ip.dst)))
+
+
+def parse(raw: bytes) -> tuple[IPv4, TCPSegment]:
+    """Decode an IPv4/TCP packet; raises `Malformed` for anything else."""
+    ip = decode_ipv4(raw)
+    if ip.proto != IPPROTO_TCP:
+        raise Malformed(f"IP protocol {ip.proto}, not TCP")
+    if ip.flags_frag & 0x3FFF:
+        raise Malformed("IP fragment")
+    return ip, decode_tcp(ip.payload, ip.src, ip.dst)
+
+
+def flags_text(flags: int) -> str:
+    """tcpdump-style flag letters, e.g. 'S.' for SYN+ACK, '-' for none."""
+    text = "".join(letter for letter, bit in FLAG_LETTERS if flags & bit)
+    return text or "-"
+
+
+def flags_value(text: str) -> int:
+    """The inverse of `flags_text`; raises ValueError naming a bad letter."""
+    if text == "-":
+        return 0
+    value = 0
+    letters = dict(FLAG_LETTERS)
+    for ch in text:
+        if ch not in letters:
+            raise ValueError(f"unknown TCP flag {ch!r} (expected one of S F R P U E W . -)")
+        value |= letters[ch]
+    return value
