@@ -15,10 +15,12 @@ The runner raises `RunFailure` at the first mismatch; the caller turns it into a
 
 from __future__ import annotations
 
+import signal
 import subprocess
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 from harness.constants import CONSTANTS, TCP_STATES
 from harness.errors import CaseError
@@ -35,6 +37,24 @@ CALL_SLACK = 0.25      # how long a call without `...` may take before it counts
 ANY_TIME_WAIT = 10.0   # how long a `*` line waits for its segment
 
 
+class CallTimeout(Exception):
+    """Raised in the runner's thread by SIGALRM when a call blocks past its limit."""
+
+
+@contextmanager
+def alarm(seconds: float) -> Iterator[None]:
+    """Interrupt a call that blocks longer than `seconds` (the signal makes it return EINTR)."""
+    def expire(signum: int, frame: object) -> None:
+        raise CallTimeout()
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 class RunFailure(Exception):
     def __init__(self, failure: Failure) -> None:
         super().__init__(failure.message)
@@ -49,7 +69,6 @@ class Pending:
     handle: CallHandle
     due: float
     tolerance: float
-    run: Callable[[], CallResult]
 
 
 class Runner:
@@ -76,7 +95,9 @@ class Runner:
                 continue
             self.wait_until(due)
             self.check_unexpected(event, due, tolerance)
-            self.anchor = due
+            # Anchor what follows on when this event really happened (at most a few
+            # microseconds after `due`), so a late start does not eat the next tolerance.
+            self.anchor = self.target.now()
             self.perform(event, due, tolerance)
         self.finish()
 
@@ -178,36 +199,31 @@ class Runner:
     # -- calls -----------------------------------------------------------------------------
     def syscall(self, event: SyscallEvent, due: float, tolerance: float) -> None:
         run = self.calls.prepare(event)
-        handle = self.target.start_call(run)
         if event.end_time is not None:
+            handle = self.target.start_call(run)
             end = event.end_time
             relative = end.kind == "rel" or event.time.kind == "rel"
             returns = due + end.start if relative else end.start
             self.pending.append(Pending(event, handle, returns,
-                                        self.script.tolerance.allowed(returns - due, self.scale), run))
+                                        self.script.tolerance.allowed(returns - due, self.scale)))
             self.step(self.target.now(), event, "call", "started (blocking)")
             return
-        deadline = self.target.now() + max(tolerance, CALL_SLACK)
-        while not handle.done:
-            if self.target.now() >= deadline:
-                self.fail(event, "the call blocked; a call that is meant to block is written "
-                          "with its return time, e.g. '+0...0.2 accept(...)'")
-            self.capture(self.target.wait(deadline))
-        self.finish_call(event, handle)
+        try:
+            with alarm(max(tolerance, CALL_SLACK)):
+                result = run()
+        except CallTimeout:
+            self.fail(event, "the call blocked; a call that is meant to block is written "
+                      "with its return time, e.g. '+0...0.2 accept(...)'")
+        self.finish_call(event, result, self.target.now())
 
-    def finish_call(self, event: SyscallEvent, handle: CallHandle) -> None:
-        if handle.error is not None:
-            if isinstance(handle.error, CaseError):
-                raise handle.error
-            self.fail(event, f"the call raised {type(handle.error).__name__}: {handle.error}")
-        result: CallResult = handle.result
+    def finish_call(self, event: SyscallEvent, result: CallResult, finished: float) -> None:
         problems = self.calls.check(event, result)
         if problems:
             self.fail(event, "; ".join(problems), expected=event.text.split(None, 1)[1],
                       actual=f"= {result.describe()}")
         if result.ret >= 0 and event.args and event.args[0].kind == "int":
             self.last_fd = event.args[0].value
-        self.step(handle.finished_at or self.target.now(), event, "call", f"= {result.describe()}")
+        self.step(finished, event, "call", f"= {result.describe()}")
 
     def check_pending(self) -> None:
         for pending in list(self.pending):
@@ -218,7 +234,13 @@ class Runner:
                 if abs(finished - pending.due) > pending.tolerance:
                     self.fail(pending.event, f"blocking call returned at {finished:.6f}, "
                               f"expected {pending.due:.6f} (±{pending.tolerance * 1000:.1f} ms)")
-                self.finish_call(pending.event, pending.handle)
+                handle = pending.handle
+                if handle.error is not None:
+                    if isinstance(handle.error, CaseError):
+                        raise handle.error
+                    self.fail(pending.event, f"the call raised {type(handle.error).__name__}: "
+                              f"{handle.error}")
+                self.finish_call(pending.event, handle.result, finished)
             elif now > pending.due + pending.tolerance:
                 self.fail(pending.event, f"blocking call has not returned by "
                           f"{pending.due + pending.tolerance:.6f}")

@@ -1,0 +1,166 @@
+"""The `rfcdrill` command: run cases, check them, render reports, benchmark.
+
+A thin door onto the same runner the pytest plugin uses (harness.suite, harness.execute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+
+from harness import expectations
+from harness.errors import CaseError, NeedsRoot
+from harness.execute import Job, run_jobs
+from harness.netns import require_privileges
+from harness.record import read_results, run_metadata, write_results
+from harness.report import junit
+from harness.report.write import write_report
+from harness.result import ERROR, FAIL, PASS, SKIPPED, VERDICTS, XFAIL, XPASS, Result
+from harness.suite import available_targets, case_files, check_unique, jobs_for, skipped_result
+from harness.targets import TARGETS
+
+_LABEL = {PASS: "PASS", FAIL: "FAIL", XFAIL: "XFAIL", XPASS: "XPASS", ERROR: "ERROR",
+          SKIPPED: "SKIP"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rfcdrill", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run cases against targets")
+    run.add_argument("paths", nargs="+", help="case files (.yaml, .pkt) or directories")
+    run.add_argument("--target", action="append", choices=sorted(TARGETS),
+                     help="target to run against (repeatable; default: every available one)")
+    run.add_argument("--jobs", "-j", type=int, default=1, help="cases run in parallel")
+    run.add_argument("--tolerance-scale", type=float, default=1.0,
+                     help="multiply every timing tolerance (for slow machines)")
+    run.add_argument("-k", dest="keyword", help="only cases whose id contains this text")
+    run.add_argument("--json", help="write results.json here")
+    run.add_argument("--junit", help="write JUnit XML here")
+    run.add_argument("--report", help="write the full report (HTML, Markdown, JSON, JUnit, pcaps) here")
+    run.add_argument("--pcap", choices=("failures", "all"), default="failures",
+                     help="which cases get a pcap in the report")
+    run.add_argument("--quiet", "-q", action="store_true", help="print only failures and the summary")
+
+    check = sub.add_parser("check", help="validate case files without running them")
+    check.add_argument("paths", nargs="+")
+
+    report = sub.add_parser("report", help="render a report again from results.json")
+    report.add_argument("results")
+    report.add_argument("--out", required=True)
+    report.add_argument("--pcap", choices=("failures", "all"), default="failures")
+
+    bench = sub.add_parser("bench", help="measure fixed cost, timing fidelity and parallel speed")
+    bench.add_argument("--cases", default=None, help="case directory for the suite timings")
+    bench.add_argument("--quick", action="store_true", help="fewer repetitions")
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "check":
+            return cmd_check(args.paths)
+        if args.command == "report":
+            meta, results = read_results(args.results)
+            write_report(args.out, meta, results, args.pcap == "all")
+            print(f"report written to {args.out}/index.html")
+            return 0
+        from harness.bench import main as bench_main
+        return bench_main(args)
+    except NeedsRoot as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except CaseError as exc:
+        print(f"rfcdrill: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rfcdrill: interrupted", file=sys.stderr)
+        return 130
+
+
+def cmd_check(paths: list[str]) -> int:
+    files = case_files(paths)
+    bad = 0
+    for job in _jobs(files, list(TARGETS)):
+        if job.error is not None:
+            bad += 1
+            print(job.error, file=sys.stderr)
+    checked = len(files)
+    print(f"{checked} case files checked, {bad} with errors")
+    return 1 if bad else 0
+
+
+def _jobs(files: list[str], targets: list[str]) -> list[Job]:
+    jobs: list[Job] = []
+    seen_errors: set[str] = set()
+    for path in files:
+        for job in jobs_for(path, targets):
+            if job.error is not None:
+                if path in seen_errors:
+                    continue
+                seen_errors.add(path)
+            jobs.append(job)
+    check_unique(jobs)
+    return jobs
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    targets = args.target or available_targets()
+    if "kernel" in targets:
+        require_privileges("rfcdrill " + " ".join(sys.argv[1:]))
+    started = dt.datetime.now(dt.timezone.utc)
+    jobs = [j for j in _jobs(case_files(args.paths), targets)
+            if not args.keyword or args.keyword in j.case_id]
+    if not jobs:
+        print("rfcdrill: no cases found in " + " ".join(args.paths), file=sys.stderr)
+        return 2
+    results: list[Result] = []
+    runnable: list[Job] = []
+    for job in jobs:
+        skipped = skipped_result(job) if job.script is not None else None
+        if skipped is not None:
+            results.append(skipped)
+        else:
+            runnable.append(job)
+    t0 = time.monotonic()
+    for result in run_jobs(runnable, args.jobs, args.tolerance_scale):
+        result = expectations.apply(result)
+        results.append(result)
+        _progress(result, len(results), len(jobs), args.quiet)
+    elapsed = time.monotonic() - t0
+    meta = run_metadata(started, targets, results)
+    if args.json:
+        write_results(args.json, meta, results)
+    if args.junit:
+        junit.write(args.junit, results)
+    if args.report:
+        write_report(args.report, meta, results, args.pcap == "all")
+    _summary(results, elapsed, args.report)
+    return 1 if any(r.verdict in (FAIL, ERROR, XPASS) for r in results) else 0
+
+
+def _progress(result: Result, done: int, total: int, quiet: bool) -> None:
+    label = _LABEL[result.verdict]
+    if quiet and result.verdict in (PASS, XFAIL, SKIPPED):
+        return
+    print(f"[{done:>{len(str(total))}}/{total}] {label:<5} {result.target:<6} "
+          f"{result.case_id} ({result.duration:.2f} s)", flush=True)
+    if result.verdict in (FAIL, ERROR) and result.failure:
+        print("    " + result.failure.render(result.path).replace("\n", "\n    "), flush=True)
+    elif result.verdict == XPASS:
+        print(f"    expected to fail on {result.target} ({result.expectation}), but passed")
+
+
+def _summary(results: list[Result], elapsed: float, report: str | None) -> None:
+    counts = {v: sum(r.verdict == v for r in results) for v in VERDICTS}
+    parts = [f"{counts[v]} {v}" for v in VERDICTS if counts[v]]
+    print(f"\n{len(results)} results in {elapsed:.1f} s: " + ", ".join(parts))
+    if report:
+        print(f"report: {Path(report) / 'index.html'}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Expected outcomes per target: where an implementation deviates from a case on purpose.
+
+A case states what the RFC requires. `cases/expectations/<target>.yaml` maps a case id to
+`outcome` (fail or skip), the `reason`, and optionally `superseded_by` (the RFC or catalogue
+id the target follows instead). A failure listed there is an expected failure; a pass of a
+listed case is reported as an unexpected pass, never hidden.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from harness.errors import CaseError, Loc
+from harness.result import FAIL, PASS, XFAIL, XPASS, Result
+
+OUTCOMES = ("fail", "skip")
+
+
+@dataclass(frozen=True)
+class Expectation:
+    outcome: str
+    reason: str
+    superseded_by: str = ""
+
+
+@lru_cache(maxsize=None)
+def load_file(path: str) -> dict[str, Expectation]:
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise CaseError(Loc(path, mark.line + 1 if mark else 1), f"YAML syntax: {exc}") from None
+    if not isinstance(data, dict):
+        raise CaseError(Loc(path, 1), "an expectations file maps case ids to {outcome, reason}")
+    table = {}
+    for case_id, entry in data.items():
+        if not isinstance(entry, dict) or entry.get("outcome") not in OUTCOMES or not entry.get("reason"):
+            raise CaseError(Loc(path, 1), f"{case_id}: needs outcome ({' or '.join(OUTCOMES)}) "
+                            "and a reason")
+        unknown = set(entry) - {"outcome", "reason", "superseded_by"}
+        if unknown:
+            raise CaseError(Loc(path, 1), f"{case_id}: unknown key(s) {sorted(unknown)} "
+                            "(expected outcome, reason, superseded_by)")
+        table[case_id] = Expectation(entry["outcome"], entry["reason"].strip(),
+                                     str(entry.get("superseded_by", "")))
+    return table
+
+
+def lookup(case_path: str, case_id: str, target: str) -> Expectation | None:
+    for parent in Path(case_path).resolve().parents:
+        candidate = parent / "expectations" / f"{target}.yaml"
+        if candidate.is_file():
+            return load_file(str(candidate)).get(case_id)
+    return None
+
+
+def apply(result: Result) -> Result:
+    """Turn a raw verdict into the reported one, given the target's expectations."""
+    expectation = lookup(result.path, result.case_id, result.target)
+    if expectation is None:
+        return result
+    result.expectation = expectation.reason
+    if expectation.outcome == "fail":
+        if result.raw_verdict == FAIL:
+            result.verdict = XFAIL
+        elif result.raw_verdict == PASS:
+            result.verdict = XPASS
+    return result
+
+
+def is_skipped(case_path: str, case_id: str, target: str) -> Expectation | None:
+    expectation = lookup(case_path, case_id, target)
+    return expectation if expectation and expectation.outcome == "skip" else None
+

@@ -1,0 +1,122 @@
+"""pytest collects case files as items: one per case and target, `<case-id>[<target>]`.
+
+Markers: the target (`-m kernel`, `-m stack`), each RFC a case's requirements come from
+(`-m rfc793`) and each level (`-m must`, `-m should`, `-m must_not`...). Case metadata goes
+into `user_properties`, so `--junitxml` carries it. Works under pytest-xdist: each item
+runs in a process of its own, forked by the worker that holds it.
+
+YAML files are collected when they lie under a directory named `cases` (expectations
+files excepted) or are named on the command line; `.pkt` files are collected anywhere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from harness import expectations
+from harness.catalog import catalogue, level_marker
+from harness.execute import Job, run_jobs
+from harness.netns import have_privileges
+from harness.result import ERROR, FAIL, SKIPPED, XFAIL, XPASS, Result
+from harness.suite import available_targets, jobs_for, skipped_result
+from harness.targets import TARGETS
+
+_RFCS = ("rfc793", "rfc1122", "rfc2873", "rfc5681", "rfc9293")
+_LEVELS = ("must", "must_not", "should", "should_not", "may")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("rfcdrill")
+    group.addoption("--target", action="append", dest="rfcdrill_targets", choices=sorted(TARGETS),
+                    help="rfcdrill targets to collect cases for (default: every available one)")
+    group.addoption("--tolerance-scale", type=float, default=1.0, dest="rfcdrill_scale",
+                    help="multiply every timing tolerance of the cases")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name in TARGETS:
+        config.addinivalue_line("markers", f"{name}: an rfcdrill case run against the {name} target")
+    for rfc in _RFCS:
+        config.addinivalue_line("markers", f"{rfc}: a case checking a requirement of {rfc.upper()}")
+    for level in _LEVELS:
+        config.addinivalue_line("markers", f"{level}: a case checking a {level.upper()} requirement")
+
+
+def _is_case(path: Path, config: pytest.Config) -> bool:
+    if path.suffix == ".pkt":
+        return True
+    if path.suffix not in (".yaml", ".yml") or "expectations" in path.parts:
+        return False
+    named = any(Path(arg.split("::")[0]).resolve() == path.resolve() for arg in config.args)
+    return named or "cases" in path.parts
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if _is_case(file_path, parent.config):
+        return CaseFile.from_parent(parent, path=file_path)
+    return None
+
+
+class CaseFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        targets = self.config.getoption("rfcdrill_targets") or list(TARGETS)
+        for job in jobs_for(str(self.path), targets):
+            yield CaseItem.from_parent(self, name=f"{job.case_id}[{job.target}]", job=job)
+
+
+class CaseFailed(Exception):
+    """A case's verdict, shown by pytest with the case's own failure report."""
+
+
+class CaseItem(pytest.Item):
+    def __init__(self, *, job: Job, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.job = job
+        self.add_marker(job.target)
+        known = catalogue()
+        for req in job.requirements:
+            entry = known.get(req)
+            if entry is not None:
+                self.add_marker(f"rfc{entry.rfc}")
+                self.add_marker(level_marker(entry.level))
+        self.user_properties.extend([("case_id", job.case_id), ("target", job.target),
+                                     ("file", job.path)])
+        self.user_properties.extend(("requirement", r) for r in job.requirements)
+        self.user_properties.extend(("level", known[r].level) for r in job.requirements if r in known)
+
+    def runtest(self) -> None:
+        job = self.job
+        if job.script is not None:
+            skipped = skipped_result(job)
+            if skipped is not None:
+                pytest.skip(f"{job.target} expectations: {skipped.expectation}")
+            if job.target == "kernel" and not have_privileges():
+                pytest.skip("the kernel target needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN)")
+            if job.target not in available_targets():
+                pytest.skip(f"target {job.target} is not available here")
+        scale = self.config.getoption("rfcdrill_scale")
+        result = expectations.apply(next(run_jobs([job], 1, scale)))
+        self.user_properties.append(("verdict", result.verdict))
+        self._report(result)
+
+    def _report(self, result: Result) -> None:
+        if result.verdict == XFAIL:
+            pytest.xfail(f"expected on {result.target}: {result.expectation}")
+        if result.verdict == SKIPPED:
+            pytest.skip(result.expectation)
+        if result.verdict == XPASS:
+            raise CaseFailed(f"unexpected pass: {result.case_id} is listed as failing on "
+                             f"{result.target} ({result.expectation}) but passed")
+        if result.verdict in (FAIL, ERROR):
+            raise CaseFailed(result.failure.render(result.path) if result.failure else result.verdict)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: str | None = None) -> str:
+        if isinstance(excinfo.value, CaseFailed):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"case {self.name}"
