@@ -1,6 +1,6 @@
 """Expected outcomes per target: where an implementation deviates from a case on purpose.
 
-A case states what the RFC requires. `cases/expectations/<target>.yaml` maps a case id to
+A case states what the RFC requires. An `expectations/<target>.yaml` file maps a case id to
 `outcome` (fail or skip), the `reason`, and optionally `superseded_by` (the RFC or catalogue
 id the target follows instead). A failure listed there is an expected failure; a pass of a
 listed case is reported as an unexpected pass, never hidden.
@@ -51,10 +51,16 @@ def load_file(path: str) -> dict[str, Expectation]:
 
 
 def lookup(case_path: str, case_id: str, target: str) -> Expectation | None:
+    """The entry for a case in the nearest `expectations/<target>.yaml` above it that names it.
+
+    Each RFC's directory may keep its own file (cases/rfc1122/expectations/kernel.yaml) beside
+    the shared one (cases/expectations/kernel.yaml)."""
     for parent in Path(case_path).resolve().parents:
         candidate = parent / "expectations" / f"{target}.yaml"
         if candidate.is_file():
-            return load_file(str(candidate)).get(case_id)
+            entry = load_file(str(candidate)).get(case_id)
+            if entry is not None:
+                return entry
     return None
 
 
