@@ -133,7 +133,7 @@ class _Running:
                 self.env = payload
             else:
                 self.verdict = payload
-        return True
+        return self.verdict is None
 
     def kill(self) -> None:
         try:
@@ -143,7 +143,6 @@ class _Running:
 
     def result(self, timed_out: bool) -> Result:
         os.close(self.fd)
-        os.waitpid(self.pid, 0)
         job = self.job
         if self.verdict is not None:
             verdict, failure = self.verdict
@@ -167,11 +166,34 @@ def _load_error(job: Job) -> Result:
                           loc.col if loc else 0), raw_verdict=ERROR)
 
 
+def _reap(pids: list[int], block: bool) -> None:
+    """Collect exited case processes. Their exit (the kernel tearing down the TUN device
+    and namespace, some 15-60 ms of RCU grace periods) overlaps the next case; the run
+    ends only when every one of them is gone."""
+    for pid in list(pids):
+        done, _ = os.waitpid(pid, 0 if block else os.WNOHANG)
+        if done:
+            pids.remove(pid)
+
+
 def run_jobs(jobs: Iterable[Job], parallel: int = 1, scale: float = 1.0) -> Iterator[Result]:
     """Run jobs, `parallel` at a time; yield each Result as it completes."""
     waiting = list(jobs)
     running: dict[int, _Running] = {}
+    exiting: list[int] = []
+    try:
+        yield from _schedule(waiting, running, exiting, parallel, scale)
+    finally:
+        for proc in running.values():
+            proc.kill()
+            exiting.append(proc.pid)
+        _reap(exiting, block=True)
+
+
+def _schedule(waiting: list[Job], running: dict[int, "_Running"], exiting: list[int],
+              parallel: int, scale: float) -> Iterator[Result]:
     while waiting or running:
+        _reap(exiting, block=False)
         while waiting and len(running) < max(parallel, 1):
             job = waiting.pop(0)
             if job.script is None:
@@ -185,11 +207,14 @@ def run_jobs(jobs: Iterable[Job], parallel: int = 1, scale: float = 1.0) -> Iter
         ready, _, _ = select.select(list(running), [], [], max(0.0, soonest - time.monotonic()))
         for fd in ready:
             if not running[fd].feed():
-                yield running.pop(fd).result(timed_out=False)
+                proc = running.pop(fd)
+                exiting.append(proc.pid)
+                yield proc.result(timed_out=False)
         now = time.monotonic()
         for fd, proc in list(running.items()):
             if now >= proc.deadline:
                 proc.kill()
+                exiting.append(proc.pid)
                 yield running.pop(fd).result(timed_out=True)
 
 

@@ -24,6 +24,7 @@ class Step:
     kind: str
     text: str
     note: str = ""
+    due: float | None = None      # when the script scheduled it (injections and `>` lines)
 
 
 @dataclass

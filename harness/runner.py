@@ -93,12 +93,17 @@ class Runner:
             if isinstance(event, PacketEvent) and event.direction == ">":
                 self.expect(event, due, tolerance)
                 continue
+            # Build an injected packet before its time comes, so it leaves on time.
+            packet = self.peer.packet(event) if isinstance(event, PacketEvent) else b""
             self.wait_until(due)
             self.check_unexpected(event, due, tolerance)
             # Anchor what follows on when this event really happened (at most a few
             # microseconds after `due`), so a late start does not eat the next tolerance.
             self.anchor = self.target.now()
-            self.perform(event, due, tolerance)
+            if isinstance(event, PacketEvent):
+                self.inject(event, packet, due)
+            else:
+                self.perform(event, due, tolerance)
         self.finish()
 
     def schedule(self, time: TimeSpec) -> tuple[float | tuple[float, float] | None, float]:
@@ -113,9 +118,7 @@ class Runner:
         return due, self.script.tolerance.allowed(due - self.anchor, self.scale)
 
     def perform(self, event: Event, due: float, tolerance: float) -> None:
-        if isinstance(event, PacketEvent):
-            self.inject(event)
-        elif isinstance(event, SyscallEvent):
+        if isinstance(event, SyscallEvent):
             self.syscall(event, due, tolerance)
         elif isinstance(event, AssertEvent):
             self.assertion(event)
@@ -154,12 +157,11 @@ class Runner:
         return self.peer.notation(ip, seg)
 
     # -- `<` and `>` -------------------------------------------------------------------------
-    def inject(self, event: PacketEvent) -> None:
-        data = self.peer.packet(event)
-        self.target.inject(data)
+    def inject(self, event: PacketEvent, data: bytes, due: float) -> None:
         now = self.target.now()
+        self.target.inject(data)
         self.packets.append(PacketRecord(now, "in", data))
-        self.step(now, event, "inject", event.text.split(None, 1)[1])
+        self.step(now, event, "inject", "", due)
 
     def expect(self, event: PacketEvent, due: float | tuple[float, float] | None,
                tolerance: float) -> None:
@@ -194,7 +196,7 @@ class Runner:
             self.fail(event, f"outbound segment {when}: at {packet.time:.6f}, expected "
                       f"{_window(due, tolerance)}", expected=_script_part(event), actual=actual)
         self.anchor = packet.time
-        self.step(packet.time, event, "outbound", actual)
+        self.step(packet.time, event, "outbound", actual, due if isinstance(due, float) else None)
 
     # -- calls -----------------------------------------------------------------------------
     def syscall(self, event: SyscallEvent, due: float, tolerance: float) -> None:
@@ -297,8 +299,9 @@ class Runner:
                       actual=self.describe(packet))
 
     # -- records ------------------------------------------------------------------------------
-    def step(self, time: float, event: Event, kind: str, note: str) -> None:
-        self.on_step(Step(time, event.loc.line, kind, event.text, note))
+    def step(self, time: float, event: Event, kind: str, note: str,
+             due: float | None = None) -> None:
+        self.on_step(Step(time, event.loc.line, kind, event.text, note, due))
 
     def fail(self, event: Event | None, message: str, expected: str = "", actual: str = "",
              diff: list[dict[str, str]] | None = None) -> None:

@@ -1,0 +1,150 @@
+"""`rfcdrill bench`: the harness's speed figures, measured and printed.
+
+- fixed cost per case: fork, namespace, TUN device, sysctls, parsing and the verdict's trip
+  back, for a case of one system call (goal: median at most 20 ms);
+- timing fidelity: how late injected segments leave, and how far the runner's timestamps
+  of outbound segments are from the kernel's own, both measured against kernel timestamps
+  taken by an AF_PACKET socket on the TUN device (goal: p99 at most 0.5 ms);
+- parallel runs: the case suite serially and with --jobs 2, wall times and whether the
+  verdicts agree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import struct
+import time
+from pathlib import Path
+
+from harness.execute import Job, run_jobs
+from harness.grammar import parse_script
+from harness.model import Script
+from harness.netns import TUN_NAME, require_privileges
+from harness.runner import Runner
+from harness.suite import case_files, jobs_for
+from harness.targets.kernel import KernelTarget
+
+ETH_P_ALL = 0x0003      # outgoing packets reach only ETH_P_ALL taps
+SO_TIMESTAMPNS = 35
+PACKET_OUTGOING = 4
+
+
+def _script(text: str, name: str) -> Script:
+    return Script(id=name, path=f"<bench:{name}>", events=parse_script(text, name))
+
+
+def _percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def fixed_cost(repeat: int) -> dict[str, float]:
+    """Per-case wall time in a serial run of one-call cases (what a suite pays per case)."""
+    text = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n"
+    times = []
+    start = time.perf_counter()
+    scripts = (_script(text, f"fixed-{i}") for i in range(repeat))
+    jobs = (Job(s.path, "kernel", s, case_id=s.id) for s in scripts)
+    for result in run_jobs(jobs):
+        now = time.perf_counter()
+        times.append(now - start)
+        start = now
+        if result.verdict != "pass":
+            raise SystemExit(f"bench: the one-call case did not pass: {result.failure}")
+    return {"median_ms": statistics.median(times) * 1e3, "p90_ms": _percentile(times, 90) * 1e3,
+            "max_ms": max(times) * 1e3}
+
+
+def _fidelity_child(segments: int, gap: float, out: int) -> None:
+    lines = []
+    for i in range(segments):
+        lines.append(f"{'0' if i == 0 else f'+{gap}'} < S 0:0(0) win 1000")
+        lines.append("+0 > R. 0:0(0) ack 1 win 0")
+    script = _script("\n".join(lines), "fidelity")
+    target = KernelTarget()
+    steps = []
+    target.setup(script)
+    sniffer = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
+    sniffer.bind((TUN_NAME, ETH_P_ALL))
+    sniffer.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    sniffer.setblocking(False)
+    target._t0 = time.monotonic()                            # the case starts now
+    offset = time.time() - time.monotonic() + target._t0     # realtime -> case clock
+    Runner(script, target, on_step=steps.append).run()
+    kernel_in, kernel_out = [], []
+    while True:
+        try:
+            _, anc, _, addr = sniffer.recvmsg(2048, 64)
+        except BlockingIOError:
+            break
+        sec, nsec = struct.unpack("qq", anc[0][2][:16])
+        (kernel_out if addr[2] == PACKET_OUTGOING else kernel_in).append(sec + nsec / 1e9 - offset)
+    ours_in = [s for s in steps if s.kind == "inject"]
+    ours_out = [s for s in steps if s.kind == "outbound"]
+    late = [(k - s.due) * 1e3 for k, s in zip(kernel_in, ours_in)]
+    stamp = [abs(s.time - k) * 1e3 for k, s in zip(kernel_out, ours_out)]
+    os.write(out, json.dumps({"late": late, "stamp": stamp}).encode())
+    os._exit(0)
+
+
+def fidelity(segments: int, gap: float = 0.005) -> dict[str, float]:
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(rfd)
+        try:
+            _fidelity_child(segments, gap, wfd)
+        finally:
+            os._exit(1)
+    os.close(wfd)
+    chunks = []
+    while chunk := os.read(rfd, 1 << 20):
+        chunks.append(chunk)
+    os.waitpid(pid, 0)
+    data = json.loads(b"".join(chunks))
+    late, stamp = data["late"], data["stamp"]
+    return {"segments": len(late), "inject_late_p50_ms": _percentile(late, 50),
+            "inject_late_p99_ms": _percentile(late, 99), "inject_late_max_ms": max(late),
+            "stamp_error_p50_ms": _percentile(stamp, 50), "stamp_error_p99_ms": _percentile(stamp, 99),
+            "stamp_error_max_ms": max(stamp)}
+
+
+def parallel(cases: str) -> dict[str, object]:
+    files = case_files([cases])
+    jobs = [j for f in files for j in jobs_for(f, ["kernel"]) if j.script is not None]
+    figures: dict[str, object] = {"cases": len(jobs)}
+    verdicts = {}
+    for n in (1, 2):
+        start = time.perf_counter()
+        verdicts[n] = {(r.case_id, r.target): r.raw_verdict for r in run_jobs(jobs, n)}
+        figures[f"wall_s_jobs{n}"] = time.perf_counter() - start
+    differ = sorted(k[0] for k in verdicts[1] if verdicts[1][k] != verdicts[2].get(k))
+    figures["verdicts_differ"] = differ
+    return figures
+
+
+def main(args: argparse.Namespace) -> int:
+    require_privileges("rfcdrill bench")
+    repeat = 20 if args.quick else 100
+    cost = fixed_cost(repeat)
+    print(f"fixed cost per case ({repeat} one-call cases): median {cost['median_ms']:.1f} ms, "
+          f"p90 {cost['p90_ms']:.1f} ms, max {cost['max_ms']:.1f} ms   [goal: median <= 20 ms]")
+    fid = fidelity(100 if args.quick else 400)
+    print(f"injected segments, lateness vs kernel rx timestamp ({fid['segments']} segments): "
+          f"p50 {fid['inject_late_p50_ms']:.3f} ms, p99 {fid['inject_late_p99_ms']:.3f} ms, "
+          f"max {fid['inject_late_max_ms']:.3f} ms   [goal: p99 <= 0.5 ms]")
+    print(f"outbound segments, |runner stamp - kernel tx timestamp|: "
+          f"p50 {fid['stamp_error_p50_ms']:.3f} ms, p99 {fid['stamp_error_p99_ms']:.3f} ms, "
+          f"max {fid['stamp_error_max_ms']:.3f} ms   [goal: p99 <= 0.5 ms]")
+    cases = args.cases or str(Path(__file__).resolve().parent.parent / "cases")
+    if Path(cases).is_dir():
+        par = parallel(cases)
+        print(f"case suite ({par['cases']} kernel cases in {cases}): serial "
+              f"{par['wall_s_jobs1']:.1f} s, --jobs 2 {par['wall_s_jobs2']:.1f} s; verdicts "
+              + ("identical" if not par["verdicts_differ"] else
+                 "DIFFER for: " + ", ".join(par["verdicts_differ"])))
+    return 0
