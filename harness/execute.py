@@ -99,7 +99,8 @@ class _Running:
     def __init__(self, job: Job, scale: float) -> None:
         self.job = job
         self.start = time.monotonic()
-        self.deadline = self.start + nominal_duration(job.script) * scale + SLACK
+        limit = job.script.timeout or nominal_duration(job.script) * scale + SLACK
+        self.deadline = self.start + limit
         self.buffer = b""
         self.steps: list[Step] = []
         self.packets: list[PacketRecord] = []
@@ -108,6 +109,7 @@ class _Running:
         rfd, wfd = os.pipe()
         self.pid = os.fork()
         if self.pid == 0:
+            os.setpgid(0, 0)          # its own group: a kill reaches any shell command it started
             os.close(rfd)
             _child(job, scale, wfd)
         os.close(wfd)
@@ -137,7 +139,7 @@ class _Running:
 
     def kill(self) -> None:
         try:
-            os.kill(self.pid, signal.SIGKILL)
+            os.killpg(self.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
 

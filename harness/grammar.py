@@ -234,6 +234,7 @@ class Parser:
         return event
 
     def seq_range(self, event: PacketEvent) -> None:
+        self.skip()
         pos = self.pos
         event.seq = self.integer("a sequence range start:end(length)")
         self.expect(":", "':' in start:end(length)")

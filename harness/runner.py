@@ -223,7 +223,9 @@ class Runner:
         if problems:
             self.fail(event, "; ".join(problems), expected=event.text.split(None, 1)[1],
                       actual=f"= {result.describe()}")
-        if result.ret >= 0 and event.args and event.args[0].kind == "int":
+        if event.name in ("socket", "accept") and result.ret >= 0:
+            self.last_fd = result.ret          # Python blocks read TCP_INFO of this socket
+        elif event.args and event.args[0].kind == "int" and event.args[0].value in self.calls.fds:
             self.last_fd = event.args[0].value
         self.step(finished, event, "call", f"= {result.describe()}")
 
