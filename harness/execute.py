@@ -64,27 +64,33 @@ def _send(fd: int, kind: str, payload: object) -> None:
     os.write(fd, struct.pack("!I", len(data)) + data)
 
 
+def _verdict(step: Callable[[], object]) -> tuple[str, Failure | None]:
+    """Run part of a case; a mismatch is a failure, a broken case or a crash an error."""
+    try:
+        step()
+    except RunFailure as exc:
+        return FAIL, exc.failure
+    except CaseError as exc:
+        loc = exc.loc
+        return ERROR, Failure(exc.message, loc.line if loc else 0, loc.col if loc else 0)
+    except Exception as exc:         # a bug in the runner or target: report it with the case
+        return ERROR, Failure(f"internal error: {type(exc).__name__}: {exc}",
+                              actual="".join(traceback.format_exc(limit=6)))
+    return PASS, None
+
+
 def _child(job: Job, scale: float, fd: int) -> None:
     """The case's own process: never returns."""
     code = 0
     try:
         target = TARGETS[job.target]()
         runner = Runner(job.script, target, scale, on_step=lambda s: _send(fd, "step", s))
-        verdict, failure = PASS, None
-        try:
-            target.setup(job.script)
-            _send(fd, "env", target.environment())
-            runner.run()
-        except RunFailure as exc:
-            verdict, failure = FAIL, exc.failure
-        except CaseError as exc:
-            loc = exc.loc
-            verdict = ERROR
-            failure = Failure(exc.message, loc.line if loc else 0, loc.col if loc else 0)
-        except Exception as exc:         # a bug in the runner or target: report it with the case
-            verdict = ERROR
-            failure = Failure(f"internal error: {type(exc).__name__}: {exc}",
-                              actual="".join(traceback.format_exc(limit=6)))
+        verdict, failure = _verdict(lambda: (target.setup(job.script),
+                                             _send(fd, "env", target.environment()),
+                                             runner.run()))
+        after, cleanup_failure = _verdict(runner.cleanup)
+        if verdict == PASS and after != PASS:
+            verdict, failure = after, cleanup_failure
         for record in runner.packets:
             _send(fd, "packet", record)
         _send(fd, "verdict", (verdict, failure))

@@ -12,6 +12,7 @@ Events may span lines (a long syscall, a `%{ }%` block); `//`, `/* */` and `#` a
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from harness.constants import KNOWN_SYSCALLS, is_known_name
 from harness.errors import CaseError, Loc
@@ -30,7 +31,7 @@ ICMP_UNREACH_CODES = {"net_unreachable": 0, "host_unreachable": 1, "protocol_unr
                       "net_unknown": 6, "host_unknown": 7, "net_prohibited": 9,
                       "host_prohibited": 10, "tos_net_unreachable": 11,
                       "tos_host_unreachable": 12, "prohibited": 13}
-IP_ECN = {"noecn": 0, "ect1": 1, "ect0": 2, "ce": 3}
+IP_ECN = {"noecn": 0, "ect1": 1, "ect0": 2, "ce": 3, "ect01": -1}   # ect01: ECT(0) or ECT(1)
 
 
 class Parser:
@@ -44,6 +45,8 @@ class Parser:
         self.col0 = col
         self.pos = 0
         self.last_end = 0     # just past the last token consumed: where an event ends
+        self.init: ShellEvent | None = None
+        self.cleanup: ShellEvent | None = None
         self.defines = defines or {}
         self._line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
 
@@ -145,12 +148,34 @@ class Parser:
 
     # -- events --------------------------------------------------------------------------
     def events(self) -> list[Event]:
+        """The timeline; an untimed backquoted command first is the init command, one last
+        the cleanup command (packetdrill: `script: options init_command events cleanup`)."""
         out: list[Event] = []
         self.skip()
         while self.pos < len(self.text):
-            out.append(self.event())
+            if self.text.startswith("`", self.pos):
+                command = self.untimed_command()
+                if not out and self.init is None:
+                    self.init = command
+                else:
+                    self.cleanup = command
+                    self.skip()
+                    if self.pos < len(self.text):
+                        raise self.fail("the end of the script after the cleanup command "
+                                        "(an untimed `command` may only come first or last)")
+            else:
+                out.append(self.event())
             self.skip()
         return out
+
+    def untimed_command(self) -> ShellEvent:
+        start = self.pos
+        end = self.text.find("`", start + 1)
+        if end < 0:
+            raise self.fail("a closing backquote for the shell command")
+        self.pos = self.last_end = end + 1
+        return ShellEvent(TimeSpec("abs"), self.loc(start), self.text[start:self.pos],
+                          command=self.text[start + 1:end])
 
     def event(self) -> Event:
         start = self.pos
@@ -354,11 +379,11 @@ class Parser:
             errno_name = self.word()
             if not is_known_name(errno_name):
                 raise CaseError(self.loc(errno_pos), f"unknown errno {errno_name!r}")
-            if self.accept("("):
-                close = self.text.find(")", self.pos)
-                if close < 0:
-                    raise self.fail("')' to close the errno text")
-                self.pos = self.last_end = close + 1
+        if self.accept("("):           # strace-style note: (Operation now in progress)
+            close = self.text.find(")", self.pos)
+            if close < 0:
+                raise self.fail("')' to close the note")
+            self.pos = self.last_end = close + 1
         return SyscallEvent(time, self.loc(start), "", name=name, args=args, ret=ret,
                             errno=errno_name, end_time=end_time)
 
@@ -398,6 +423,7 @@ class Parser:
                 raise self.fail("a closing '\"'")
             value = self.text[self.pos:end].encode().decode("unicode_escape")
             self.pos = self.last_end = end + 1
+            self.accept("...")          # "abc"... : the data continues (packetdrill)
             return Expr("string", value, loc)
         word = self.peek_word()
         if word is None:
@@ -421,6 +447,9 @@ class Parser:
             key = self.peek_word()
             if key is not None:
                 self.word()
+                if self.peek("(") and key.startswith("msg_"):   # msg_iov(1)=[...]
+                    self.expect("(")
+                    self.arguments(")")
                 if self.accept("=") and not self.peek("="):
                     out.append((key, self.expr()))
                 else:
@@ -457,7 +486,29 @@ class Parser:
                 return event
 
 
+@dataclass
+class Program:
+    """A whole script: its timeline and the untimed init and cleanup commands, if any."""
+
+    events: list[Event]
+    init: ShellEvent | None = None
+    cleanup: ShellEvent | None = None
+
+
+def parse_program(text: str, file: str, line: int = 1, col: int = 1,
+                  defines: dict[str, str] | None = None) -> Program:
+    """Parse script text; `line`/`col` say where the text starts in its file."""
+    parser = Parser(text, file, line, col, defines)
+    events = parser.events()
+    return Program(events, parser.init, parser.cleanup)
+
+
 def parse_script(text: str, file: str, line: int = 1, col: int = 1,
                  defines: dict[str, str] | None = None) -> list[Event]:
-    """Parse script text into events; `line`/`col` say where the text starts in its file."""
-    return Parser(text, file, line, col, defines).events()
+    """Parse timeline text (a step, a generated script): events only."""
+    program = parse_program(text, file, line, col, defines)
+    stray = program.init or program.cleanup
+    if stray is not None:
+        raise CaseError(stray.loc, "an untimed `command` belongs at the start or the end of a "
+                        "whole script; here it needs a time (e.g. +0 `command`)")
+    return program.events

@@ -20,7 +20,7 @@ import yaml
 
 from harness.catalog import requirement_ids
 from harness.errors import CaseError, Loc
-from harness.grammar import parse_script
+from harness.grammar import Program, parse_program, parse_script
 from harness.model import Event, Script, SyscallEvent, Tolerance
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -102,13 +102,14 @@ def load_yaml(text: str, path: str) -> Script:
                             "see harness/catalog/requirements.yaml)")
     if "script" in data:
         node = _node_at(root, ["script"])
-        events = parse_script(data["script"], path, *_block_origin(node, text))
+        program = parse_program(data["script"], path, *_block_origin(node, text))
     else:
-        events = _steps(data["steps"], _node_at(root, ["steps"]), path)
-    check_times(events)
+        program = Program(_steps(data["steps"], _node_at(root, ["steps"]), path))
+    check_times(program.events)
     tolerance = data.get("tolerance", {})
     return Script(
-        id=data["id"], path=path, events=events, title=data.get("title", ""),
+        id=data["id"], path=path, events=program.events, title=data.get("title", ""),
+        init_command=program.init, cleanup_command=program.cleanup,
         requirements=list(data["requirements"]), sysctl=dict(data.get("sysctl", {})),
         tolerance=Tolerance(tolerance.get("usecs", 4000.0), tolerance.get("percent", 12.5)),
         targets=data.get("targets"), description=data.get("description", ""),
@@ -204,12 +205,13 @@ def load_pkt(text: str, path: str, defines: dict[str, str] | None = None) -> Scr
     else:
         body_start = len(lines)
     body = "\n".join(lines[body_start:])
-    events = parse_script(body, path, body_start + 1, 1, defines)
-    check_times(events)
+    program = parse_program(body, path, body_start + 1, 1, defines)
+    check_times(program.events)
     tolerance = Tolerance(float(options.get("tolerance_usecs", 4000)),
                           float(options.get("tolerance_percent", 12.5)))
-    return Script(id=Path(path).stem, path=path, events=events, title=Path(path).name,
-                  tolerance=tolerance, options=options)
+    return Script(id=Path(path).stem, path=path, events=program.events, title=Path(path).name,
+                  tolerance=tolerance, options=options, init_command=program.init,
+                  cleanup_command=program.cleanup)
 
 
 # -- checks on the whole timeline -------------------------------------------------------------------

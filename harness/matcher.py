@@ -47,7 +47,7 @@ def compare(event: PacketEvent, ip: IPv4, seg: TCPSegment, peer: Peer) -> list[D
         tos = event.ip["tos"]
         check("tos", tos if tos is ANY else f"{tos:#04x}", f"{ip.tos:#04x}")
     check("ttl", event.ip.get("ttl"), ip.ttl)
-    if "ecn" in event.ip:
+    if "ecn" in event.ip and not (event.ip["ecn"] == -1 and ip.tos & 3 in (1, 2)):
         check("ecn", _ecn(event.ip["ecn"]), _ecn(ip.tos & 3))
     if event.options is not None:
         _compare_options(event.options, seg.options, diffs)
@@ -55,7 +55,7 @@ def compare(event: PacketEvent, ip: IPv4, seg: TCPSegment, peer: Peer) -> list[D
 
 
 def _ecn(bits: int) -> str:
-    return ("noecn", "ect1", "ect0", "ce")[bits]
+    return {0: "noecn", 1: "ect1", 2: "ect0", 3: "ce", -1: "ect01"}[bits]
 
 
 def _compare_options(expected: list, actual: list, diffs: list[Difference]) -> None:

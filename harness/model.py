@@ -150,6 +150,6 @@ class Script:
     targets: list[str] | None = None
     description: str = ""
     options: dict[str, Any] = field(default_factory=dict)   # .pkt --options and case options
-    init_commands: list[ShellEvent] = field(default_factory=list)
-    cleanup_commands: list[ShellEvent] = field(default_factory=list)
+    init_command: ShellEvent | None = None       # runs before the first event
+    cleanup_command: ShellEvent | None = None    # runs after the last, also after a failure
     timeout: float | None = None

@@ -58,6 +58,8 @@ class Peer:
 
     def _tos(self, event: PacketEvent) -> int:
         tos = _ip_int(event, "tos", 0)
+        if event.ip.get("ecn") == -1:
+            raise CaseError(event.loc, "ect01 (either ECT codepoint) is only for expected segments")
         return (tos & ~3) | event.ip["ecn"] if "ecn" in event.ip else tos
 
     def _wire_options(self, event: PacketEvent) -> list:

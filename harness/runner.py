@@ -88,6 +88,8 @@ class Runner:
 
     # -- the timeline ----------------------------------------------------------------------
     def run(self) -> None:
+        if self.script.init_command is not None:
+            self.shell(self.script.init_command)
         for event in self.script.events:
             due, tolerance = self.schedule(event.time)
             if isinstance(event, PacketEvent) and event.direction == ">":
@@ -99,11 +101,13 @@ class Runner:
             self.check_unexpected(event, due, tolerance)
             # Anchor what follows on when this event really happened (at most a few
             # microseconds after `due`), so a late start does not eat the next tolerance.
-            self.anchor = self.target.now()
+            base, self.anchor = self.anchor, self.target.now()
             if isinstance(event, PacketEvent):
                 self.inject(event, packet, due)
+            elif isinstance(event, SyscallEvent):
+                self.syscall(event, due, tolerance, base)
             else:
-                self.perform(event, due, tolerance)
+                self.perform(event)
         self.finish()
 
     def schedule(self, time: TimeSpec) -> tuple[float | tuple[float, float] | None, float]:
@@ -117,10 +121,8 @@ class Runner:
         due = self.anchor + time.start if time.kind == "rel" else time.start
         return due, self.script.tolerance.allowed(due - self.anchor, self.scale)
 
-    def perform(self, event: Event, due: float, tolerance: float) -> None:
-        if isinstance(event, SyscallEvent):
-            self.syscall(event, due, tolerance)
-        elif isinstance(event, AssertEvent):
+    def perform(self, event: Event) -> None:
+        if isinstance(event, AssertEvent):
             self.assertion(event)
         elif isinstance(event, PythonEvent):
             self.python(event)
@@ -199,13 +201,19 @@ class Runner:
         self.step(packet.time, event, "outbound", actual, due if isinstance(due, float) else None)
 
     # -- calls -----------------------------------------------------------------------------
-    def syscall(self, event: SyscallEvent, due: float, tolerance: float) -> None:
+    def syscall(self, event: SyscallEvent, due: float, tolerance: float, base: float) -> None:
         run = self.calls.prepare(event)
         if event.end_time is not None:
             handle = self.target.start_call(run)
             end = event.end_time
-            relative = end.kind == "rel" or event.time.kind == "rel"
-            returns = due + end.start if relative else end.start
+            # packetdrill: in `+a...b call()` both a and b count from the previous event;
+            # `...+b` (our addition) counts from the call's own start.
+            if end.kind == "rel":
+                returns = due + end.start
+            elif event.time.kind == "rel":
+                returns = base + end.start
+            else:
+                returns = end.start
             self.pending.append(Pending(event, handle, returns,
                                         self.script.tolerance.allowed(returns - due, self.scale)))
             self.step(self.target.now(), event, "call", "started (blocking)")
@@ -287,6 +295,11 @@ class Runner:
             self.fail(event, f"shell command exited with {done.returncode}: "
                       f"{(done.stderr or done.stdout).strip()[-300:]}")
         self.step(self.target.now(), event, "shell", "exit 0")
+
+    def cleanup(self) -> None:
+        """The script's cleanup command: run after the last event, also after a failure."""
+        if self.script.cleanup_command is not None:
+            self.shell(self.script.cleanup_command)
 
     # -- the end -----------------------------------------------------------------------------
     def finish(self) -> None:
