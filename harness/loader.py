@@ -22,6 +22,7 @@ from harness.catalog import requirement_ids
 from harness.errors import CaseError, Loc
 from harness.grammar import Program, parse_program, parse_script
 from harness.model import Event, Script, SyscallEvent, Tolerance
+from harness.options import PKT_DEFAULTS, Plan, plan_from
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 CASE_SUFFIXES = (".yaml", ".yml", ".pkt")
@@ -107,13 +108,15 @@ def load_yaml(text: str, path: str) -> Script:
         program = Program(_steps(data["steps"], _node_at(root, ["steps"]), path))
     check_times(program.events)
     tolerance = data.get("tolerance", {})
+    options = dict(data.get("options", {}))
+    plan = plan_from(options, Plan(), lambda name: _mark(_node_at(root, ["options", name]), path))
     return Script(
         id=data["id"], path=path, events=program.events, title=data.get("title", ""),
         init_command=program.init, cleanup_command=program.cleanup,
         requirements=list(data["requirements"]), sysctl=dict(data.get("sysctl", {})),
         tolerance=Tolerance(tolerance.get("usecs", 4000.0), tolerance.get("percent", 12.5)),
         targets=data.get("targets"), description=data.get("description", ""),
-        options=dict(data.get("options", {})), timeout=data.get("timeout"))
+        options=options, plan=plan, timeout=data.get("timeout"))
 
 
 def _block_origin(node: yaml.Node, text: str) -> tuple[int, int]:
@@ -185,32 +188,37 @@ def segment_text(seg: dict[str, Any]) -> str:
 
 
 # -- packetdrill files --------------------------------------------------------------------------
-_PKT_OPTION = re.compile(r"^--([a-z_]+)(?:=(\S*))?\s*$")
+_PKT_OPTION_LINE = re.compile(r"^(--[a-z_]+(=\S*)?\s*)+$")
+_PKT_OPTION = re.compile(r"--([a-z_]+)(?:=(\S*))?")
 
 
 def load_pkt(text: str, path: str, defines: dict[str, str] | None = None) -> Script:
     """A `.pkt` file: `--option=value` lines at the top, then the script."""
     options: dict[str, str] = {}
-    lines = text.split("\n")
-    body_start = 0
-    for index, line in enumerate(lines):
+    lines: dict[str, int] = {}
+    rows = text.split("\n")
+    body_start = len(rows)
+    for index, line in enumerate(rows):
         stripped = line.strip()
         if not stripped or stripped.startswith(("//", "#")):
             continue
-        m = _PKT_OPTION.match(stripped)
-        if not m:
+        if not _PKT_OPTION_LINE.match(stripped):
             body_start = index
             break
-        options[m.group(1)] = m.group(2) or ""
-    else:
-        body_start = len(lines)
-    body = "\n".join(lines[body_start:])
-    program = parse_program(body, path, body_start + 1, 1, defines)
+        for m in _PKT_OPTION.finditer(stripped):
+            options[m.group(1)] = m.group(2) or ""
+            lines[m.group(1)] = index + 1
+    plan = plan_from(options, PKT_DEFAULTS, lambda name: Loc(path, lines[name]))
+    program = parse_program("\n".join(rows[body_start:]), path, body_start + 1, 1, defines)
     check_times(program.events)
-    tolerance = Tolerance(float(options.get("tolerance_usecs", 4000)),
-                          float(options.get("tolerance_percent", 12.5)))
+    try:
+        tolerance = Tolerance(float(options.get("tolerance_usecs", 4000)),
+                              float(options.get("tolerance_percent", 12.5)))
+    except ValueError:
+        bad = "tolerance_usecs" if "tolerance_usecs" in options else "tolerance_percent"
+        raise CaseError(Loc(path, lines[bad]), f"--{bad} needs a number") from None
     return Script(id=Path(path).stem, path=path, events=program.events, title=Path(path).name,
-                  tolerance=tolerance, options=options, init_command=program.init,
+                  tolerance=tolerance, options=options, plan=plan, init_command=program.init,
                   cleanup_command=program.cleanup)
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Union
 
 from harness.errors import Loc
+from harness.options import Plan
 
 ANY = object()          # a wildcard value written as `*` in a script
 
@@ -150,6 +151,7 @@ class Script:
     targets: list[str] | None = None
     description: str = ""
     options: dict[str, Any] = field(default_factory=dict)   # .pkt --options and case options
+    plan: Plan = field(default_factory=Plan)                # what the options mean
     init_command: ShellEvent | None = None       # runs before the first event
     cleanup_command: ShellEvent | None = None    # runs after the last, also after a failure
     timeout: float | None = None

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from harness.errors import CaseError
 from harness.icmp import build_icmp_error
 from harness.model import ANY, PacketEvent
-from harness.netns import REMOTE_IP, TARGET_IP
+from harness.options import Plan
 from stack.wire import ACK, SYN, IPv4, TCPSegment, build, flags_text
 
 TARGET_PORT = 8080
@@ -28,8 +28,8 @@ MOD = 1 << 32
 
 @dataclass
 class Peer:
-    local_ip: str = TARGET_IP       # the target's address
-    remote_ip: str = REMOTE_IP      # ours
+    local_ip: str = Plan.local_ip       # the target's address
+    remote_ip: str = Plan.remote_ip     # ours
     local_port: int = TARGET_PORT
     remote_port: int = REMOTE_PORT
     isn: int | None = None

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from harness.constants import CONSTANTS, TCP_STATES
-from harness.errors import CaseError
+from harness.errors import CaseError, Loc
 from harness.matcher import compare
 from harness.model import (AssertEvent, Event, PacketEvent, PythonEvent, Script, ShellEvent,
                            SyscallEvent, TimeSpec)
@@ -78,8 +78,10 @@ class Runner:
         self.target = target
         self.scale = scale
         self.on_step = on_step or (lambda step: None)
-        self.peer = Peer(local_ip=target.api.local_ip, remote_ip=target.api.remote_ip)
-        self.calls = Syscalls(target.api)
+        plan = script.plan
+        self.peer = Peer(local_ip=plan.local_ip, remote_ip=plan.remote_ip,
+                         local_port=plan.bind_port)
+        self.calls = Syscalls(target.api, plan)
         self.queue: deque[Captured] = deque()
         self.pending: list[Pending] = []
         self.packets: list[PacketRecord] = []
@@ -88,6 +90,9 @@ class Runner:
 
     # -- the timeline ----------------------------------------------------------------------
     def run(self) -> None:
+        for path in self.script.plan.init_scripts:     # packetdrill's --init_scripts
+            self.shell(ShellEvent(TimeSpec("abs"), self.script.events[0].loc if self.script.events
+                                  else Loc(self.script.path, 1), path, command=path))
         if self.script.init_command is not None:
             self.shell(self.script.init_command)
         for event in self.script.events:

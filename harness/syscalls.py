@@ -18,16 +18,12 @@ from typing import Any, Callable, Protocol
 from harness.constants import CONSTANTS, TCP_STATES, errno_name
 from harness.errors import CaseError
 from harness.model import Expr, SyscallEvent
+from harness.options import Plan
 from harness.tcpinfo import TCP_INFO_LEN, decode_tcp_info
-
-TARGET_PORT = 8080
 
 
 class SocketAPI(Protocol):
     """What a target provides to the syscall layer."""
-
-    local_ip: str
-    remote_ip: str
 
     def socket(self, family: int, type_: int, proto: int) -> Any: ...
     def poll(self, entries: list[tuple[Any, int]], timeout: float | None) -> list[tuple[Any, int]]: ...
@@ -80,8 +76,9 @@ def evaluate(expr: Expr) -> Any:
 class Syscalls:
     """The fd table of one case and the implementation of each supported call."""
 
-    def __init__(self, api: SocketAPI) -> None:
+    def __init__(self, api: SocketAPI, plan: Plan) -> None:
         self.api = api
+        self.plan = plan
         self.fds: dict[int, Any] = {}
         self.written: dict[int, bytearray] = {}
 
@@ -138,7 +135,7 @@ class Syscalls:
         return self._new_fd(event, self.api.socket(family, type_, proto))
 
     def sys_bind(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
-        self.sock(args[0]).bind((self.api.local_ip, TARGET_PORT))
+        self.sock(args[0]).bind((self.plan.local_ip, self.plan.bind_port))
         return CallResult(0)
 
     def sys_listen(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
@@ -150,7 +147,7 @@ class Syscalls:
         return self._new_fd(event, conn)
 
     def sys_connect(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
-        err = self.sock(args[0]).connect_ex((self.api.remote_ip, TARGET_PORT))
+        err = self.sock(args[0]).connect_ex((self.plan.remote_ip, self.plan.connect_port))
         return CallResult(0) if err == 0 else CallResult(-1, err)
 
     def _recv(self, event: SyscallEvent, fd: Expr, size: Expr, flags: int = 0) -> CallResult:

@@ -26,9 +26,6 @@ REPORTED_SYSCTLS = ("net.ipv4.tcp_congestion_control", "net.ipv4.tcp_timestamps"
 class KernelAPI:
     """Python's socket module, as the SocketAPI of the kernel target."""
 
-    local_ip = netns.TARGET_IP
-    remote_ip = netns.REMOTE_IP
-
     def socket(self, family: int, type_: int, proto: int) -> socket.socket:
         return socket.socket(family, type_, proto)
 
@@ -71,7 +68,9 @@ class KernelTarget(Target):
             netns.write_sysctl(name, 1)      # no router solicitations on the new device
         for name, value in script.sysctl.items():
             netns.write_sysctl(name, value)
-        self.tun = netns.open_tun(mtu=int(script.options.get("mtu", 1500)))
+        plan = script.plan
+        self.tun = netns.open_tun(address=plan.local_ip, netmask=plan.netmask,
+                                  peer=plan.remote_ip, mtu=plan.mtu)
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._t0 = time.monotonic()
 
