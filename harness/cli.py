@@ -44,9 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--pcap", choices=("failures", "all"), default="failures",
                      help="which cases get a pcap in the report")
     run.add_argument("--quiet", "-q", action="store_true", help="print only failures and the summary")
+    run.add_argument("-D", "--define", action="append", default=[], metavar="NAME=VALUE",
+                     help="define a symbol for the scripts (packetdrill's -D)")
 
     check = sub.add_parser("check", help="validate case files without running them")
     check.add_argument("paths", nargs="+")
+    check.add_argument("-D", "--define", action="append", default=[], metavar="NAME=VALUE")
 
     report = sub.add_parser("report", help="render a report again from results.json")
     report.add_argument("results")
@@ -62,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             return cmd_run(args)
         if args.command == "check":
-            return cmd_check(args.paths)
+            return cmd_check(args.paths, _defines(args.define))
         if args.command == "report":
             meta, results = read_results(args.results)
             write_report(args.out, meta, results, args.pcap == "all")
@@ -81,10 +84,20 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def cmd_check(paths: list[str]) -> int:
+def _defines(items: list[str]) -> dict[str, str]:
+    defines = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise CaseError(None, f"-D {item}: expected NAME=VALUE")
+        defines[name] = value
+    return defines
+
+
+def cmd_check(paths: list[str], defines: dict[str, str]) -> int:
     files = case_files(paths)
     bad = 0
-    for job in _jobs(files, list(TARGETS)):
+    for job in _jobs(files, list(TARGETS), defines):
         if job.error is not None:
             bad += 1
             print(job.error, file=sys.stderr)
@@ -93,11 +106,11 @@ def cmd_check(paths: list[str]) -> int:
     return 1 if bad else 0
 
 
-def _jobs(files: list[str], targets: list[str]) -> list[Job]:
+def _jobs(files: list[str], targets: list[str], defines: dict[str, str]) -> list[Job]:
     jobs: list[Job] = []
     seen_errors: set[str] = set()
     for path in files:
-        for job in jobs_for(path, targets):
+        for job in jobs_for(path, targets, defines):
             if job.error is not None:
                 if path in seen_errors:
                     continue
@@ -112,7 +125,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if "kernel" in targets:
         require_privileges("rfcdrill " + " ".join(sys.argv[1:]))
     started = dt.datetime.now(dt.timezone.utc)
-    jobs = [j for j in _jobs(case_files(args.paths), targets)
+    jobs = [j for j in _jobs(case_files(args.paths), targets, _defines(args.define))
             if not args.keyword or args.keyword in j.case_id]
     if not jobs:
         print("rfcdrill: no cases found in " + " ".join(args.paths), file=sys.stderr)

@@ -19,7 +19,8 @@ _PREFIXES = ("AF_", "SOCK_", "IPPROTO_", "SOL_", "SO_", "TCP_", "IP_", "MSG_", "
 # Linux UAPI values Python's modules leave out (include/uapi/linux/sockios.h, asm/ioctls.h).
 _EXTRA = {"SIOCINQ": 0x541B, "SIOCOUTQ": 0x5411, "FIONREAD": 0x541B, "TCP_CA_NAME_MAX": 16,
           "SO_ZEROCOPY": 60, "MSG_ZEROCOPY": 0x4000000, "TCP_REPAIR": 19,
-          "IPV6_TCLASS": 67, "SOL_IPV6": 41, "NULL": 0}
+          "IPV6_TCLASS": 67, "SOL_IPV6": 41, "NULL": 0,
+          "EPOLL_CTL_ADD": 1, "EPOLL_CTL_DEL": 2, "EPOLL_CTL_MOD": 3}
 
 # Linux TCP states (include/net/tcp_states.h); `assert N state X` and tcpi_state use these.
 TCP_STATES = {"ESTABLISHED": 1, "SYN_SENT": 2, "SYN_RECV": 3, "FIN_WAIT1": 4, "FIN_WAIT2": 5,
@@ -47,6 +48,8 @@ KNOWN_SYSCALLS = frozenset({
     "socket", "bind", "listen", "accept", "connect", "read", "recv", "write", "send",
     "close", "shutdown", "setsockopt", "getsockopt", "fcntl", "poll", "readv", "writev",
     "recvfrom", "recvmsg", "sendto", "sendmsg", "ioctl", "getsockname", "getpeername",
+    "epoll_create", "epoll_create1", "epoll_ctl", "epoll_wait", "pipe", "splice",
+    "sendfile", "open",
 })
 
 

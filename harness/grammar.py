@@ -130,8 +130,12 @@ class Parser:
         if value is None:
             word = self.peek_word()
             if word in self.defines:
+                try:
+                    value = int(self.defines[word], 0)
+                except ValueError:
+                    raise self.fail(f"{what} ({word} is defined as {self.defines[word]!r})") from None
                 self.pos = self.last_end = self.pos + len(word)
-                return int(self.defines[word], 0) * (-1 if neg else 1)
+                return value * (-1 if neg else 1)
             raise self.fail(what)
         if "." in value:
             raise self.fail(what + " (not a fraction)", self.pos - len(value))
@@ -366,7 +370,7 @@ class Parser:
         pos = self.pos
         name = self.word()
         if name not in KNOWN_SYSCALLS:
-            raise CaseError(self.loc(pos), f"unknown system call {name!r} (supported: "
+            raise CaseError(self.loc(pos), f"not supported: {name} (supported: "
                             + ", ".join(sorted(KNOWN_SYSCALLS)) + ")")
         self.expect("(", f"'(' after {name}")
         args = self.arguments(")")
@@ -429,8 +433,12 @@ class Parser:
         if word is None:
             return Expr("int", self.integer("a value: a number, a name, '...', [..] or {..}"), loc)
         self.word()
-        if word in self.defines:
-            return Expr("int", int(self.defines[word], 0), loc)
+        if word in self.defines:                 # -D NAME=value
+            value = self.defines[word]
+            try:
+                return Expr("int", int(value, 0), loc)
+            except ValueError:
+                return Expr("string", value, loc)
         if self.accept("("):
             return Expr("call", (word, self.arguments(")")), loc)
         if not is_known_name(word):

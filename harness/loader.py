@@ -33,15 +33,16 @@ def schema() -> dict[str, Any]:
     return json.loads(resources.files("harness").joinpath("schema/case.schema.json").read_text())
 
 
-def load(path: str | Path) -> Script:
+def load(path: str | Path, defines: dict[str, str] | None = None) -> Script:
+    """Load a case file; `defines` are `-D NAME=value` symbols for the script."""
     path = str(path)
     try:
         text = Path(path).read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise CaseError(Loc(path, 1), f"cannot read the case: {exc}") from None
     if path.endswith(".pkt"):
-        return load_pkt(text, path)
-    return load_yaml(text, path)
+        return load_pkt(text, path, defines)
+    return load_yaml(text, path, defines)
 
 
 # -- YAML cases -------------------------------------------------------------------------------
@@ -78,7 +79,7 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
     return f"{where}: {error.message}"
 
 
-def load_yaml(text: str, path: str) -> Script:
+def load_yaml(text: str, path: str, defines: dict[str, str] | None = None) -> Script:
     try:
         root = yaml.compose(text, Loader=_Loader)
         data = yaml.load(text, Loader=_Loader)
@@ -103,7 +104,7 @@ def load_yaml(text: str, path: str) -> Script:
                             "see harness/catalog/requirements.yaml)")
     if "script" in data:
         node = _node_at(root, ["script"])
-        program = parse_program(data["script"], path, *_block_origin(node, text))
+        program = parse_program(data["script"], path, *_block_origin(node, text), defines)
     else:
         program = Program(_steps(data["steps"], _node_at(root, ["steps"]), path))
     check_times(program.events)
@@ -116,7 +117,7 @@ def load_yaml(text: str, path: str) -> Script:
         requirements=list(data["requirements"]), sysctl=dict(data.get("sysctl", {})),
         tolerance=Tolerance(tolerance.get("usecs", 4000.0), tolerance.get("percent", 12.5)),
         targets=data.get("targets"), description=data.get("description", ""),
-        options=options, plan=plan, timeout=data.get("timeout"))
+        options=options, plan=plan, timeout=data.get("timeout"), defines=dict(defines or {}))
 
 
 def _block_origin(node: yaml.Node, text: str) -> tuple[int, int]:
@@ -219,7 +220,7 @@ def load_pkt(text: str, path: str, defines: dict[str, str] | None = None) -> Scr
         raise CaseError(Loc(path, lines[bad]), f"--{bad} needs a number") from None
     return Script(id=Path(path).stem, path=path, events=program.events, title=Path(path).name,
                   tolerance=tolerance, options=options, plan=plan, init_command=program.init,
-                  cleanup_command=program.cleanup)
+                  cleanup_command=program.cleanup, defines=dict(defines or {}))
 
 
 # -- checks on the whole timeline -------------------------------------------------------------------

@@ -155,3 +155,4 @@ class Script:
     init_command: ShellEvent | None = None       # runs before the first event
     cleanup_command: ShellEvent | None = None    # runs after the last, also after a failure
     timeout: float | None = None
+    defines: dict[str, str] = field(default_factory=dict)   # -D NAME=value, also in shell env

@@ -15,6 +15,7 @@ The runner raises `RunFailure` at the first mismatch; the caller turns it into a
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 from collections import deque
@@ -295,7 +296,7 @@ class Runner:
 
     def shell(self, event: ShellEvent) -> None:
         done = subprocess.run(event.command, shell=True, capture_output=True, text=True,
-                              timeout=60)
+                              env={**os.environ, **self.script.defines})
         if done.returncode != 0:
             self.fail(event, f"shell command exited with {done.returncode}: "
                       f"{(done.stderr or done.stdout).strip()[-300:]}")

@@ -36,10 +36,10 @@ def available_targets() -> list[str]:
     return [name for name in TARGETS if name != "kernel" or have_privileges()]
 
 
-def jobs_for(path: str, targets: list[str]) -> list[Job]:
+def jobs_for(path: str, targets: list[str], defines: dict[str, str] | None = None) -> list[Job]:
     """One job per target for a case file; a load error becomes an error job per target."""
     try:
-        script = load(path)
+        script = load(path, defines)
     except CaseError as exc:
         return [Job(path, target, error=exc, case_id=Path(path).stem) for target in targets]
     wanted = [t for t in targets if script.targets is None or t in script.targets]

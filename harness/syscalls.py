@@ -80,16 +80,12 @@ class Syscalls:
         self.api = api
         self.plan = plan
         self.fds: dict[int, Any] = {}
-        self.written: dict[int, bytearray] = {}
 
     def sock(self, expr: Expr) -> Any:
         fd = evaluate(expr)
         if fd not in self.fds:
             raise CaseError(expr.loc, f"fd {fd} is not open in this script")
         return self.fds[fd]
-
-    def fd_of(self, sock: Any) -> int | None:
-        return next((fd for fd, s in self.fds.items() if s is sock), None)
 
     def prepare(self, event: SyscallEvent) -> Callable[[], CallResult]:
         """Check the call's shape now (a CaseError names the line) and return the call to run."""
@@ -150,48 +146,89 @@ class Syscalls:
         err = self.sock(args[0]).connect_ex((self.plan.remote_ip, self.plan.connect_port))
         return CallResult(0) if err == 0 else CallResult(-1, err)
 
-    def _recv(self, event: SyscallEvent, fd: Expr, size: Expr, flags: int = 0) -> CallResult:
-        data = self.sock(fd).recv(evaluate(size) or 0, flags)
-        return CallResult(len(data))
+    def _recv(self, fd: Expr, size: int, flags: int = 0) -> CallResult:
+        return CallResult(len(self.sock(fd).recv(size, flags)))
 
     def sys_read(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
-        return self._recv(event, args[0], args[2])
+        return self._recv(args[0], evaluate(args[2]) or 0)
 
     def sys_recv(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
-        return self._recv(event, args[0], args[2], evaluate(args[3]) if len(args) > 3 else 0)
+        return self._recv(args[0], evaluate(args[2]) or 0, _flags(args, 3))
 
     sys_recvfrom = sys_recv
 
     def sys_readv(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
-        total = sum(item.get("iov_len", 0) for item in evaluate(args[1]))
-        data = self.sock(args[0]).recv(total)
-        return CallResult(len(data))
+        return self._recv(args[0], sum(iov_lengths(args[1])))
 
-    def _payload(self, data: Expr, size: Expr) -> bytes:
-        count = evaluate(size) or 0
-        value = evaluate(data)
-        if isinstance(value, str):
-            return value.encode("latin-1")[:count].ljust(count, b"\0")
-        return bytes(count)
+    def sys_recvmsg(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        return self._recv(args[0], sum(iov_lengths(_msg_iov(args[1]))), _flags(args, 2))
 
     def _send(self, fd: Expr, payload: bytes, flags: int = 0) -> CallResult:
-        sock = self.sock(fd)
-        sent = sock.send(payload, flags)
-        self.written.setdefault(evaluate(fd), bytearray()).extend(payload[:sent])
-        return CallResult(sent)
+        return CallResult(self.sock(fd).send(payload, flags))
 
     def sys_write(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
-        return self._send(args[0], self._payload(args[1], args[2]))
+        return self._send(args[0], payload(args[1], evaluate(args[2]) or 0))
 
     def sys_send(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
-        flags = evaluate(args[3]) if len(args) > 3 else 0
-        return self._send(args[0], self._payload(args[1], args[2]), flags)
+        return self._send(args[0], payload(args[1], evaluate(args[2]) or 0), _flags(args, 3))
 
     sys_sendto = sys_send
 
     def sys_writev(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
-        total = sum(item.get("iov_len", 0) for item in evaluate(args[1]))
-        return self._send(args[0], bytes(total))
+        return self._send(args[0], bytes(sum(iov_lengths(args[1]))))
+
+    def sys_sendmsg(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        return self._send(args[0], bytes(sum(iov_lengths(_msg_iov(args[1])))), _flags(args, 2))
+
+    # -- descriptors that are not sockets (kernel target) --------------------------------------
+    def sys_pipe(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        names = evaluate(args[0])
+        if not (isinstance(names, list) and len(names) == 2):
+            raise CaseError(args[0].loc, "pipe takes [read_fd, write_fd]")
+        ends = self.api.pipe()
+        for name, end in zip(names, ends):
+            self.fds[name] = end
+        return CallResult(0)
+
+    def sys_open(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        path = evaluate(args[0])
+        mode = evaluate(args[2]) if len(args) > 2 else 0o644
+        return self._new_fd(event, self.api.open(path, evaluate(args[1]), mode))
+
+    def sys_sendfile(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        offset = evaluate(args[2])
+        offset = offset[0] if isinstance(offset, list) else offset
+        return CallResult(self.api.sendfile(self.sock(args[0]), self.sock(args[1]), offset,
+                                            evaluate(args[3])))
+
+    def sys_splice(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        return CallResult(self.api.splice(self.sock(args[0]), self.sock(args[2]),
+                                          evaluate(args[4]), _flags(args, 5)))
+
+    def sys_epoll_create(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        return self._new_fd(event, self.api.epoll())
+
+    sys_epoll_create1 = sys_epoll_create
+
+    def sys_epoll_ctl(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        epoll, op, target = self.sock(args[0]), evaluate(args[1]), self.sock(args[2])
+        spec = dict(evaluate(args[3]) or {}) if len(args) > 3 else {}
+        self.api.epoll_ctl(epoll, op, target, spec.get("events", 0))
+        return CallResult(0)
+
+    def sys_epoll_wait(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        epoll, timeout_ms = self.sock(args[0]), evaluate(args[3])
+        ready = self.api.epoll_wait(epoll, evaluate(args[2]),
+                                    None if timeout_ms < 0 else timeout_ms / 1000)
+        result = CallResult(len(ready))
+        expected = evaluate(args[1])
+        expected = expected if isinstance(expected, list) else [expected] if expected else []
+        for want, (fileno, events) in zip(expected, ready):
+            if isinstance(want, dict) and "events" in want and want["events"] != events:
+                name = next((fd for fd, s in self.fds.items() if s.fileno() == fileno), fileno)
+                result.problems.append(f"epoll events of fd {name} are {poll_names(events)}, "
+                                       f"expected {poll_names(want['events'])}")
+        return result
 
     def sys_close(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
         sock = self.sock(args[0])
@@ -288,6 +325,43 @@ class Syscalls:
 
 
 STATE_NAMES = {value: name for name, value in TCP_STATES.items()}
+
+
+def _flags(args: list[Expr], index: int) -> int:
+    """A flags argument (MSG_PEEK, MSG_DONTWAIT, MSG_OOB...), 0 when not written."""
+    return evaluate(args[index]) or 0 if len(args) > index else 0
+
+
+def payload(data: Expr, count: int) -> bytes:
+    """What a write sends: the string written in the script, or zeros for `...`."""
+    value = evaluate(data)
+    if isinstance(value, str):
+        return value.encode("latin-1")[:count].ljust(count, b"\0")
+    return bytes(count)
+
+
+def iov_lengths(expr: Expr) -> list[int]:
+    """The lengths of an iovec array: [{..., 1000}] or [{iov_base=..., iov_len=1000}]."""
+    if expr.kind != "array":
+        raise CaseError(expr.loc, "expected an iovec array such as [{..., 1000}]")
+    lengths = []
+    for item in expr.value:
+        fields = item.value if item.kind == "struct" else []
+        named = {k: v for k, v in fields if k}
+        length = named.get("iov_len") or (fields[-1][1] if fields else None)
+        if length is None or length.kind != "int":
+            raise CaseError(item.loc, "expected an iovec such as {..., 1000}")
+        lengths.append(length.value)
+    return lengths
+
+
+def _msg_iov(expr: Expr) -> Expr:
+    """The msg_iov array of a msghdr {msg_name(...)=..., msg_iov(1)=[...], msg_flags=0}."""
+    fields = dict(expr.value) if expr.kind == "struct" else {}
+    if "msg_iov" not in fields:
+        raise CaseError(expr.loc, "expected a msghdr such as {msg_name(...)=..., "
+                        "msg_iov(1)=[{..., 1000}], msg_flags=0}")
+    return fields["msg_iov"]
 
 
 def poll_names(mask: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import platform
@@ -13,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from harness import netns
+from harness.constants import CONSTANTS
 from harness.model import Script
 from harness.targets.base import CallHandle, Captured, Target
 
@@ -46,6 +48,53 @@ class KernelAPI:
 
     def ioctl_int(self, sock: socket.socket, request: int) -> int:
         return struct.unpack("i", fcntl.ioctl(sock, request, b"\0" * 4))[0]
+
+    def pipe(self) -> tuple["Descriptor", "Descriptor"]:
+        read_end, write_end = os.pipe()
+        return Descriptor(read_end), Descriptor(write_end)
+
+    def open(self, path: str, flags: int, mode: int) -> "Descriptor":
+        return Descriptor(os.open(path, flags, mode))
+
+    def sendfile(self, out: Any, source: Any, offset: int | None, count: int) -> int:
+        return os.sendfile(out.fileno(), source.fileno(), offset, count)
+
+    def splice(self, source: Any, out: Any, count: int, flags: int) -> int:
+        return os.splice(source.fileno(), out.fileno(), count, flags=flags)
+
+    def epoll(self) -> select.epoll:
+        return select.epoll()
+
+    def epoll_ctl(self, epoll: select.epoll, op: int, target: Any, events: int) -> None:
+        actions = {CONSTANTS["EPOLL_CTL_ADD"]: lambda: epoll.register(target.fileno(), events),
+                   CONSTANTS["EPOLL_CTL_DEL"]: lambda: epoll.unregister(target.fileno()),
+                   CONSTANTS["EPOLL_CTL_MOD"]: lambda: epoll.modify(target.fileno(), events)}
+        if op not in actions:
+            raise OSError(errno.EINVAL, "epoll_ctl: unknown op")
+        actions[op]()
+
+    def epoll_wait(self, epoll: select.epoll, most: int, timeout: float | None) -> list[tuple[int, int]]:
+        """Ready (fileno, events) pairs."""
+        return epoll.poll(-1 if timeout is None else timeout, most)
+
+
+class Descriptor:
+    """A file descriptor that is not a socket (pipe end, file), with socket-like calls."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        return os.read(self.fd, size)
+
+    def send(self, data: bytes, flags: int = 0) -> int:
+        return os.write(self.fd, data)
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 class KernelTarget(Target):

@@ -82,7 +82,7 @@ def test_comments_of_every_kind_and_multiline_events():
 
 @pytest.mark.parametrize("text, where, message", [
     ("0 < S 0:5(0) win 1", "t.pkt:1:7", "sequence numbers do not add up"),
-    ("0 foo(1) = 0", "t.pkt:1:3", "unknown system call 'foo'"),
+    ("0 foo(1) = 0", "t.pkt:1:3", "not supported: foo"),
     ("0 < S 0:0(0) win 1 <mss 1,bogus>", "t.pkt:1:27", "unknown TCP option 'bogus'"),
     ("0 > X 0:0(0)", "t.pkt:1:5", "expected TCP flags"),
     ("0 setsockopt(3, SOL_BOGUS, 1) = 0", "t.pkt:1:17", "unknown name 'SOL_BOGUS'"),
@@ -94,7 +94,7 @@ def test_comments_of_every_kind_and_multiline_events():
     ("0.2~0.1 > . 1:1(0)", "t.pkt:1:8", "ends before it starts"),
     ("0 assert 4 snd_cwnd == 1", "t.pkt:1:12", "tcpi_* field"),
     ("0 ...0.1 < S 0:0(0) win 1", "t.pkt:1:1", "only allowed before a system call"),
-    ("\n\n  +0 frobnicate", "t.pkt:3:6", "unknown system call"),
+    ("\n\n  +0 frobnicate", "t.pkt:3:6", "not supported: frobnicate"),
 ])
 def test_errors_name_the_place_and_what_was_expected(text, where, message):
     err = error(text)

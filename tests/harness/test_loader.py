@@ -36,7 +36,7 @@ def test_script_lines_keep_their_place_in_the_file(write_case):
     with pytest.raises(CaseError) as info:
         load(path)
     # The script block starts on line 8 of the file; its lines are indented by two spaces.
-    assert str(info.value).startswith(f"{path}:10:6: unknown system call 'bogus'")
+    assert str(info.value).startswith(f"{path}:10:6: not supported: bogus")
 
 
 def test_steps_load_into_the_same_events_as_script_lines(write_case):
