@@ -21,8 +21,10 @@ import struct
 from harness.errors import CaseError, NeedsRoot
 
 CLONE_NEWNET = 0x40000000
-TUNSETIFF = 0x400454CA
-IFF_TUN, IFF_NO_PI, IFF_UP, IFF_RUNNING = 0x0001, 0x1000, 0x1, 0x40
+TUNSETIFF, TUNSETOFFLOAD = 0x400454CA, 0x400454D0
+IFF_TUN, IFF_NO_PI, IFF_VNET_HDR, IFF_UP, IFF_RUNNING = 0x0001, 0x1000, 0x4000, 0x1, 0x40
+# packetdrill's device: checksum and TSO offloads, like a typical Ethernet NIC.
+TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, TUN_F_TSO_ECN = 0x01, 0x02, 0x04, 0x08
 SIOCSIFADDR, SIOCSIFDSTADDR, SIOCSIFNETMASK = 0x8916, 0x8918, 0x891C
 SIOCGIFFLAGS, SIOCSIFFLAGS, SIOCSIFMTU = 0x8913, 0x8914, 0x8922
 
@@ -76,14 +78,19 @@ def _set_flags(sock: socket.socket, name: str, flags: int) -> None:
 
 
 def open_tun(name: str = TUN_NAME, address: str = TARGET_IP, netmask: str = TARGET_NETMASK,
-             peer: str = REMOTE_IP, mtu: int = 1500) -> int:
+             peer: str = REMOTE_IP, mtu: int = 1500, offload: bool = False) -> int:
     """Create and configure a TUN device in the current namespace; return its fd.
 
     The device is point-to-point: setting the peer address makes the kernel install a host
-    route to the remote peer through it, so no route has to be added by hand.
+    route to the remote peer through it, so no route has to be added by hand. With
+    `offload`, every packet read or written carries a virtio_net_hdr (see `vnet`), and the
+    kernel may hand over TSO super-packets with their checksum left to the "hardware".
     """
     fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
-    fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI))
+    flags = IFF_TUN | IFF_NO_PI | (IFF_VNET_HDR if offload else 0)
+    fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), flags))
+    if offload:
+        fcntl.ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as ctl:
         fcntl.ioctl(ctl, SIOCSIFADDR, _ifreq_addr(name, address))
         fcntl.ioctl(ctl, SIOCSIFDSTADDR, _ifreq_addr(name, peer))

@@ -20,7 +20,7 @@ import signal
 import subprocess
 from collections import deque
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterator
 
 from harness.constants import CONSTANTS, TCP_STATES
@@ -28,11 +28,11 @@ from harness.errors import CaseError, Loc
 from harness.matcher import compare
 from harness.model import (AssertEvent, Event, PacketEvent, PythonEvent, Script, ShellEvent,
                            SyscallEvent, TimeSpec)
-from harness.peer import Peer
+from harness.peer import MOD, Peer
 from harness.result import Failure, PacketRecord, Step
 from harness.syscalls import STATE_NAMES, CallResult, Syscalls
 from harness.targets.base import CallHandle, Captured, Target
-from stack.wire import Malformed, parse
+from stack.wire import FIN, PSH, IPv4, Malformed, TCPSegment, parse
 
 CALL_SLACK = 0.25      # how long a call without `...` may take before it counts as blocking
 ANY_TIME_WAIT = 10.0   # how long a `*` line waits for its segment
@@ -180,18 +180,14 @@ class Runner:
             low, deadline = due[0] - tolerance, due[1] + tolerance
         else:
             low, deadline = due - tolerance, due + tolerance
-        while not self.queue:
-            self.check_pending()
-            if self.target.now() >= deadline:
-                self.fail(event, f"expected segment did not arrive by {deadline:.6f}",
-                          expected=_script_part(event))
-            self.capture(self.target.wait(deadline))
-        packet = self.queue.popleft()
-        try:
-            ip, seg = parse(packet.data)
-        except Malformed as exc:
-            self.fail(event, f"malformed outbound packet: {exc}", expected=_script_part(event))
+        packet = self.next_packet(event, deadline)
+        if packet is None:
+            self.fail(event, f"expected segment did not arrive by {deadline:.6f}",
+                      expected=_script_part(event))
+        ip, seg = self.decode(event, packet)
         self.peer.learn(event, seg)
+        if not self.script.plan.strict_segments:
+            seg = self.coalesce(event, seg, deadline)
         actual = self.peer.notation(ip, seg, with_ip=bool(event.ip))
         diffs = compare(event, ip, seg, self.peer)
         if diffs:
@@ -205,6 +201,39 @@ class Runner:
                       f"{_window(due, tolerance)}", expected=_script_part(event), actual=actual)
         self.anchor = packet.time
         self.step(packet.time, event, "outbound", actual, due if isinstance(due, float) else None)
+
+    def next_packet(self, event: Event, deadline: float) -> Captured | None:
+        """The first outbound TCP packet not yet matched, waiting for it until `deadline`."""
+        while not self.queue:
+            self.check_pending()
+            if self.target.now() >= deadline:
+                return None
+            self.capture(self.target.wait(deadline))
+        return self.queue.popleft()
+
+    def decode(self, event: Event, packet: Captured) -> tuple[IPv4, TCPSegment]:
+        try:
+            return parse(packet.data)
+        except Malformed as exc:
+            self.fail(event, f"malformed outbound packet: {exc}", expected=_script_part(event))
+            raise     # not reached: fail() raises
+
+    def coalesce(self, event: PacketEvent, seg: TCPSegment, deadline: float) -> TCPSegment:
+        """packetdrill without --strict_segments: consecutive outbound segments that
+        continue one another (same flags but PSH/FIN, same ack) count as one expected one."""
+        while len(seg.payload) < event.length:
+            packet = self.next_packet(event, deadline)
+            if packet is None:
+                return seg
+            _, more = self.decode(event, packet)
+            loose = ~(PSH | FIN)
+            if ((more.seq - seg.seq) % MOD != len(seg.payload) or more.ack != seg.ack
+                    or more.flags & loose != seg.flags & loose):
+                self.queue.appendleft(packet)
+                return seg
+            seg = replace(seg, payload=seg.payload + more.payload, flags=seg.flags | more.flags,
+                          window=more.window)
+        return seg
 
     # -- calls -----------------------------------------------------------------------------
     def syscall(self, event: SyscallEvent, due: float, tolerance: float, base: float) -> None:

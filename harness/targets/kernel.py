@@ -13,7 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-from harness import netns
+from harness import netns, vnet
 from harness.constants import CONSTANTS
 from harness.model import Script
 from harness.targets.base import CallHandle, Captured, Target
@@ -104,6 +104,7 @@ class KernelTarget(Target):
         self._api = KernelAPI()
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="syscall")
         self.tun = -1
+        self.offload = False
         self._wake_r, self._wake_w = -1, -1
         self._t0 = 0.0
 
@@ -119,7 +120,8 @@ class KernelTarget(Target):
             netns.write_sysctl(name, value)
         plan = script.plan
         self.tun = netns.open_tun(address=plan.local_ip, netmask=plan.netmask,
-                                  peer=plan.remote_ip, mtu=plan.mtu)
+                                  peer=plan.remote_ip, mtu=plan.mtu, offload=plan.offload)
+        self.offload = plan.offload
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._t0 = time.monotonic()
 
@@ -127,7 +129,7 @@ class KernelTarget(Target):
         return time.monotonic() - self._t0
 
     def inject(self, data: bytes) -> None:
-        os.write(self.tun, data)
+        os.write(self.tun, vnet.wrap(data) if self.offload else data)
 
     def wait(self, until: float) -> Captured | None:
         watched = [self.tun, self._wake_r]
@@ -137,7 +139,9 @@ class KernelTarget(Target):
             ready, _, _ = select.select(watched, [], [], timeout)
             if self.tun in ready:
                 stamp = self.now()
-                data = os.read(self.tun, 65536)
+                data = os.read(self.tun, 1 << 17)
+                if self.offload:
+                    data = vnet.strip(data)
                 if data and data[0] >> 4 == 4:
                     return Captured(stamp, data)
                 continue
