@@ -20,7 +20,8 @@ import struct
 
 from harness.errors import CaseError, NeedsRoot
 
-CLONE_NEWNET = 0x40000000
+CLONE_NEWNET, CLONE_NEWNS = 0x40000000, 0x00020000
+MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x1, 0x20, 0x1000, 0x4000, 0x40000
 TUNSETIFF, TUNSETOFFLOAD = 0x400454CA, 0x400454D0
 IFF_TUN, IFF_NO_PI, IFF_VNET_HDR, IFF_UP, IFF_RUNNING = 0x0001, 0x1000, 0x4000, 0x1, 0x40
 # packetdrill's device: checksum and TSO offloads, like a typical Ethernet NIC.
@@ -59,11 +60,26 @@ def require_privileges(command: str = "rfcdrill run cases") -> None:
             f"sudo \"$(command -v rfcdrill)\" {command.removeprefix('rfcdrill ')}")
 
 
-def enter_private_netns() -> None:
-    """Move the calling process into a new, empty network namespace."""
-    if _libc.unshare(CLONE_NEWNET) != 0:
+def _mount(source: str | None, target: str, flags: int) -> None:
+    if _libc.mount(source.encode() if source else None, target.encode(), None, flags, None) != 0:
         err = ctypes.get_errno()
-        raise OSError(err, f"unshare(CLONE_NEWNET): {os.strerror(err)}")
+        raise OSError(err, f"mount {target}: {os.strerror(err)}")
+
+
+def enter_private_netns() -> None:
+    """Move the calling process into a new, empty network namespace.
+
+    It also gets a mount namespace of its own in which /proc/sys is read-only except
+    /proc/sys/net (whose entries in a new network namespace are that namespace's own), so
+    not even a script's shell command can change a sysctl of the host.
+    """
+    if _libc.unshare(CLONE_NEWNET | CLONE_NEWNS) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"unshare(CLONE_NEWNET|CLONE_NEWNS): {os.strerror(err)}")
+    _mount(None, "/", MS_REC | MS_PRIVATE)
+    _mount("/proc/sys/net", "/proc/sys/net", MS_BIND)
+    _mount("/proc/sys", "/proc/sys", MS_BIND | MS_REC)
+    _mount(None, "/proc/sys", MS_REMOUNT | MS_BIND | MS_RDONLY)
 
 
 def _ifreq_addr(name: str, addr: str) -> bytes:

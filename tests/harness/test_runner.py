@@ -143,3 +143,11 @@ def _cmdline(pid: str) -> str:
             return f.read().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+def test_a_shell_command_cannot_change_a_sysctl_of_the_host(write_case):
+    before = open("/proc/sys/vm/swappiness").read()
+    result = run(write_case, HANDSHAKE + "+0 `sysctl -q -w net.ipv4.tcp_sack=1`\n"
+                 "+0 `echo 7 > /proc/sys/vm/swappiness`\n")
+    assert result.verdict == FAIL and result.failure.line == 17
+    assert open("/proc/sys/vm/swappiness").read() == before
