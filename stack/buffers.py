@@ -1,0 +1,122 @@
+"""Send and receive queues of one connection.
+
+Theory of operation: the send queue holds every octet the user gave that the peer has not yet
+acknowledged; its first octet sits at SND.UNA (`SendQueue.base`), so retransmission is a slice.
+The receive side keeps in-order octets for the user (a plain bytearray in the connection) and
+out-of-order octets here, in `Reassembly`, keyed by *stream offset* (octets since the peer's
+ISN, unwrapped) so that no comparison wraps. `Scoreboard` is the sender's record of the SACK
+blocks the peer reported (RFC 2018), in sequence space relative to SND.UNA.
+"""
+
+from __future__ import annotations
+
+from . import seqnum
+
+
+class SendQueue:
+    """Unacknowledged and unsent user data; `base` is the sequence number of the first octet."""
+
+    def __init__(self, base: int) -> None:
+        self.base = base
+        self.data = bytearray()
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    @property
+    def end(self) -> int:
+        """Sequence number just after the last queued octet."""
+        return seqnum.add(self.base, len(self.data))
+
+    def append(self, data: bytes) -> None:
+        self.data += data
+
+    def take(self, seq: int, size: int) -> bytes:
+        start = seqnum.diff(seq, self.base)
+        return bytes(self.data[start:start + size])
+
+    def release(self, upto: int) -> int:
+        """Drop octets before `upto` (acknowledged); returns how many went."""
+        count = max(0, min(seqnum.diff(upto, self.base), len(self.data)))
+        del self.data[:count]
+        self.base = seqnum.add(self.base, count)
+        return count
+
+
+class Reassembly:
+    """Out-of-order octets above RCV.NXT as disjoint blocks keyed by stream offset."""
+
+    def __init__(self) -> None:
+        self.blocks: dict[int, bytes] = {}
+        self.recent: list[int] = []   # block starts, the most recently changed first (RFC 2018 4)
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self.blocks.values())
+
+    def add(self, start: int, data: bytes) -> None:
+        """Store `data` at `start`, merging with blocks it overlaps or touches."""
+        lo, hi = start, start + len(data)
+        touching = [s for s, b in self.blocks.items() if s <= hi and s + len(b) >= lo]
+        for s in touching:
+            lo, hi = min(lo, s), max(hi, s + len(self.blocks[s]))
+        merged = bytearray(hi - lo)
+        for s in touching:
+            block = self.blocks.pop(s)
+            self.recent.remove(s)
+            merged[s - lo:s - lo + len(block)] = block
+        merged[start - lo:start - lo + len(data)] = data
+        self.blocks[lo] = bytes(merged)
+        self.recent.insert(0, lo)
+
+    def pop(self, offset: int) -> bytes:
+        """Remove and return the octets that continue the stream at `offset`, if any."""
+        out = b""
+        for s in sorted(self.blocks):
+            if s > offset:
+                break
+            block = self.blocks.pop(s)
+            self.recent.remove(s)
+            if s + len(block) > offset:
+                out = block[offset - s:]
+        return out
+
+    def ranges(self) -> list[tuple[int, int]]:
+        """(start, end) stream offsets of the blocks, the most recently changed first."""
+        return [(s, s + len(self.blocks[s])) for s in self.recent]
+
+
+class Scoreboard:
+    """SACKed ranges above SND.UNA, as sorted disjoint (left, right) sequence pairs."""
+
+    def __init__(self) -> None:
+        self.ranges: list[tuple[int, int]] = []
+
+    def clear(self) -> None:
+        self.ranges = []
+
+    def update(self, blocks: list[tuple[int, int]], una: int, top: int) -> None:
+        """Merge reported blocks, ignoring any not inside [una, top] (RFC 2018 4: they are
+        hints, and a block outside what was sent is bogus); forget what lies below `una`."""
+        spans = [(seqnum.diff(left, una), seqnum.diff(right, una)) for left, right in self.ranges]
+        limit = seqnum.diff(top, una)
+        spans += [(seqnum.diff(left, una), seqnum.diff(right, una)) for left, right in blocks
+                  if 0 <= seqnum.diff(left, una) < seqnum.diff(right, una) <= limit]
+        merged: list[list[int]] = []
+        for lo, hi in sorted((max(lo, 0), hi) for lo, hi in spans if hi > 0):
+            if merged and lo <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], hi)
+            else:
+                merged.append([lo, hi])
+        self.ranges = [(seqnum.add(una, lo), seqnum.add(una, hi)) for lo, hi in merged]
+
+    def sacked(self, seq: int) -> bool:
+        return any(seqnum.within(seq, left, seqnum.diff(right, left)) for left, right in self.ranges)
+
+    def hole_after(self, seq: int) -> tuple[int, int] | None:
+        """The first un-SACKed span at or after `seq` that lies below the highest SACKed octet."""
+        for left, right in self.ranges:
+            if seqnum.lt(seq, left):
+                return seq, left
+            if seqnum.lt(seq, right):
+                seq = right
+        return None
