@@ -1,0 +1,141 @@
+"""Links: where the host's IPv4 packets go and come from.
+
+Theory of operation: a link has `send(packet)` and `recv(timeout) -> packet | None`.
+`MemoryLink` keeps what the host sends in `sent` (a deque the harness drains) and hands out
+what was `inject`ed; `MemoryLink.pair()` wires two links back to back so two hosts can talk.
+`TunLink` reads and writes raw IPv4 packets on a TUN device (IFF_TUN | IFF_NO_PI) and skips
+anything that is not IPv4. `ImpairedLink` wraps another link and, from a seeded random
+generator, drops, duplicates, delays and reorders what is sent through it; delayed packets
+leave when `release()` (called by send and recv) finds their time has come, and
+`next_deadline()` says when that is, so a virtual-time loop can advance to it.
+
+Safety: opening a TUN device is only done inside a network namespace made for the purpose
+(see tests/stack/test_stack_tun.py); this module never configures addresses or routes.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import queue
+import random
+import select
+from collections import deque
+from typing import Protocol
+
+
+class Link(Protocol):
+    def send(self, packet: bytes) -> None: ...
+    def recv(self, timeout: float | None = 0.0) -> bytes | None: ...
+
+
+class MemoryLink:
+    def __init__(self) -> None:
+        self.sent: deque[bytes] = deque()
+        self.inbox: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+        self.peer: MemoryLink | None = None
+
+    @classmethod
+    def pair(cls) -> tuple["MemoryLink", "MemoryLink"]:
+        a, b = cls(), cls()
+        a.peer, b.peer = b, a
+        return a, b
+
+    def send(self, packet: bytes) -> None:
+        if self.peer is not None:
+            self.peer.inbox.put(packet)
+        else:
+            self.sent.append(packet)
+
+    def inject(self, packet: bytes) -> None:
+        self.inbox.put(packet)
+
+    def drain(self) -> list[bytes]:
+        out = list(self.sent)
+        self.sent.clear()
+        return out
+
+    def recv(self, timeout: float | None = 0.0) -> bytes | None:
+        try:
+            if timeout == 0:
+                return self.inbox.get_nowait()
+            return self.inbox.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+
+class TunLink:
+    """A TUN device carrying raw IPv4 (python-pytun). Configure it (address, up) yourself,
+    inside a network namespace of your own."""
+
+    def __init__(self, name: str = "rfcdrill0", mtu: int = 1500) -> None:
+        import pytun
+        self.device = pytun.TunTapDevice(name=name, flags=pytun.IFF_TUN | pytun.IFF_NO_PI)
+        self.device.mtu = mtu
+        self.mtu = mtu
+
+    def fileno(self) -> int:
+        return self.device.fileno()
+
+    def send(self, packet: bytes) -> None:
+        os.write(self.device.fileno(), packet)
+
+    def recv(self, timeout: float | None = 0.0) -> bytes | None:
+        """The next IPv4 packet, skipping others (IPv6 router solicitations and the like)."""
+        while True:
+            ready, _, _ = select.select([self.device.fileno()], [], [], timeout)
+            if not ready:
+                return None
+            packet = os.read(self.device.fileno(), self.mtu + 64)
+            if packet and packet[0] >> 4 == 4:
+                return packet
+            timeout = 0.0
+
+    def close(self) -> None:
+        self.device.close()
+
+
+class ImpairedLink:
+    """A link that misbehaves reproducibly: every choice comes from `random.Random(seed)`."""
+
+    def __init__(self, inner: Link, clock, seed: int, drop: float = 0.0,
+                 duplicate: float = 0.0, reorder: float = 0.0, delay: float = 0.0,
+                 jitter: float = 0.0) -> None:
+        self.inner, self.clock = inner, clock
+        self.rng = random.Random(seed)
+        self.drop, self.duplicate, self.reorder = drop, duplicate, reorder
+        self.delay, self.jitter = delay, jitter
+        self.held: list[tuple[float, int, bytes]] = []
+        self.count = 0
+        self.stats = {"sent": 0, "dropped": 0, "duplicated": 0, "reordered": 0}
+
+    def send(self, packet: bytes) -> None:
+        self.stats["sent"] += 1
+        if self.rng.random() < self.drop:
+            self.stats["dropped"] += 1
+        else:
+            copies = 2 if self.rng.random() < self.duplicate else 1
+            self.stats["duplicated"] += copies - 1
+            for _ in range(copies):
+                self._hold(packet)
+        self.release()
+
+    def _hold(self, packet: bytes) -> None:
+        wait = self.delay + self.rng.uniform(0, self.jitter)
+        if self.rng.random() < self.reorder:
+            self.stats["reordered"] += 1
+            wait += self.delay + self.jitter + 0.001   # let later packets overtake it
+        self.count += 1
+        heapq.heappush(self.held, (self.clock.now() + wait, self.count, packet))
+
+    def release(self) -> None:
+        """Pass on every held packet whose time has come."""
+        while self.held and self.held[0][0] <= self.clock.now():
+            self.inner.send(heapq.heappop(self.held)[2])
+
+    def next_deadline(self) -> float | None:
+        return self.held[0][0] if self.held else None
+
+    def recv(self, timeout: float | None = 0.0) -> bytes | None:
+        self.release()
+        return self.inner.recv(timeout)
