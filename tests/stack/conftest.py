@@ -96,6 +96,16 @@ class Peer:
         assert ack.flags == ACK and ack.ack == self.isn + 1
         return sock
 
+    def syn_sent(self):
+        """connect() without an answer yet: the socket and the SYN it sent."""
+        sock = self.host.socket()
+        sock.setblocking(False)
+        sock.connect_ex((PEER_ADDR, self.port))
+        syn, = self.out()
+        self.host_port = syn.sport
+        self.iss = syn.seq
+        return sock, syn
+
     def ts_options(self) -> list:
         return []
 

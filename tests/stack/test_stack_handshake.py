@@ -125,21 +125,13 @@ def test_syn_retries_follow_the_sysctl() -> None:
 
 def test_rst_acking_our_syn_refuses_the_connection(peer: Peer) -> None:
     # RFC 9293 3.10.7.3: RST with an acceptable ACK -> "connection refused"
-    sock = peer.host.socket()
-    sock.setblocking(False)
-    sock.connect_ex(("192.168.0.2", peer.port))
-    syn, = peer.out()
-    peer.host_port = syn.sport
+    sock, syn = peer.syn_sent()
     assert peer.send(RST | ACK, 0, syn.seq + 1) == []
     assert sock.connect_ex(("192.168.0.2", peer.port)) == errno.ECONNREFUSED
 
 
 def test_syn_sent_ignores_rst_without_ack_and_resets_bad_ack(peer: Peer) -> None:
-    sock = peer.host.socket()
-    sock.setblocking(False)
-    sock.connect_ex(("192.168.0.2", peer.port))
-    syn, = peer.out()
-    peer.host_port = syn.sport
+    sock, syn = peer.syn_sent()
     assert peer.send(RST, 0) == []
     rst, = peer.send(SYN | ACK, 500, syn.seq + 7)   # acks what was never sent
     assert (rst.flags, rst.seq) == (RST, syn.seq + 7)
@@ -148,11 +140,7 @@ def test_syn_sent_ignores_rst_without_ack_and_resets_bad_ack(peer: Peer) -> None
 
 def test_simultaneous_open_goes_through_syn_received(peer: Peer) -> None:
     # RFC 9293 Figure 7, with RFC 1122 4.2.2.20's "snd SYN,ACK"
-    sock = peer.host.socket()
-    sock.setblocking(False)
-    sock.connect_ex(("192.168.0.2", 40000))
-    syn, = peer.out()
-    peer.host_port = syn.sport
+    sock, syn = peer.syn_sent()
     synack, = peer.send(SYN, 1000)
     assert synack.flags == SYN | ACK and synack.seq == syn.seq and synack.ack == 1001
     assert sock.conn.state is State.SYN_RECEIVED
