@@ -441,7 +441,7 @@ class Connection:
         self.rcv_nxt = seqnum.add(syn.seq, 1)
         self.rcv_adv = seqnum.add(self.rcv_nxt, self._syn_window())
         self.neg = negotiate(self.offer, syn)
-        self.cc.set_mss(self.mss)
+        self.cc = Reno(self.mss, self.cfg.initial_window)   # IW from the agreed MSS
         ts = syn.option("TS")
         if self.neg.timestamps and ts:
             self.ts_recent, self.ts_recent_at = ts[1], self.now

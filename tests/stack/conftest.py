@@ -74,6 +74,8 @@ class Peer:
     def accept(self, syn_options: list | None = None, window: int = 65535) -> stack.Socket:
         """Passive open: SYN in, SYN-ACK out, ACK in, accept()."""
         srv = self.listen()
+        if syn_options is None:
+            syn_options = [("mss", 1460)]
         synack, = self.send(SYN, self.isn, options=syn_options, window=window)
         assert synack.flags == SYN | ACK
         self.iss = synack.seq
@@ -92,6 +94,8 @@ class Peer:
         syn, = self.out()
         self.host_port = syn.sport
         self.iss = syn.seq
+        if syn_ack_options is None:
+            syn_ack_options = [("mss", 1460)]
         ack, = self.send(SYN | ACK, self.isn, self.iss + 1, options=syn_ack_options, window=window)
         assert ack.flags == ACK and ack.ack == self.isn + 1
         return sock
