@@ -29,7 +29,7 @@ class Reno:
         self.cwnd = initial_window(mss, iw_segments)
         self.ssthresh = 1 << 30          # RFC 5681 3.1: arbitrarily high at first
         self.dupacks = 0
-        self.recover: int | None = None  # RFC 6582: highest sequence sent when recovery began
+        self.recover: int | None = None  # RFC 6582: SND.MAX when recovery began
         self.partial_acked = 0           # octets acked in CA since the last cwnd increase
 
     @property
@@ -46,8 +46,9 @@ class Reno:
         the caller then retransmits the first unacknowledged segment."""
         self.dupacks = 0
         if self.recover is not None:
-            if seqnum.gt(ack, self.recover):
-                # RFC 6582 3.2 step 3 (full ACK): deflate, option (2).
+            if seqnum.ge(ack, self.recover):
+                # RFC 6582 3.2 step 3 (full ACK: everything up to and including the highest
+                # octet sent when recovery began, i.e. SND.MAX then): deflate, option (2).
                 self.cwnd = max(min(self.ssthresh, flight + self.mss), self.mss)
                 self.recover = None
                 return False

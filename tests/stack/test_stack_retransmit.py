@@ -1,0 +1,199 @@
+"""Retransmission (RFC 6298, RFC 1122 4.2.3.5, RFC 5482) and congestion control (RFC 5681,
+RFC 6582 NewReno)."""
+
+from __future__ import annotations
+
+import errno
+import socket
+import struct
+
+import pytest
+from conftest import Peer, make_host
+
+from stack.wire import ACK, RST
+
+MSS = 1460
+
+
+def connected(**settings) -> tuple:
+    peer = Peer(make_host(settings.pop("sysctl", None), **settings))
+    sock = peer.accept()
+    return sock, peer
+
+
+def test_first_retransmission_after_one_second_then_doubling() -> None:
+    # RFC 6298 2.1 (initial RTO 1 s) and 5.5 (back off)
+    sock, peer = connected()
+    sock.send(b"x" * 100)
+    first, = peer.out()
+    times = []
+    for _ in range(4):
+        again, = peer.advance(peer.host.next_deadline() - peer.clock.now())
+        assert again.seq == first.seq and again.payload == first.payload
+        times.append(round(peer.clock.now(), 3))
+    assert times == [1.0, 3.0, 7.0, 15.0]
+
+
+def test_rtt_samples_follow_rfc6298_formulas() -> None:
+    # RFC 6298 2.2: SRTT = R, RTTVAR = R/2; 2.3: RTTVAR = 3/4 RTTVAR + 1/4 |SRTT - R|,
+    # SRTT = 7/8 SRTT + 1/8 R; RTO = SRTT + max(G, 4*RTTVAR), at least rto_min (2.4)
+    from stack.config import Config
+    from stack.rtt import RttEstimator
+    rtt = RttEstimator(Config(rto_min=0.2))
+    rtt.sample(0.3)
+    assert (rtt.srtt, rtt.rttvar, rtt.rto) == pytest.approx((0.3, 0.15, 0.9))
+    rtt.sample(0.5)
+    assert rtt.rttvar == pytest.approx(0.75 * 0.15 + 0.25 * 0.2)
+    assert rtt.srtt == pytest.approx(0.875 * 0.3 + 0.125 * 0.5)
+    rtt.expired()
+    assert rtt.rto == pytest.approx(2 * (rtt.srtt + 4 * rtt.rttvar))
+
+
+def test_the_handshake_gives_the_first_rtt_sample() -> None:
+    peer = Peer(make_host(rto_min=0.2))
+    peer.listen()
+    synack, = peer.send(0x02, 1000, options=[("mss", 1460)])
+    peer.clock.advance(0.25)
+    peer.send(ACK, 1001, synack.seq + 1)
+    conn = next(iter(peer.host.conns.values()))
+    assert conn.rtt.srtt == pytest.approx(0.25) and conn.rtt.rto == pytest.approx(0.75)
+
+
+def test_rto_is_never_below_one_second_by_default() -> None:
+    # RFC 6298 2.4
+    sock, peer = connected()
+    sock.send(b"x")
+    peer.out()
+    peer.clock.advance(0.01)
+    peer.send(ACK, 1001, peer.iss + 2)
+    assert sock.conn.rtt.rto == 1.0
+
+
+def test_karn_no_sample_from_a_retransmitted_segment() -> None:
+    # RFC 6298 3 (Karn's algorithm)
+    sock, peer = connected()
+    sock.send(b"x")
+    peer.out()
+    peer.advance(1.0)
+    before = sock.conn.rtt.srtt
+    peer.clock.advance(0.2)
+    peer.send(ACK, 1001, peer.iss + 2)
+    assert sock.conn.rtt.srtt == before
+
+
+def test_r2_gives_up_with_etimedout_and_rst() -> None:
+    sock, peer = connected(sysctl={"net.ipv4.tcp_retries2": 3})
+    sock.send(b"x")
+    peer.out()
+    out = peer.advance(100)
+    assert [len(s.payload) for s in out if not s.flags & RST] == [1, 1, 1]
+    assert out[-1].flags & RST
+    with pytest.raises(TimeoutError):
+        sock.recv(1)
+
+
+def test_r1_passes_negative_advice_to_ip() -> None:
+    sock, peer = connected(sysctl={"net.ipv4.tcp_retries1": 2})
+    sock.send(b"x")
+    peer.out()
+    peer.advance(2)
+    assert peer.host.advice == []
+    peer.advance(2)
+    assert peer.host.advice == [(3.0, "192.168.0.2")]
+
+
+def test_user_timeout_aborts_by_time_not_count() -> None:
+    # RFC 5482 / RFC 9293 3.8.3 user timeout
+    sock, peer = connected()
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 5000)
+    sock.send(b"x")
+    peer.out()
+    peer.advance(6.9)
+    assert sock.conn.state.value == "ESTABLISHED"
+    peer.advance(0.2)
+    assert sock.conn.state.value == "CLOSED" and sock.conn.error == errno.ETIMEDOUT
+
+
+def send_window(sock, peer, count: int) -> list:
+    sock.send(b"d" * (count * MSS))
+    return peer.out()
+
+
+def test_three_duplicate_acks_trigger_fast_retransmit() -> None:
+    # RFC 5681 3.2: ssthresh = max(FlightSize/2, 2*SMSS); retransmit; cwnd = ssthresh + 3*SMSS
+    sock, peer = connected(initial_window=10)
+    segs = send_window(sock, peer, 10)
+    una = peer.iss + 1
+    for _ in range(2):
+        assert peer.send(ACK, 1001, una) == []
+    retx, = peer.send(ACK, 1001, una)
+    assert retx.seq == una and len(retx.payload) == MSS
+    cc = sock.conn.cc
+    assert cc.ssthresh == 5 * MSS and cc.cwnd == 8 * MSS and cc.in_recovery
+
+
+def test_newreno_partial_ack_retransmits_the_next_hole() -> None:
+    # RFC 6582 3.2 step 5
+    sock, peer = connected(initial_window=10)
+    send_window(sock, peer, 10)
+    una = peer.iss + 1
+    for _ in range(3):
+        peer.send(ACK, 1001, una)
+    retx, = [s for s in peer.send(ACK, 1001, una + 2 * MSS) if s.seq == una + 2 * MSS]
+    assert len(retx.payload) == MSS and sock.conn.cc.in_recovery
+    peer.send(ACK, 1001, una + 10 * MSS)
+    assert not sock.conn.cc.in_recovery and sock.conn.cc.cwnd <= sock.conn.cc.ssthresh + MSS
+
+
+def test_sack_lets_recovery_resend_only_the_holes() -> None:
+    # RFC 2018: with SACK the sender resends what the receiver lacks
+    peer = Peer(make_host({"net.ipv4.tcp_sack": 1}, initial_window=10))
+    sock = peer.accept(syn_options=[("mss", 1460), ("sackOK",)])
+    send_window(sock, peer, 10)
+    una = peer.iss + 1
+    sacks = [(una + 2 * MSS, una + 4 * MSS), (una + 5 * MSS, una + 10 * MSS)]
+    for i in range(3):
+        peer.send(ACK, 1001, una, options=[("sack", sacks[: 1 + (i > 0)])])
+    out = peer.send(ACK, 1001, una, options=[("sack", sacks)])
+    resent = {s.seq for s in out}
+    assert una + MSS in resent or una + 4 * MSS in resent
+    assert not resent & {una + 2 * MSS, una + 3 * MSS, una + 6 * MSS}
+
+
+def test_timeout_collapses_cwnd_to_one_segment() -> None:
+    # RFC 5681 3.1 (4): after RTO, cwnd = LW = 1 SMSS
+    sock, peer = connected(initial_window=10)
+    send_window(sock, peer, 10)
+    out = peer.advance(1.0)
+    assert len(out) == 1 and sock.conn.cc.cwnd == MSS
+    assert sock.conn.cc.ssthresh == 5 * MSS
+
+
+def test_slow_start_grows_cwnd_by_one_mss_per_ack() -> None:
+    sock, peer = connected()
+    segs = send_window(sock, peer, 6)
+    cwnd = sock.conn.cc.cwnd
+    peer.send(ACK, 1001, peer.iss + 1 + MSS)
+    assert sock.conn.cc.cwnd == cwnd + MSS
+
+
+def test_restart_after_idle_returns_to_the_initial_window() -> None:
+    # RFC 5681 4.1
+    sock, peer = connected(initial_window=4)
+    for _ in range(3):
+        segs = send_window(sock, peer, 4)
+        peer.send(ACK, 1001, segs[-1].seq + len(segs[-1].payload))
+    assert sock.conn.cc.cwnd > 4 * MSS
+    peer.advance(5)
+    assert len(send_window(sock, peer, 20)) == 4
+
+
+def test_syn_timeout_leaves_rto_at_three_seconds_for_data() -> None:
+    # RFC 6298 5.7
+    peer = Peer(make_host())
+    peer.listen()
+    synack, = peer.send(0x02, 1000, options=[("mss", 1460)])
+    peer.advance(1.0)
+    peer.send(ACK, 1001, synack.seq + 1)
+    conn = next(iter(peer.host.conns.values()))
+    assert conn.rtt.rto == 3.0
