@@ -76,7 +76,8 @@ def classify(msg: Icmp) -> tuple[int, bool, int | None] | None:
     if msg.type == DEST_UNREACH:
         if msg.code == FRAG_NEEDED:
             return errno.EMSGSIZE, False, struct.unpack("!H", msg.rest[2:4])[0] or 576
-        return _UNREACH.get(msg.code)
+        known = _UNREACH.get(msg.code)
+        return None if known is None else (*known, None)
     if msg.type == TIME_EXCEEDED:
         return errno.EHOSTUNREACH, False, None        # soft (RFC 1122 4.2.3.9)
     if msg.type == PARAM_PROBLEM:
