@@ -920,28 +920,30 @@ class Connection:
 
     # ---------------------------------------------------------------- sending
 
-    def _unsent(self) -> int:
+    @property
+    def unsent(self) -> int:
+        """Queued octets not yet sent."""
         return max(0, seqnum.diff(self.sendq.end, self.snd_nxt))
 
     def _fin_to_send(self) -> bool:
         """A queued FIN goes once all data before it is out (or again after a go-back)."""
-        return (self.fin_queued and self._unsent() == 0
+        return (self.fin_queued and self.unsent == 0
                 and (self.fin_seq is None or self.snd_nxt == self.fin_seq))
 
     def _output(self) -> None:
         """Send what the windows and the Nagle/SWS rules allow (RFC 9293 3.7.4, 3.8.6.2.1;
         RFC 1122 4.2.3.4), restarting cwnd after idle (RFC 5681 4.1)."""
-        if self.flight == 0 and self._unsent() and self.cfg.slow_start_after_idle \
+        if self.flight == 0 and self.unsent and self.cfg.slow_start_after_idle \
                 and self.now - self.last_send >= self.rtt.rto:
             self.cc.on_idle()
         while self._send_one():
             pass
-        if self._unsent() and self.flight == 0 and Timer.PERSIST not in self.timers:
+        if self.unsent and self.flight == 0 and Timer.PERSIST not in self.timers:
             self._arm(Timer.PERSIST, self.rtt.rto)   # window closed or SWS holds data back
 
     def _send_one(self) -> bool:
         """Send the next segment of new data and/or FIN if allowed; False if nothing went."""
-        unsent = self._unsent()
+        unsent = self.unsent
         in_flight = seqnum.diff(self.snd_nxt, self.snd_una)
         usable = min(self.snd_wnd, self.cc.cwnd) - in_flight
         size = min(unsent, usable, self.mss)
@@ -1064,7 +1066,7 @@ class Connection:
         """Zero-window probe (RFC 9293 3.8.6.1, RFC 1122 4.2.2.17): one octet of new data,
         at exponentially backed-off intervals, for as long as the peer answers. With a
         non-zero window this is the SWS override timeout (RFC 1122 4.2.3.4)."""
-        if not self._unsent():
+        if not self.unsent:
             return
         if self._given_up(self.probes):
             self._abort_timeout()
@@ -1076,7 +1078,7 @@ class Connection:
             self.snd_max = seqnum.add(self.snd_nxt, 1) if seqnum.ge(self.snd_nxt, self.snd_max) \
                 else self.snd_max
         else:
-            size = min(self._unsent(), self.snd_wnd - seqnum.diff(self.snd_nxt, self.snd_una),
+            size = min(self.unsent, self.snd_wnd - seqnum.diff(self.snd_nxt, self.snd_una),
                        self.mss)
             if size > 0:
                 self._transmit(ACK | PSH, self.sendq.take(self.snd_nxt, size))
@@ -1106,7 +1108,7 @@ class Connection:
         no data; give up after KEEPCNT unanswered probes. Traffic since resets the clock."""
         idle, interval, count = self._keepalive_settings()
         quiet = self.now - self.last_recv
-        if self.flight or self._unsent():
+        if self.flight or self.unsent:
             self._arm(Timer.KEEPALIVE, idle)     # the retransmission timer watches this
             return
         if quiet < idle and self.probes == 0:

@@ -66,7 +66,7 @@ def values(conn: Connection, now: float) -> dict[str, int]:
         advmss=conn.rcv_mss, reordering=3, rcv_space=conn.rcv_capacity,
         total_retrans=st["total_retrans"], bytes_acked=st["bytes_acked"],
         bytes_received=st["bytes_received"], segs_out=st["segs_out"], segs_in=st["segs_in"],
-        notsent_bytes=conn._unsent(), data_segs_in=st["data_segs_in"],
+        notsent_bytes=conn.unsent, data_segs_in=st["data_segs_in"],
         data_segs_out=st["data_segs_out"], bytes_sent=st["bytes_sent"],
         bytes_retrans=st["bytes_retrans"], rcv_ooopack=st["ooo_packets"],
         snd_wnd=conn.snd_wnd, rcv_wnd=conn.rcv_wnd, total_rto=min(st["total_retrans"], 0xFFFF),
