@@ -171,6 +171,11 @@ def _pseudo_header(src: str, dst: str, proto: int, length: int) -> bytes:
     return _addr(src) + _addr(dst) + struct.pack("!BBH", 0, proto, length)
 
 
+def tcp_checksum(raw: bytes, src: str, dst: str) -> int:
+    """The checksum a TCP segment `raw` (its checksum field zeroed) should carry."""
+    return checksum(_pseudo_header(src, dst, IPPROTO_TCP, len(raw)) + raw)
+
+
 def encode_tcp(seg: TCPSegment, src: str, dst: str) -> bytes:
     opts = encode_options(seg.options)
     opts += b"\0" * (-len(opts) % 4)

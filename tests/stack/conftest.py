@@ -25,13 +25,19 @@ class Peer:
         self.isn = isn
         self.iss = 0
         self.tos = 0
+        self.ts_on = False      # timestamps agreed: every segment sent gets a TS option
+        self.ts_ecr = 0
 
     @property
     def clock(self) -> stack.VirtualClock:
         return self.host.clock
 
     def out(self) -> list[TCPSegment]:
-        return [parse(p)[1] for p in self.host.link.drain()]
+        segs = [parse(p)[1] for p in self.host.link.drain()]
+        for seg in segs:
+            if seg.option("TS"):
+                self.ts_ecr = seg.option("TS")[1]
+        return segs
 
     def packets(self) -> list[tuple[IPv4, TCPSegment]]:
         return [parse(p) for p in self.host.link.drain()]
@@ -42,6 +48,9 @@ class Peer:
                           window, urg, list(options or []), payload)
 
     def inject(self, seg: TCPSegment, tos: int | None = None) -> list[TCPSegment]:
+        if self.ts_on and not seg.option("TS") and not seg.flags & 0x04:
+            tsval = 1000 + int(self.clock.now() * 1000)
+            seg.options = [*seg.options, ("nop",), ("nop",), ("TS", tsval, self.ts_ecr)]
         ip = IPv4(PEER_ADDR, HOST_ADDR, tos=self.tos if tos is None else tos)
         self.host.receive(build(ip, seg))
         return self.out()
@@ -79,8 +88,8 @@ class Peer:
         synack, = self.send(SYN, self.isn, options=syn_options, window=window)
         assert synack.flags == SYN | ACK
         self.iss = synack.seq
-        assert self.send(ACK, self.isn + 1, self.iss + 1, window=window,
-                         options=self.ts_options()) == []
+        self.ts_on = synack.option("TS") is not None
+        assert self.send(ACK, self.isn + 1, self.iss + 1, window=window) == []
         conn, _ = srv.accept()
         conn.setblocking(False)
         self.listener = srv
@@ -109,9 +118,6 @@ class Peer:
         self.host_port = syn.sport
         self.iss = syn.seq
         return sock, syn
-
-    def ts_options(self) -> list:
-        return []
 
 
 OPTS = {"nodelay": (socket.IPPROTO_TCP, socket.TCP_NODELAY),
