@@ -199,6 +199,7 @@ class Connection:
         self.ts_recent_at = now
         self.last_ack_sent = 0
         self.scoreboard = Scoreboard()
+        self.rexmit_next = iss                 # in SACK recovery: resent up to here
         # Timing, retransmission and congestion.
         self.rtt = RttEstimator(cfg)
         self.timing: tuple[int, float] | None = None   # (seq, sent at): Karn-safe RTT probe
@@ -315,10 +316,6 @@ class Connection:
     def _cancel(self, *timers: Timer) -> None:
         for timer in timers:
             self.timers.pop(timer, None)
-
-    @property
-    def deadline(self) -> float | None:
-        return min(self.timers.values(), default=None)
 
     @_event
     def on_timer(self) -> None:
@@ -735,11 +732,11 @@ class Connection:
             return False
         self.last_ack_recv = self.now
         self.probes = 0
+        self._sack_update(seg)
         if seqnum.gt(seg.ack, self.snd_una):
             self._ack_advance(seg)
         elif self._is_dupack(seg):
             self._dupack()
-        self._sack_update(seg)
         self._take_window(seg)
         self._ack_by_state(seg)
         return self.state is not State.CLOSED
@@ -787,6 +784,7 @@ class Connection:
 
     def _dupack(self) -> None:
         if self.cc.on_dupack(self.flight, self.snd_max):
+            self.rexmit_next = self.snd_una
             self._retransmit_first()               # RFC 5681 3.2 step 2: fast retransmit
         elif self.cc.in_recovery and self.neg.sack:
             self._retransmit_hole()
@@ -1003,7 +1001,8 @@ class Connection:
     def _retransmit_hole(self) -> None:
         """In recovery with SACK: resend the next gap below the highest SACKed octet that
         was not already resent (RFC 2018 5: do not resend what the receiver holds)."""
-        hole = self.scoreboard.hole_after(seqnum.add(self.snd_una, self.mss))
+        start = self.rexmit_next if seqnum.gt(self.rexmit_next, self.snd_una) else self.snd_una
+        hole = self.scoreboard.hole_after(start)
         if hole is not None:
             self._retransmit_at(hole[0], seqnum.diff(hole[1], hole[0]))
 
@@ -1018,6 +1017,8 @@ class Connection:
             return
         self._transmit(ACK | (FIN if fin else 0) | (PSH if end == self.sendq.end else 0),
                        payload, seq)
+        if seqnum.gt(end, self.rexmit_next):
+            self.rexmit_next = end
 
     def _on_retransmit(self) -> None:
         """The retransmission timer expired (RFC 6298 5.4-5.6; RFC 1122 4.2.3.5 R1/R2;
