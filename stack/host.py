@@ -21,7 +21,7 @@ from __future__ import annotations
 import errno
 import itertools
 from collections import Counter
-from typing import Callable, Iterable, TypeVar
+from typing import Callable, Iterable
 
 from . import icmp, seqnum
 from .clock import RealClock, VirtualClock
@@ -33,7 +33,6 @@ from .socket import Socket, error, inherit
 from .wire import ACK, IPPROTO_ICMP, IPPROTO_TCP, RST, SYN, IPv4, Malformed, TCPSegment, build, decode_ipv4, decode_tcp
 
 EPHEMERAL = range(32768, 61000)     # Linux ip_local_port_range
-T = TypeVar("T")
 Key = tuple[int, str, int]          # (local port, remote address, remote port)
 
 

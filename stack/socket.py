@@ -293,9 +293,6 @@ class Socket:
             except TimeoutError:
                 pass
 
-    def detach(self) -> int:
-        raise error(errno.EOPNOTSUPP, "a stack socket has no kernel descriptor")
-
     # -------------------------------------------------------------- readiness
 
     def revents(self, events: int) -> int:
