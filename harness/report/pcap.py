@@ -6,12 +6,23 @@ Timestamps are the case's own clock (seconds since it started).
 
 from __future__ import annotations
 
+import re
 import struct
 from pathlib import Path
 
-from harness.result import PacketRecord
+from harness.result import PASS, PacketRecord, Result
 
 LINKTYPE_RAW = 101
+
+
+def name(result: Result) -> str:
+    """Where a result's pcap goes inside the report folder."""
+    return "pcaps/" + re.sub(r"[^A-Za-z0-9._-]", "_", f"{result.case_id}.{result.target}") + ".pcap"
+
+
+def kept(result: Result, keep_all: bool) -> bool:
+    """Whether the report keeps a pcap for `result`: every non-pass, or all with `keep_all`."""
+    return bool(result.packets) and (keep_all or result.verdict != PASS)
 
 
 def render(packets: list[PacketRecord]) -> bytes:

@@ -1,0 +1,126 @@
+"""summary.md: the run in a few dozen lines, for $GITHUB_STEP_SUMMARY and pull requests.
+
+Order: verdict totals, requirement figures per target, RFC and level, then the failing
+MUST / MUST NOT requirements (id, case, one-line reason), then every other problem (fail,
+error, unexpected pass). Expected deviations are counted, not listed. Lists are cut so that
+the whole summary stays within MAX_LINES; index.html has the rest.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from harness.report.coverage import (DEVIATING, ERRORED, FAILING, LEVELS, PASSED, STRICT,
+                                     UNEXPECTED, UNTESTED, Coverage, Figures, coverage, run_targets)
+from harness.result import ERROR, FAIL, VERDICTS, XFAIL, XPASS, Result
+
+MAX_LINES = 60
+REASON_WIDTH = 120
+BAD = (FAILING, ERRORED, UNEXPECTED)
+PROBLEM_ORDER = (FAIL, ERROR, XPASS)    # which of a requirement's results explains it best
+
+
+def render(meta: dict[str, Any], results: list[Result]) -> str:
+    targets = run_targets(meta, results)
+    cov = coverage(results, targets)
+    head = _head(meta, results, targets) + _table(cov)
+    musts = _failing_musts(cov)
+    listed = {(case, target) for case, target, _ in musts}
+    others = [(r.case_id, r.target, f"`{r.case_id}` on {r.target} ({r.verdict}): {reason(r)}")
+              for r in results if r.verdict in PROBLEM_ORDER and (r.case_id, r.target) not in listed]
+    deviations = sum(r.verdict == XFAIL for r in results)
+    tail = ["", f"{deviations} expected deviations (known, listed in the expectations files; "
+                "see index.html)."] if deviations else []
+    room = MAX_LINES - len(head) - len(tail) - 2 * 3    # each section: blank, heading, "more"
+    n_musts = min(len(musts), max(room - min(len(others), 5), 0))
+    must_lines = _section("Failing MUST / MUST NOT requirements", [m[2] for m in musts], n_musts)
+    other_lines = _section("Other failures", [o[2] for o in others], max(room - n_musts, 0))
+    return "\n".join(head + must_lines + other_lines + tail) + "\n"
+
+
+def reason(result: Result) -> str:
+    """Why a result is a problem, on one line."""
+    if result.verdict == XPASS:
+        text = f"passed, but expected to fail: {result.expectation}"
+    elif result.failure is None:
+        text = result.verdict
+    else:
+        f = result.failure
+        text = (f"line {f.line}: " if f.line else "") + f.message
+        if f.diff:
+            text += " (" + "; ".join(f"{d['field']}: expected {d['expected']}, got {d['actual']}"
+                                     for d in f.diff) + ")"
+    text = " ".join(text.split())
+    text = text if len(text) <= REASON_WIDTH else text[:REASON_WIDTH - 1] + "…"
+    return _escape(text)
+
+
+def _head(meta: dict[str, Any], results: list[Result], targets: list[str]) -> list[str]:
+    counts = ", ".join(f"{n} {v}" for v in VERDICTS
+                       if (n := sum(r.verdict == v for r in results)))
+    kernel = meta.get("host", {}).get("kernel", "?")
+    return [f"## rfcdrill: {len(results)} results, {counts or 'none'}", "",
+            f"rfcdrill {meta.get('version', '?')} · host kernel {kernel} · "
+            f"{meta.get('started', '?')} · targets: {', '.join(targets)}", ""]
+
+
+def _table(cov: Coverage) -> list[str]:
+    lines = ["Requirements per RFC and level: ✓ passed, ✗ failing/error/unexpected pass, "
+             "~ deviating, / catalogue total.", "",
+             "| target | RFC | " + " | ".join(LEVELS) + " | all |",
+             "|---|---|" + "---|" * (len(LEVELS) + 1)]
+    for target in cov.targets:
+        for rfc in [*cov.rfcs(), None]:
+            cells = [_cell(cov.figures(target, rfc, level)) for level in LEVELS]
+            cells.append(_cell(cov.figures(target, rfc)))
+            lines.append(f"| {target} | {rfc or '**all**'} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _cell(figures: Figures) -> str:
+    if not figures.total:
+        return ""
+    by = figures.by_status
+    if by[UNTESTED] == figures.total:
+        return f"– / {figures.total}"
+    parts = [f"{by[PASSED]} ✓"]
+    if bad := sum(by[s] for s in BAD):
+        parts.append(f"**{bad} ✗**")
+    if by[DEVIATING]:
+        parts.append(f"{by[DEVIATING]} ~")
+    return " ".join(parts) + f" / {figures.total}"
+
+
+def _failing_musts(cov: Coverage) -> list[tuple[str, str, str]]:
+    """(case id, target, line) for each case that makes MUST/MUST NOT requirements fail,
+    its requirements named together."""
+    found: dict[tuple[str, str], list[str]] = {}
+    worst_of: dict[tuple[str, str], Result] = {}
+    for target in cov.targets:
+        for rfc in cov.rfcs():
+            for reqs in cov.sections(rfc).values():
+                for req in reqs:
+                    if req.level not in STRICT or cov.status(req.id, target) not in BAD:
+                        continue
+                    worst = min((r for r in cov.results[(req.id, target)]
+                                 if r.verdict in PROBLEM_ORDER),
+                                key=lambda r: PROBLEM_ORDER.index(r.verdict))
+                    key = (worst.case_id, target)
+                    worst_of[key] = worst
+                    found.setdefault(key, []).append(f"`{req.id}` ({req.level})")
+    return [(case, target, f"{', '.join(reqs)} on {target}: case `{case}`: "
+             f"{reason(worst_of[(case, target)])}") for (case, target), reqs in found.items()]
+
+
+def _section(title: str, items: list[str], room: int) -> list[str]:
+    if not items:
+        return []
+    shown = items[:room]
+    more = [f"- … and {len(items) - len(shown)} more in index.html"] if len(shown) < len(items) else []
+    return ["", f"### {title} ({len(items)})", *(f"- {item}" for item in shown), *more]
+
+
+def _escape(text: str) -> str:
+    """Backslash-escape what Markdown (and GitHub's HTML filter) would interpret."""
+    return re.sub(r"([\\`*_\[\]<>|#])", r"\\\1", text)
