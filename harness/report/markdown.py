@@ -30,7 +30,7 @@ def render(meta: dict[str, Any], results: list[Result]) -> str:
     others = [(r.case_id, r.target, f"`{r.case_id}` on {r.target} ({r.verdict}): {reason(r)}")
               for r in results if r.verdict in PROBLEM_ORDER and (r.case_id, r.target) not in listed]
     deviations = sum(r.verdict == XFAIL for r in results)
-    tail = ["", f"{deviations} expected deviations (known, listed in the expectations files; "
+    tail = ["", f"Expected deviations: {deviations} (known, listed in the expectations files; "
                 "see index.html)."] if deviations else []
     room = MAX_LINES - len(head) - len(tail) - 2 * 3    # each section: blank, heading, "more"
     n_musts = min(len(musts), max(room - min(len(others), 5), 0))

@@ -22,7 +22,7 @@ def anchor(kind: str, name: str) -> str:
 
 
 def link(kind: str, name: str, text: str) -> str:
-    return f'<a href="#{quote(anchor(kind, name))}">{escape(text)}</a>'
+    return f'<a href="#{escape(quote(anchor(kind, name), safe=":/"))}">{escape(text)}</a>'
 
 
 def badge(verdict: str, text: str = "") -> str:

@@ -74,3 +74,9 @@ def test_screenshot(report: Path, tmp_path: Path) -> None:
              "--window-size=1400,2000", "--hide-scrollbars")
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
     shutil.copy(shot, SHOWN)
+
+
+def test_a_link_to_a_case_opens_its_panel(report: Path, tmp_path: Path) -> None:
+    dom = chromium(tmp_path, report.as_uri() + "#case-fin-ack", "--dump-dom")
+    opened = [e.attrs["id"] for e in having(dom, "data-verdicts") if "open" in e.attrs]
+    assert opened == ["case-fin-ack"]
