@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from harness.model import ANY, PacketEvent
 from harness.peer import MOD, Peer, option_text
-from stack.wire import IPv4, TCPSegment, flags_text
+from stack.wire import RST, IPv4, TCPSegment, flags_text
 
 
 @dataclass
@@ -37,7 +37,11 @@ def compare(event: PacketEvent, ip: IPv4, seg: TCPSegment, peer: Peer) -> list[D
     if not seg.checksum_ok:
         diffs.append(Difference("tcp checksum", "valid", f"{seg.checksum:#06x} (wrong)"))
     check("flags", flags_text(event.flags), flags_text(seg.flags))
-    check("seq", event.seq % MOD, peer.relative_seq(seg.seq))
+    # RFC 793 3.4 / RFC 9293 3.10.7.1: a reset answering a segment without ACK is
+    # <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>; its 0 is absolute, not relative to an ISN.
+    absolute_zero_rst = event.flags & RST and event.seq == 0 and seg.seq == 0
+    if not absolute_zero_rst:
+        check("seq", event.seq % MOD, peer.relative_seq(seg.seq))
     check("length", event.length, len(seg.payload))
     if event.ack is not None:
         check("ack", event.ack % MOD, seg.ack)
