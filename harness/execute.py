@@ -84,19 +84,20 @@ def _child(job: Job, scale: float, fd: int) -> None:
     code = 0
     try:
         target = TARGETS[job.target]()
-        runner = Runner(job.script, target, scale, on_step=lambda s: _send(fd, "step", s))
         verdict, failure = _verdict(lambda: (target.setup(job.script),
-                                             _send(fd, "env", target.environment()),
-                                             runner.run()))
-        after, cleanup_failure = _verdict(runner.cleanup)
-        if verdict == PASS and after != PASS:
-            verdict, failure = after, cleanup_failure
-        for record in runner.packets:
-            _send(fd, "packet", record)
+                                             _send(fd, "env", target.environment())))
+        if verdict == PASS:
+            runner = Runner(job.script, target, scale, on_step=lambda s: _send(fd, "step", s))
+            verdict, failure = _verdict(runner.run)
+            after, cleanup_failure = _verdict(runner.cleanup)
+            if verdict == PASS and after != PASS:
+                verdict, failure = after, cleanup_failure
+            for record in runner.packets:
+                _send(fd, "packet", record)
         _send(fd, "verdict", (verdict, failure))
         target.teardown()
     except BaseException:
-        code = 1
+        code = 1          # the parent reports a process that died without a verdict
     finally:
         os._exit(code)
 

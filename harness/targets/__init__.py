@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from harness.targets.base import Target
 from harness.targets.kernel import KernelTarget
+from harness.targets.stack import StackTarget
 
-TARGETS = {"kernel": KernelTarget}
+TARGETS: dict[str, type[Target]] = {"kernel": KernelTarget, "stack": StackTarget}

@@ -31,6 +31,7 @@ class CallHandle:
         self.result: Any = None
         self.error: BaseException | None = None
         self.finished_at: float | None = None
+        self.would_block = False       # a target without threads saw it wait at least once
         self.event = threading.Event()
 
     @property

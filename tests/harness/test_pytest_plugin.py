@@ -38,7 +38,7 @@ def outcomes(result: pytest.RunResult) -> dict[str, int]:
 
 def test_items_verdicts_and_junit_properties(project: pytest.Pytester):
     junit = project.path / "junit.xml"
-    result = project.runpytest_subprocess("cases", "-v", f"--junitxml={junit}")
+    result = project.runpytest_subprocess("cases", "--target", "kernel", "-v", f"--junitxml={junit}")
     result.stdout.fnmatch_lines(["*broken.yaml::broken?kernel? FAILED*",
                                  "*deviates.yaml::deviates?kernel? XFAIL*",
                                  "*good.yaml::good?kernel? PASSED*",
@@ -52,10 +52,16 @@ def test_items_verdicts_and_junit_properties(project: pytest.Pytester):
 
 
 def test_markers_and_keywords_select(project: pytest.Pytester):
-    assert outcomes(project.runpytest_subprocess("cases", "-m", "rfc1122")) == {"xfailed": 1}
+    assert outcomes(project.runpytest_subprocess("cases", "--target", "kernel", "-m", "rfc1122")) == {"xfailed": 1}
     assert outcomes(project.runpytest_subprocess("cases", "-m", "kernel and must", "-k", "good")) == {"passed": 1}
 
 
 def test_parallel_run_gives_the_same_verdicts(project: pytest.Pytester):
-    result = project.runpytest_subprocess("cases", "-n", "2")
+    result = project.runpytest_subprocess("cases", "--target", "kernel", "-n", "2")
     assert outcomes(result) == {"passed": 1, "failed": 2, "xfailed": 1}
+
+
+def test_every_case_is_an_item_per_target(project: pytest.Pytester):
+    result = project.runpytest_subprocess("cases", "--co", "-q")
+    result.stdout.fnmatch_lines(["*good.yaml::good?kernel?", "*good.yaml::good?stack?"])
+    assert outcomes(project.runpytest_subprocess("cases", "-m", "stack", "-k", "good")) == {"passed": 1}

@@ -1,0 +1,142 @@
+"""The project's own userspace stack (stack/), in process and in virtual time.
+
+Theory of operation: the host runs on a VirtualClock and a MemoryLink. Injecting a packet
+processes it at the virtual now; waiting advances the clock straight to the next thing that
+can happen (a stack timer, or the runner's own deadline), so RTO, delayed-ACK or TIME-WAIT
+cases take no real time. The stack's sockets never wait on a virtual clock: a call that
+would block reports EAGAIN/EINPROGRESS, so a script's blocking call (`...T`) is retried
+after every step of the timeline until it completes, and its return time is the virtual
+time of that step.
+
+The case still runs in its own process, network namespace and read-only /proc/sys (as the
+kernel target's does), so a script's shell commands touch nothing of the host.
+"""
+
+from __future__ import annotations
+
+import errno
+import platform
+from collections import deque
+from typing import Any, Callable
+
+from harness import netns
+from harness.errors import CaseError
+from harness.model import Script
+from harness.syscalls import CallResult
+from harness.targets.base import CallHandle, Captured, Target
+from stack import Host, MemoryLink, VirtualClock
+
+WOULD_BLOCK = (errno.EAGAIN, errno.EINPROGRESS, errno.EALREADY)
+
+
+class StackAPI:
+    """The stack's Python-socket-like API, as the SocketAPI of this target."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+
+    def socket(self, family: int, type_: int, proto: int) -> Any:
+        return self.host.socket(family, type_, proto)
+
+    def poll(self, entries: list[tuple[Any, int]], timeout: float | None) -> list[tuple[Any, int]]:
+        return self.host.poll(entries, 0)        # virtual time: report what is ready now
+
+    def set_nonblocking(self, sock: Any, on: bool) -> None:
+        sock.setblocking(not on)
+
+    def is_nonblocking(self, sock: Any) -> bool:
+        return not sock.getblocking()
+
+    def ioctl_int(self, sock: Any, request: int) -> int:
+        return sock.ioctl(request)
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        """pipe, open, epoll...: kernel descriptors this target does not have."""
+        def unsupported(*args: object) -> Any:
+            raise CaseError(None, f"{name}() is not supported by the stack target")
+        return unsupported
+
+
+class StackTarget(Target):
+    name = "stack"
+    virtual_time = True
+
+    def __init__(self) -> None:
+        self.clock = VirtualClock()
+        self.link = MemoryLink()
+        self.host: Host | None = None
+        self._api: StackAPI | None = None
+        self.outbound: deque[Captured] = deque()
+        self.blocked: list[tuple[Callable[[], Any], CallHandle]] = []
+
+    @property
+    def api(self) -> StackAPI:
+        assert self._api is not None
+        return self._api
+
+    def setup(self, script: Script) -> None:
+        netns.enter_private_netns()
+        plan = script.plan
+        self.host = Host(plan.local_ip, self.clock, self.link, dict(script.sysctl), mtu=plan.mtu)
+        self._api = StackAPI(self.host)
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def inject(self, data: bytes) -> None:
+        assert self.host is not None
+        self.host.receive(data)
+        self._collect()
+
+    def _collect(self) -> None:
+        """Take what the host sent, stamped with the virtual now, and retry blocked calls."""
+        now = self.clock.now()
+        self.outbound.extend(Captured(now, packet) for packet in self.link.drain())
+        for fn, handle in list(self.blocked):
+            self._attempt(fn, handle)
+
+    def wait(self, until: float) -> Captured | None:
+        assert self.host is not None
+        while True:
+            self._collect()
+            if self.outbound:
+                return self.outbound.popleft()
+            if any(handle.done for _, handle in self.blocked):
+                self.blocked = [(f, h) for f, h in self.blocked if not h.done]
+                return None
+            if self.clock.now() >= until:
+                return None
+            deadline = self.host.next_deadline()
+            step_to = until if deadline is None else min(until, max(deadline, self.clock.now()))
+            self.clock.set(step_to)
+            self.host.run_timers()
+
+    def start_call(self, fn: Callable[[], Any]) -> CallHandle:
+        handle = CallHandle()
+        self.blocked.append((fn, handle))
+        self._attempt(fn, handle)
+        return handle
+
+    def _attempt(self, fn: Callable[[], Any], handle: CallHandle) -> None:
+        if handle.done:
+            return
+        try:
+            result = fn()
+        except BaseException as exc:        # reported by the runner with the script line
+            handle.error = exc
+        else:
+            if isinstance(result, CallResult) and result.err in WOULD_BLOCK:
+                handle.would_block = True
+                return
+            if isinstance(result, CallResult) and result.err == errno.EISCONN and handle.would_block:
+                result = CallResult(0)       # a blocking connect() that completed
+            handle.result = result
+        handle.finished_at = self.clock.now()
+        handle.event.set()
+
+    def environment(self) -> dict[str, str]:
+        env = {"stack": "rfcdrill userspace TCP (stack/)", "python": platform.python_version(),
+               "clock": "virtual"}
+        if self.host is not None and self.host.unsupported_sysctls:
+            env["unsupported sysctls"] = ", ".join(sorted(self.host.unsupported_sysctls))
+        return env
