@@ -44,3 +44,6 @@ def write_case(tmp_path: Path):
         path.write_text(text)
         return path
     return write
+
+# tests/pkt holds inputs that test_pkt.py runs with its own expectations, not cases.
+collect_ignore_glob = ["pkt/*"]

@@ -1,0 +1,115 @@
+"""packetdrill's own files run as they are: options, device, grammar, calls, shell
+commands, Python blocks, defines; and each way such a script can be broken or fail."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.errors import CaseError
+from harness.execute import run_one
+from harness.loader import load
+from harness.result import ERROR, FAIL, PASS, Result
+
+from tests.conftest import needs_root
+
+PKT = Path(__file__).resolve().parent.parent / "pkt"
+HEAD = """`sysctl -q -w net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=0 net.ipv4.tcp_window_scaling=0`
+0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0    setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
++0    bind(3, ..., ...) = 0
++0    listen(3, 1) = 0
++0    < S 0:0(0) win 65535 <mss 1460>
++0    > S. 0:0(0) ack 1 <mss 1460>
++.01  < . 1:1(0) ack 1 win 65535
++0    accept(3, ..., ...) = 4
+"""
+
+
+def run_pkt(tmp_path: Path, text: str, defines: dict[str, str] | None = None) -> Result:
+    path = tmp_path / "script.pkt"
+    path.write_text(text)
+    return run_one(load(path, defines), "kernel")
+
+
+@needs_root
+@pytest.mark.parametrize("name", ["offload-tso", "syscalls-io", "syscalls-fds"])
+def test_shipped_scripts_pass_on_the_kernel(name):
+    result = run_one(load(PKT / f"{name}.pkt"), "kernel")
+    assert result.verdict == PASS, result.failure
+
+
+@needs_root
+def test_shell_python_and_defines_and_the_cleanup_command(tmp_path):
+    marker = tmp_path / "cleaned"
+    script = load(PKT / "shell-python-defines.pkt", {"SIZE": "500", "MARKER": str(marker)})
+    result = run_one(script, "kernel")
+    assert result.verdict == PASS, result.failure
+    assert marker.read_text() == "cleaned\n"
+
+
+@needs_root
+def test_the_cleanup_command_runs_after_a_failure(tmp_path):
+    marker = tmp_path / "cleaned"
+    result = run_pkt(tmp_path, HEAD + "+0 > P. 1:11(10) ack 1\n`touch $MARKER`\n",
+                     {"MARKER": str(marker)})
+    assert result.verdict == FAIL and marker.exists()
+
+
+@needs_root
+def test_a_failing_python_block_names_its_line(tmp_path):
+    result = run_pkt(tmp_path, HEAD + "+0 %{\nassert tcpi_snd_mss == 9, 'mss was %d' % tcpi_snd_mss\n}%\n")
+    assert result.verdict == FAIL and result.failure.line == 10
+    assert result.failure.message == "Python assertion failed: mss was 1460"
+
+
+@needs_root
+def test_a_python_block_that_raises_is_reported(tmp_path):
+    result = run_pkt(tmp_path, HEAD + "+0 %{ tcpi_nonexistent + 1 }%\n")
+    assert result.verdict == FAIL and "NameError" in result.failure.message
+
+
+@needs_root
+def test_a_failing_shell_command_and_a_failing_init_command(tmp_path):
+    failing = run_pkt(tmp_path, HEAD + "+0 `false`\n")
+    assert failing.verdict == FAIL and failing.failure.line == 10
+    init = run_pkt(tmp_path, "`exit 4`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n")
+    assert init.verdict == FAIL and "exited with 4" in init.failure.message
+
+
+@needs_root
+def test_a_script_that_hangs_is_stopped(tmp_path):
+    path = tmp_path / "hang.pkt"
+    path.write_text(HEAD + "+0 `sleep 60`\n")
+    script = load(path)
+    script.timeout = 1.0
+    result = run_one(script, "kernel")
+    assert result.verdict == ERROR and "the case hung" in result.failure.message
+
+
+@pytest.mark.parametrize("text, where, message", [
+    ("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 < S 0:0(0 win 1\n", "2:14", "expected ')'"),
+    ("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 fsync(3) = 0\n", "2:4", "not supported: fsync"),
+    ("--tolerance_usecs=abc\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n", "1:1", "--tolerance_usecs needs a number"),
+    ("--no_such_option=1\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n", "1:1", "unknown option --no_such_option"),
+    ("--ip_version=ipv6\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n", "1:1", "not supported yet"),
+    ("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n`true`\n+0 close(3) = 0\n", "3:1", "after the cleanup command"),
+])
+def test_broken_scripts_are_errors_at_their_place(tmp_path, text, where, message):
+    path = tmp_path / "broken.pkt"
+    path.write_text(text)
+    with pytest.raises(CaseError) as info:
+        load(path)
+    assert str(info.value).startswith(f"{path}:{where}: "), str(info.value)
+    assert message in str(info.value)
+
+
+def test_options_set_the_plan_and_defaults_follow_packetdrill(tmp_path):
+    path = tmp_path / "opts.pkt"
+    path.write_text("--tolerance_usecs=7000 --bind_port=9090\n--strict_segments\n"
+                    "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n")
+    script = load(path)
+    assert script.tolerance.usecs == 7000 and script.tolerance.percent == 12.5
+    assert script.plan.bind_port == 9090 and script.plan.strict_segments and script.plan.offload
+    assert script.events[0].loc.line == 3
