@@ -75,7 +75,7 @@ def test_blocking_calls_run_while_the_timeline_goes_on(write_case):
     assert result.verdict == PASS, result.failure
     accept = next(s for s in result.timeline if s.kind == "call" and "accept" in s.text
                   and s.note.startswith("="))
-    assert abs(accept.time - 0.11) < 0.004
+    assert abs(accept.time - 0.11) <= 0.125 * 0.11     # within the tolerance for its gap
 
 
 def test_a_blocking_call_returning_at_the_wrong_time_fails(write_case):
