@@ -56,9 +56,19 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--out", required=True)
     report.add_argument("--pcap", choices=("failures", "all"), default="failures")
 
+    convert = sub.add_parser("convert", help="convert a .pkt script to a YAML case or back")
+    convert.add_argument("source", help="a .pkt or .yaml file")
+    convert.add_argument("-o", "--output", required=True, help="the file to write")
+    convert.add_argument("--requirement", action="append", default=[],
+                         help="requirement id for a .pkt without a '// requirements:' line")
+    convert.add_argument("-D", "--define", action="append", default=[], metavar="NAME=VALUE")
+
     bench = sub.add_parser("bench", help="measure fixed cost, timing fidelity and parallel speed")
     bench.add_argument("--cases", default=None, help="case directory for the suite timings")
     bench.add_argument("--quick", action="store_true", help="fewer repetitions")
+
+    interop = sub.add_parser("interop", help="the userspace stack against kernel TCP over TUN")
+    interop.add_argument("--quick", action="store_true", help="smaller transfers, fewer connections")
 
     args = parser.parse_args(argv)
     try:
@@ -71,6 +81,14 @@ def main(argv: list[str] | None = None) -> int:
             write_report(args.out, meta, results, args.pcap == "all")
             print(f"report written to {args.out}/index.html")
             return 0
+        if args.command == "convert":
+            from harness.convert import convert as convert_file
+            convert_file(args.source, args.output, args.requirement, _defines(args.define))
+            print(f"wrote {args.output}")
+            return 0
+        if args.command == "interop":
+            from harness.interop import main as interop_main
+            return interop_main(args)
         from harness.bench import main as bench_main
         return bench_main(args)
     except NeedsRoot as exc:

@@ -189,8 +189,36 @@ def segment_text(seg: dict[str, Any]) -> str:
 
 
 # -- packetdrill files --------------------------------------------------------------------------
+HEADER = re.compile(r"^//\s*(id|title|requirements):\s*(.*)$")
 _PKT_OPTION_LINE = re.compile(r"^(--[a-z_]+(=\S*)?\s*)+$")
 _PKT_OPTION = re.compile(r"--([a-z_]+)(?:=(\S*))?")
+
+
+def pkt_header(text: str) -> dict[str, str]:
+    """rfcdrill's metadata in a `.pkt` file: `// id:`, `// title:` and `// requirements:`
+    comment lines before the first line that is not a comment or an option."""
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("--") or not stripped:
+            continue
+        if not stripped.startswith("//"):
+            break
+        m = HEADER.match(stripped)
+        if m:
+            found[m.group(1)] = m.group(2).strip()
+    return found
+
+
+def _pkt_requirements(text: str, path: str, listed: str) -> list[str]:
+    ids = [r.strip() for r in listed.split(",") if r.strip()]
+    known = requirement_ids()
+    for req in ids:
+        if req not in known:
+            line = next(n for n, l in enumerate(text.splitlines(), 1) if "requirements:" in l)
+            raise CaseError(Loc(path, line), f"unknown requirement id {req!r} (not in the "
+                            "catalogue; see harness/catalog/requirements.yaml)")
+    return ids
 
 
 def load_pkt(text: str, path: str, defines: dict[str, str] | None = None) -> Script:
@@ -218,7 +246,10 @@ def load_pkt(text: str, path: str, defines: dict[str, str] | None = None) -> Scr
     except ValueError:
         bad = "tolerance_usecs" if "tolerance_usecs" in options else "tolerance_percent"
         raise CaseError(Loc(path, lines[bad]), f"--{bad} needs a number") from None
-    return Script(id=Path(path).stem, path=path, events=program.events, title=Path(path).name,
+    header = pkt_header(text)
+    return Script(id=header.get("id", Path(path).stem), path=path, events=program.events,
+                  title=header.get("title", Path(path).name),
+                  requirements=_pkt_requirements(text, path, header.get("requirements", "")),
                   tolerance=tolerance, options=options, plan=plan, init_command=program.init,
                   cleanup_command=program.cleanup, defines=dict(defines or {}))
 
