@@ -60,7 +60,7 @@ def pkt_to_yaml(path: str, requirements: list[str] | None = None,
                         "'// requirements: ID, ...' line to the script or pass --requirement ID")
     body = _body(text)
     sysctl: dict[str, str] = {}
-    program = parse_program(body, path)
+    program = parse_program(body, path, defines=defines)
     if program.init is not None:
         m = _SYSCTL_INIT.match(program.init.command)
         if m:

@@ -471,7 +471,7 @@ def _bulk_outcome(name: str, res: dict, size: int, client: str) -> Outcome:
     c, s = res[client], res[server]
     ok = c["sha_ok"] and s["sha_ok"] and c["received"] == size and s["received"] == size
     up, down = _mbit(size, s["rx_s"]), _mbit(size, c["rx_s"])
-    detail = (f"{size / 1e6:.0f} MB each way, SHA-256 {'ok' if ok else 'MISMATCH'}; "
+    detail = (f"{size / 1e6:g} MB each way, SHA-256 {'ok' if ok else 'MISMATCH'}; "
               f"{client}->{server} {up:.0f} Mbit/s, {server}->{client} {down:.0f} Mbit/s")
     return Outcome(name, ok, detail, min(up, down))
 
