@@ -72,27 +72,45 @@ class TunLink:
         import pytun
         self.device = pytun.TunTapDevice(name=name, flags=pytun.IFF_TUN | pytun.IFF_NO_PI)
         self.device.mtu = mtu
-        self.mtu = mtu
+        self._setup(self.device.fileno(), mtu)
+
+    @classmethod
+    def from_fd(cls, fd: int, mtu: int = 1500) -> "TunLink":
+        """A link on a TUN device opened (IFF_TUN | IFF_NO_PI) and configured elsewhere, e.g.
+        by harness.netns.open_tun inside a private namespace."""
+        link = cls.__new__(cls)
+        link.device = None
+        link._setup(fd, mtu)
+        return link
+
+    def _setup(self, fd: int, mtu: int) -> None:
+        self.mtu, self._fd, self._size = mtu, fd, mtu + 64
+        os.set_blocking(fd, False)      # recv reads first and selects only when nothing waits
 
     def fileno(self) -> int:
-        return self.device.fileno()
+        return self._fd
 
     def send(self, packet: bytes) -> None:
-        os.write(self.device.fileno(), packet)
+        os.write(self._fd, packet)
 
     def recv(self, timeout: float | None = 0.0) -> bytes | None:
         """The next IPv4 packet, skipping others (IPv6 router solicitations and the like)."""
+        fd = self._fd
         while True:
-            ready, _, _ = select.select([self.device.fileno()], [], [], timeout)
-            if not ready:
-                return None
-            packet = os.read(self.device.fileno(), self.mtu + 64)
+            try:
+                packet = os.read(fd, self._size)
+            except BlockingIOError:
+                if timeout == 0 or not select.select([fd], [], [], timeout)[0]:
+                    return None
+                continue
             if packet and packet[0] >> 4 == 4:
                 return packet
-            timeout = 0.0
 
     def close(self) -> None:
-        self.device.close()
+        if self.device is not None:
+            self.device.close()
+        else:
+            os.close(self._fd)
 
 
 class ImpairedLink:
