@@ -1,0 +1,171 @@
+"""The rfc793 cases catch the breakage they are written against.
+
+A case that passes on a broken target is worse than no case. Each test here takes one real
+case from cases/rfc793/, checks that it passes as written (the control), then breaks the rule
+it checks and requires the runner to FAIL it at the right line and for the right reason:
+
+- by changing the target's behaviour with a sysctl in the case's own namespace (the kernel
+  then acts as a target that gets the rule wrong), or
+- by making the case's expectation deliberately wrong (an edited Script, or an edited copy of
+  the case file in tmp_path): the kernel's correct answer must then be reported as a mismatch
+  of exactly the edited field.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from harness.execute import run_one
+from harness.loader import load
+from harness.model import PacketEvent, Script, TimeSpec
+from harness.result import Result
+from stack.wire import ACK, RST
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0,
+                                reason="needs root to create network namespaces")
+
+CASES = Path(__file__).resolve().parent.parent / "cases" / "rfc793"
+
+
+def event(script: Script, text: str) -> PacketEvent:
+    """The one packet line of the script whose text contains `text`."""
+    found = [e for e in script.events if isinstance(e, PacketEvent) and text in e.text]
+    assert len(found) == 1, f"{text!r} matches {len(found)} lines of {script.path}"
+    return found[0]
+
+
+def run(script: Script) -> Result:
+    return run_one(script, "kernel")
+
+
+def control(path: str) -> None:
+    """The case as written passes on the kernel."""
+    result = run(load(CASES / path))
+    assert result.verdict == "pass", result.failure and result.failure.render(path)
+
+
+def failed_at(result: Result, line: int) -> str:
+    """Assert the run failed at `line` and return the failure's text for further checks."""
+    assert result.verdict == "fail", f"broken case did not fail: {result.verdict}"
+    text = result.failure.render(result.path)
+    assert result.failure.line == line, text
+    return text
+
+
+def diff_fields(result: Result) -> set[str]:
+    return {d["field"] for d in result.failure.diff}
+
+
+# -- the target's behaviour changed by a sysctl ------------------------------------------------
+
+def test_syn_backoff_fails_with_linear_timeouts():
+    """rfc1122 4.2.3.1 exponential backoff: with Linux's linear SYN timeouts back on, the
+    second SYN retransmission comes at 2 s, not 3 s, and the case must say 'early' there."""
+    path = "retransmission/syn-backoff-exponential.yaml"
+    control(path)
+    script = load(CASES / path)
+    script.sysctl["net.ipv4.tcp_syn_linear_timeouts"] = 4
+    second = [e for e in script.events if isinstance(e, PacketEvent) and e.text.startswith("3 ")]
+    assert len(second) == 1
+    text = failed_at(run(script), second[0].loc.line)
+    assert "early" in text
+
+
+def test_time_wait_rst_fails_with_rfc1337():
+    """RFC 793 TIME-WAIT RST: with tcp_rfc1337=1 the kernel ignores the RST, so the bare ACK
+    afterwards is still absorbed by TIME-WAIT and the expected CLOSED-state reset never comes."""
+    path = "close/time-wait-rst.yaml"
+    control(path)
+    script = load(CASES / path)
+    script.sysctl["net.ipv4.tcp_rfc1337"] = 1
+    last_reset = [e for e in script.events
+                  if isinstance(e, PacketEvent) and e.direction == ">" and e.flags == RST]
+    assert len(last_reset) == 1
+    text = failed_at(run(script), last_reset[0].loc.line)
+    assert "did not arrive" in text
+
+
+def test_active_open_fails_when_syn_carries_sack_permitted():
+    """The active-open case pins the SYN's options: with tcp_sack=1 the SYN also offers
+    SACK-permitted and the SYN line must fail on its options."""
+    path = "open/active-open-blocking.yaml"
+    control(path)
+    script = load(CASES / path)
+    script.sysctl["net.ipv4.tcp_sack"] = 1
+    syn = event(script, "> S 0:0(0)")
+    result = run(script)
+    failed_at(result, syn.loc.line)
+    assert "options" in diff_fields(result)
+
+
+def test_active_open_fails_when_syn_requests_ecn():
+    """With tcp_ecn=1 the kernel's SYN carries ECE and CWR; the exact flags check catches it."""
+    path = "open/active-open-nonblocking.yaml"
+    control(path)
+    script = load(CASES / path)
+    script.sysctl["net.ipv4.tcp_ecn"] = 1
+    syn = event(script, "> S 0:0(0)")
+    result = run(script)
+    failed_at(result, syn.loc.line)
+    assert "flags" in diff_fields(result)
+
+
+# -- the case's expectation made wrong ---------------------------------------------------------
+
+def test_listen_ack_fails_on_wrong_reset_seq():
+    """RFC 793 LISTEN + ACK: the reset must be <SEQ=SEG.ACK>; expecting SEG.ACK+1 must fail on
+    the seq field of that line and nothing else."""
+    path = "reset/listen-ack.yaml"
+    control(path)
+    script = load(CASES / path)
+    reset = event(script, "> R 5555:5555(0)")
+    reset.seq = reset.end = 5556
+    result = run(script)
+    failed_at(result, reset.loc.line)
+    assert diff_fields(result) == {"seq"}
+
+
+def test_closed_port_fails_on_missing_ack_flag():
+    """RFC 793 CLOSED + segment without ACK: the reset is RST,ACK; a case expecting a bare RST
+    must fail on the flags of that line."""
+    path = "reset/closed-port-syn.yaml"
+    control(path)
+    script = load(CASES / path)
+    reset = event(script, "ack 1001")
+    assert reset.flags == RST | ACK
+    reset.flags = RST
+    reset.ack = None
+    result = run(script)
+    failed_at(result, reset.loc.line)
+    assert "flags" in diff_fields(result)
+
+
+def test_data_rto_fails_on_wrong_rto():
+    """RFC 6298 RTO of 1.5 s: expecting the first retransmission after 1.2 s (an RTO computed
+    as 2.4 x RTT) must fail at that line - the segment is not there by 1.2 s plus the
+    tolerance - rather than pass."""
+    path = "retransmission/data-rto-backoff.yaml"
+    control(path)
+    script = load(CASES / path)
+    first = event(script, "+1.5")
+    first.time = TimeSpec("rel", 1.2)
+    text = failed_at(run(script), first.loc.line)
+    assert "did not arrive" in text
+
+
+def test_data_both_ways_fails_on_wrong_ack(tmp_path: Path):
+    """A deliberately wrong copy of the case file: the ACK of the peer's 100 bytes written as
+    ack 100 instead of 101. The runner must fail on that line's ack field."""
+    original = (CASES / "data" / "data-both-ways.yaml").read_text()
+    assert original.count("> . 1:1(0) ack 101\n") == 1
+    broken = tmp_path / "data-both-ways.yaml"
+    broken.write_text(original.replace("> . 1:1(0) ack 101\n", "> . 1:1(0) ack 100\n"))
+    control("data/data-both-ways.yaml")
+    script = load(broken)
+    line = event(script, "> . 1:1(0) ack 100").loc.line
+    result = run(script)
+    failed_at(result, line)
+    assert diff_fields(result) == {"ack"}
