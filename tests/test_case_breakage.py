@@ -88,29 +88,22 @@ def test_time_wait_rst_fails_with_rfc1337():
     assert "did not arrive" in text
 
 
-def test_active_open_fails_when_syn_carries_sack_permitted():
-    """The active-open case pins the SYN's options: with tcp_sack=1 the SYN also offers
-    SACK-permitted and the SYN line must fail on its options."""
-    path = "open/active-open-blocking.yaml"
+@pytest.mark.parametrize("path, sysctl, field", [
+    # tcp_sack=1: the SYN also offers SACK-permitted; the SYN line fails on its options.
+    ("open/active-open-blocking.yaml", "net.ipv4.tcp_sack", "options"),
+    # tcp_ecn=1: the SYN carries ECE and CWR; the exact flags check catches it.
+    ("open/active-open-nonblocking.yaml", "net.ipv4.tcp_ecn", "flags"),
+])
+def test_active_open_fails_when_syn_changes(path: str, sysctl: str, field: str):
+    """The active-open cases pin the SYN exactly (flags, options); a kernel whose SYN differs
+    must fail on the SYN line, on the field that differs."""
     control(path)
     script = load(CASES / path)
-    script.sysctl["net.ipv4.tcp_sack"] = 1
+    script.sysctl[sysctl] = 1
     syn = event(script, "> S 0:0(0)")
     result = run(script)
     failed_at(result, syn.loc.line)
-    assert "options" in diff_fields(result)
-
-
-def test_active_open_fails_when_syn_requests_ecn():
-    """With tcp_ecn=1 the kernel's SYN carries ECE and CWR; the exact flags check catches it."""
-    path = "open/active-open-nonblocking.yaml"
-    control(path)
-    script = load(CASES / path)
-    script.sysctl["net.ipv4.tcp_ecn"] = 1
-    syn = event(script, "> S 0:0(0)")
-    result = run(script)
-    failed_at(result, syn.loc.line)
-    assert "flags" in diff_fields(result)
+    assert field in diff_fields(result)
 
 
 # -- the case's expectation made wrong ---------------------------------------------------------
