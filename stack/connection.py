@@ -210,6 +210,8 @@ class Connection:
         self.last_send = self.last_recv = self.last_ack_recv = self.last_data_recv = now
         self.last_invalid_ack = -1e9
         self.pending_ack_bytes = 0
+        self.quick_acks = 0                    # data segments still to ACK at once (quick-ACK mode)
+        self.pingpong = False                  # interactive: ACKs wait to ride on replies
         self.stats = dict(segs_in=0, segs_out=0, data_segs_in=0, data_segs_out=0,
                           bytes_sent=0, bytes_retrans=0, bytes_acked=0, bytes_received=0,
                           total_retrans=0, ooo_packets=0)
@@ -377,15 +379,31 @@ class Connection:
 
     def _ack_soon(self, data_len: int) -> None:
         """Delayed ACK (RFC 9293 3.8.6.3, RFC 1122 4.2.3.2): at most `delayed_ack` late, and
-        at least every second full-sized segment (RFC 5681 4.2)."""
+        at least every second full-sized segment (RFC 5681 4.2). In quick-ACK mode, unless the
+        connection is interactive, the segment is acknowledged at once."""
         self.pending_ack_bytes += data_len
-        if self.pending_ack_bytes >= 2 * self.rcv_mss:
+        if self.quick_acks and not self.pingpong:
+            self.quick_acks -= 1
+            self._ack_due = True
+        elif self.pending_ack_bytes >= 2 * self.rcv_mss:
             self._ack_due = True
         elif Timer.DELACK not in self.timers:
             self._arm(Timer.DELACK, self.cfg.delayed_ack)
 
+    def _enter_quick_ack(self) -> None:
+        """Linux's quick-ACK mode (tcp_incr_quickack), entered on the first data of a
+        connection and after an idle gap longer than the RTO: the next RCV.WND / (2 * MSS)
+        data segments (at least 2, at most 16) are acknowledged at once, so that delayed ACKs
+        do not hold back the sender's slow start. RFC 5681 4.2 bounds how late an ACK may be,
+        not how early: acknowledging every segment is always allowed."""
+        wanted = min(max(self.rcv_wnd // (2 * self.rcv_mss), 2), 16)
+        self.quick_acks = max(self.quick_acks, wanted)
+
     def _on_delack(self) -> None:
+        """The delayed ACK went out alone: no reply carried it, so the connection is not
+        interactive after all (Linux leaves pingpong mode here)."""
         self._ack_due = True
+        self.pingpong = False
 
     def _challenge_ack(self) -> None:
         """RFC 5961 3.2, 4.2, 5.2: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, throttled (RFC 5961 7)."""
@@ -482,6 +500,14 @@ class Connection:
             if self.state in RECEIVING and self._window_to_offer() >= 2 * max(self.rcv_wnd, 1):
                 self._ack_due = True
         return data
+
+    @_event
+    def set_quickack(self, on: bool) -> None:
+        """TCP_QUICKACK (Linux): off marks the connection interactive, so that ACKs wait for
+        a reply to ride on (RFC 1122 4.2.3.2's delay); on ends that and sends a pending ACK."""
+        self.pingpong = not on
+        if on and Timer.DELACK in self.timers:
+            self._ack_due = True
 
     @_event
     def read_urgent(self) -> bytes | None:
@@ -850,6 +876,8 @@ class Connection:
     def _text(self, seg: TCPSegment) -> None:
         """Queue in-window text; in order it goes to the user, out of order to reassembly.
         RFC 5681 4.2: ACK at once for out-of-order data and for data that fills a gap."""
+        if not self.stats["data_segs_in"] or self.now - self.last_data_recv > self.rtt.rto:
+            self._enter_quick_ack()
         self.stats["data_segs_in"] += 1
         self.stats["bytes_received"] += len(seg.payload)
         self.last_data_recv = self.now
@@ -979,6 +1007,8 @@ class Connection:
             self.stats["data_segs_out"] += 1
             self.stats["bytes_sent"] += len(payload)
             self.last_send = self.now
+            if self.stats["data_segs_in"] and self.now - self.last_data_recv < self.cfg.delayed_ack:
+                self.pingpong = True             # a prompt reply: ACKs can ride on replies
         if retransmission:
             self.stats["total_retrans"] += 1
             self.stats["bytes_retrans"] += len(payload)

@@ -375,6 +375,11 @@ class Socket:
         onoff, seconds = struct.unpack("ii", bytes(raw)[:8])
         self.opts.linger = (bool(onoff), seconds)
 
+    def _set_quickack(self, on: bool) -> None:
+        """TCP_QUICKACK acts on the connection's ACK mode; without one it has nothing to do."""
+        if self.conn is not None:
+            self.host.apply(self.conn, self.conn.set_quickack(on, self._now()))
+
     def _maxseg(self) -> int:
         if self.conn is not None and self.conn.state in SYNCHRONIZED:
             return self.conn.mss
@@ -421,6 +426,7 @@ _SETTERS = {
     (_T, _pysocket.TCP_KEEPCNT): _set("keepcnt", lambda n: int(_seconds(n))),
     (_T, _pysocket.TCP_USER_TIMEOUT): _set("user_timeout", _user_timeout),
     (_IP, _pysocket.IP_TOS): _set("tos", lambda n: n & 0xFF),
+    (_T, _pysocket.TCP_QUICKACK): lambda s, n, r: s._set_quickack(bool(n)),
 }
 _KEEPALIVE_OPTIONS = {(_S, _pysocket.SO_KEEPALIVE), (_T, _pysocket.TCP_KEEPIDLE),
                       (_T, _pysocket.TCP_KEEPINTVL), (_T, _pysocket.TCP_KEEPCNT)}
@@ -442,6 +448,7 @@ _GETTERS = {
     (_T, _pysocket.TCP_KEEPCNT): lambda s: s.opts.keepcnt or s.host.cfg.keepalive_probes,
     (_T, _pysocket.TCP_USER_TIMEOUT): lambda s: int(s.opts.user_timeout * 1000),
     (_IP, _pysocket.IP_TOS): _get("tos"),
+    (_T, _pysocket.TCP_QUICKACK): lambda s: int(s.conn is None or not s.conn.pingpong),
 }
 
 

@@ -14,7 +14,7 @@ and 3.2 (options), RFC 7323 (wscale, timestamps), RFC 2018 (SACK).
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 IPPROTO_ICMP = 1
 IPPROTO_TCP = 6
@@ -81,22 +81,55 @@ class IPv4:
     ip_options: bytes = b""
 
 
-def checksum(data: bytes) -> int:
-    """The Internet checksum (RFC 1071) of `data`."""
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
+def _fold(total: int, nonzero: bool) -> int:
+    """The one's complement of the one's-complement sum whose value mod 0xFFFF is `total`."""
+    total %= 0xFFFF
+    if total == 0 and nonzero:
+        total = 0xFFFF              # a non-zero one's-complement sum is never +0
     return ~total & 0xFFFF
 
 
+def _words(data: bytes) -> int:
+    """`data` as one big number, padded to whole 16-bit words: since 2**16 = 1 (mod 0xFFFF),
+    it is congruent to the sum of its words, which is what the Internet checksum adds up."""
+    value = int.from_bytes(data, "big")
+    return value << 8 if len(data) & 1 else value
+
+
+def checksum(data: bytes) -> int:
+    """The Internet checksum (RFC 1071) of `data`: end-around-carry addition of 16-bit
+    words, computed as a remainder mod 0xFFFF of the whole buffer read as one integer."""
+    value = _words(data)
+    return _fold(value, value != 0)
+
+
+def _checksum_parts(*parts: bytes) -> int:
+    """`checksum(b"".join(parts))` without joining them; all parts but the last must have
+    an even length."""
+    value = sum(_words(part) for part in parts)
+    return _fold(value, value != 0)
+
+
+_ADDR: dict[str, bytes] = {}
+_TEXT: dict[bytes, str] = {}
+
+
 def _addr(text: str) -> bytes:
-    return bytes(int(part) for part in text.split("."))
+    raw = _ADDR.get(text)
+    if raw is None:
+        raw = bytes(int(part) for part in text.split("."))
+        if len(_ADDR) < 4096:
+            _ADDR[text] = raw
+    return raw
 
 
 def _text(raw: bytes) -> str:
-    return ".".join(str(b) for b in raw)
+    text = _TEXT.get(raw)
+    if text is None:
+        text = ".".join(str(b) for b in raw)
+        if len(_TEXT) < 4096:
+            _TEXT[bytes(raw)] = text
+    return text
 
 
 def encode_options(options: list[Option]) -> bytes:
@@ -121,6 +154,8 @@ def encode_options(options: list[Option]) -> bytes:
             out += struct.pack("!BBII", OPT_TS, 10, opt[1] & 0xFFFFFFFF, opt[2] & 0xFFFFFFFF)
         elif kind == "raw":
             out += bytes((opt[1], 2 + len(opt[2]))) + opt[2]
+        elif kind == "bytes":           # literal option bytes, also malformed ones
+            out += opt[1]
         else:
             raise ValueError(f"unknown TCP option {kind!r}")
     return bytes(out)
@@ -183,11 +218,12 @@ def encode_tcp(seg: TCPSegment, src: str, dst: str) -> bytes:
     header = _TCP_HDR.pack(seg.sport, seg.dport, seg.seq & 0xFFFFFFFF, seg.ack & 0xFFFFFFFF,
                            (offset << 4) | (seg.reserved & 0xF), seg.flags & 0xFF,
                            seg.window & 0xFFFF, 0, seg.urg & 0xFFFF)
-    raw = header + opts + seg.payload
+    head = header + opts
     csum = seg.checksum
     if csum is None:
-        csum = checksum(_pseudo_header(src, dst, IPPROTO_TCP, len(raw)) + raw)
-    return raw[:16] + struct.pack("!H", csum) + raw[18:]
+        length = len(head) + len(seg.payload)
+        csum = _checksum_parts(_pseudo_header(src, dst, IPPROTO_TCP, length), head, seg.payload)
+    return b"".join((head[:16], csum.to_bytes(2, "big"), head[18:], seg.payload))
 
 
 def decode_tcp(raw: bytes, src: str, dst: str) -> TCPSegment:
@@ -198,19 +234,23 @@ def decode_tcp(raw: bytes, src: str, dst: str) -> TCPSegment:
     if offset < 5 or offset * 4 > len(raw):
         raise Malformed(f"TCP data offset {offset} invalid for {len(raw)} bytes")
     options = decode_options(raw[20:offset * 4])
-    ok = checksum(_pseudo_header(src, dst, IPPROTO_TCP, len(raw)) + raw) == 0
+    ok = _checksum_parts(_pseudo_header(src, dst, IPPROTO_TCP, len(raw)), raw) == 0
     return TCPSegment(sport, dport, seq, ack, flags, window, urg, options, bytes(raw[offset * 4:]),
                       checksum=csum, data_offset=offset, checksum_ok=ok, reserved=off_res & 0xF)
 
 
 def encode_ipv4(ip: IPv4) -> bytes:
+    return _encode_ipv4(ip, ip.payload)
+
+
+def _encode_ipv4(ip: IPv4, payload: bytes) -> bytes:
     opts = ip.ip_options + b"\0" * (-len(ip.ip_options) % 4)
     ihl = 5 + len(opts) // 4 if ip.ip_options else ip.ihl
-    total = ip.total_length if ip.total_length is not None else ihl * 4 + len(ip.payload)
+    total = ip.total_length if ip.total_length is not None else ihl * 4 + len(payload)
     header = _IP_HDR.pack(0x40 | ihl, ip.tos, total, ip.ident, ip.flags_frag, ip.ttl, ip.proto,
                           0, _addr(ip.src), _addr(ip.dst)) + opts
     csum = ip.checksum if ip.checksum is not None else checksum(header)
-    return header[:10] + struct.pack("!H", csum) + header[12:] + ip.payload
+    return b"".join((header[:10], csum.to_bytes(2, "big"), header[12:], payload))
 
 
 def decode_ipv4(raw: bytes) -> IPv4:
@@ -233,7 +273,7 @@ def decode_ipv4(raw: bytes) -> IPv4:
 
 def build(ip: IPv4, seg: TCPSegment) -> bytes:
     """One IPv4 packet carrying `seg`, checksums computed unless given."""
-    return encode_ipv4(replace(ip, payload=encode_tcp(seg, ip.src, ip.dst)))
+    return _encode_ipv4(ip, encode_tcp(seg, ip.src, ip.dst))
 
 
 def parse(raw: bytes) -> tuple[IPv4, TCPSegment]:

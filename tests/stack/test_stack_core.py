@@ -43,8 +43,19 @@ def test_syn_ack_establishes_and_is_acked() -> None:
     assert conn.rtt.srtt == pytest.approx(0.05)
 
 
+def test_first_data_segments_are_acked_at_once_in_quick_ack_mode() -> None:
+    # Like Linux: a new connection's first data segments are acknowledged at once, which
+    # RFC 5681 4.2 allows (it bounds how late an ACK may be, not how early).
+    conn = established()
+    for n in range(2):
+        ack, = conn.on_segment(TCPSegment(80, 1111, 9001 + n, 5001, ACK, 8192, payload=b"x"),
+                               1.0).segments
+        assert ack.ack == 9002 + n
+
+
 def test_data_in_order_is_readable_and_acked_after_the_delay() -> None:
     conn = established()
+    conn.set_quickack(False, 1.0)
     fx = conn.on_segment(TCPSegment(80, 1111, 9001, 5001, ACK | PSH, 8192, payload=b"hi"), 1.0)
     assert fx.segments == [] and Notice.READABLE in fx.notices
     assert fx.timers == {Timer.DELACK: 1.0 + PLAIN.delayed_ack}

@@ -22,6 +22,7 @@ def est(peer: Peer):
 
 def test_a_lone_segment_is_acked_after_the_delayed_ack_time(est) -> None:
     sock, peer = est
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 0)
     assert peer.send(ACK, 1001, peer.iss + 1, b"x" * 100) == []
     assert peer.advance(peer.host.cfg.delayed_ack - 0.001) == []
     ack, = peer.advance(0.002)
@@ -31,6 +32,7 @@ def test_a_lone_segment_is_acked_after_the_delayed_ack_time(est) -> None:
 
 def test_every_second_full_sized_segment_is_acked_at_once(est) -> None:
     sock, peer = est
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 0)
     assert peer.send(ACK, 1001, peer.iss + 1, b"a" * MSS) == []
     ack, = peer.send(ACK, 1001 + MSS, peer.iss + 1, b"b" * MSS)
     assert ack.ack == 1001 + 2 * MSS
@@ -191,3 +193,26 @@ def test_received_urgent_octet_is_read_out_of_band(est) -> None:
     assert sock.revents(0xFFFF) & 0x2                        # POLLPRI
     assert sock.recv(1, socket.MSG_OOB) == b"!"
     assert sock.recv(10) == b"hello"
+
+
+def test_a_reply_within_the_ack_delay_makes_later_acks_wait_for_replies(est) -> None:
+    # Quick-ACK mode answers the first segment at once; a prompt reply marks the connection
+    # interactive (Linux pingpong), and from then on an ACK waits up to the delay (RFC 9293
+    # 3.8.6.3) for a reply to carry it.
+    sock, peer = est
+    ack, = peer.send(ACK, 1001, peer.iss + 1, b"request")
+    assert ack.ack == 1008
+    sock.send(b"reply")
+    assert data_of(peer.out()) == b"reply"
+    assert peer.send(ACK, 1008, peer.iss + 6, b"again") == []
+    ack, = peer.advance(peer.host.cfg.delayed_ack)
+    assert ack.ack == 1013
+
+
+def test_quickack_on_sends_the_pending_ack(est) -> None:
+    sock, peer = est
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 0)
+    assert peer.send(ACK, 1001, peer.iss + 1, b"x") == []
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+    ack, = peer.out()
+    assert ack.ack == 1002 and sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK) == 1

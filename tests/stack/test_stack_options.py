@@ -89,8 +89,7 @@ def test_tsecr_echoes_ts_recent_and_paws_drops_old_segments() -> None:
     # RFC 7323 4.3 (TS.Recent) and 5.3 (PAWS): an older TSval is acked and dropped
     peer, _ = timestamped()
     conn = next(iter(peer.host.conns.values()))
-    peer.send(ACK, 1001, peer.iss + 1, b"a", options=[("TS", 200, 0)])
-    ack, = peer.advance(1)
+    ack, = peer.send(ACK, 1001, peer.iss + 1, b"a", options=[("TS", 200, 0)])
     assert ack.option("TS")[2] == 200 and ack.ack == 1002
     dup, = peer.send(ACK, 1002, peer.iss + 1, b"b", options=[("TS", 150, 0)])
     assert dup.ack == 1002 and conn.rcv_nxt == 1002
