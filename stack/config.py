@@ -39,7 +39,10 @@ class Config:
     # Linux's TCP_ATO_MIN, the delay a Linux receiver shows once quick-ACK mode has ended.
     delayed_ack: float = 0.040
     rto_initial: float = 1.0             # RFC 6298 2.1
-    rto_min: float = 1.0                 # RFC 6298 2.4 (Linux uses 200 ms, below the SHOULD)
+    # RFC 6298 2.4 says RTO SHOULD be rounded up to 1 s; like Linux (TCP_RTO_MIN) the floor
+    # here is 200 ms, a choice the SHOULD leaves open now that clocks are fine-grained (RFC
+    # 6298 4 lets G be small) and that spurious timeouts are recovered from (RFC 5682).
+    rto_min: float = 0.2
     rto_max: float = 120.0               # RFC 6298 2.5 allows a maximum of at least 60 s
     clock_granularity: float = 0.001     # G of RFC 6298 2.2
     initial_window: int | None = None    # segments; None: RFC 5681 3.1 min(4*MSS, max(2*MSS, 4380))

@@ -34,6 +34,7 @@ from .wire import ACK, IPPROTO_ICMP, IPPROTO_TCP, RST, SYN, IPv4, Malformed, TCP
 
 EPHEMERAL = range(32768, 61000)     # Linux ip_local_port_range
 Key = tuple[int, str, int]          # (local port, remote address, remote port)
+BURST = 64                          # packets `wait` takes from the link before it looks again
 
 
 class Host:
@@ -300,8 +301,11 @@ class Host:
                 raise TimeoutError("timed out")
             limit = [t for t in (self.next_deadline(), end) if t is not None]
             packet = self.link.recv(max(0.0, min(limit) - now) if limit else 0.5)
-            if packet is not None:
+            burst = BURST
+            while packet is not None:           # what has queued up meanwhile, in one go
                 self.receive(packet)
+                burst -= 1
+                packet = self.link.recv(0) if burst else None
             self.run_timers()
 
     def poll(self, entries: Iterable[tuple[Socket, int]], timeout: float | None = None

@@ -76,7 +76,7 @@ def test_send_returns_what_was_queued_and_the_segment_carrying_it() -> None:
     fx = conn.send(b"abc", 1.0)
     seg, = fx.segments
     assert fx.result == 3 and (seg.seq, seg.payload, seg.flags) == (5001, b"abc", ACK | PSH)
-    assert fx.timers[Timer.RETRANSMIT] == pytest.approx(2.0)
+    assert fx.timers[Timer.RETRANSMIT] == pytest.approx(1.0 + PLAIN.rto_min)
 
 
 def test_abort_sends_rst_and_reports_closed() -> None:
