@@ -129,6 +129,10 @@ def parallel(cases: str) -> dict[str, object]:
 
 def main(args: argparse.Namespace) -> int:
     require_privileges("rfcdrill bench")
+    if getattr(args, "stack", False):
+        from harness.stackbench import main as stack_bench
+        stack_bench(args.quick, args.cases)
+        return 0
     repeat = 20 if args.quick else 100
     cost = fixed_cost(repeat)
     print(f"fixed cost per case ({repeat} one-call cases): median {cost['median_ms']:.1f} ms, "

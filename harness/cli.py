@@ -66,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     bench = sub.add_parser("bench", help="measure fixed cost, timing fidelity and parallel speed")
     bench.add_argument("--cases", default=None, help="case directory for the suite timings")
     bench.add_argument("--quick", action="store_true", help="fewer repetitions")
+    bench.add_argument("--stack", action="store_true",
+                       help="the userspace stack's figures instead (throughput, memory, suite)")
 
     interop = sub.add_parser("interop", help="the userspace stack against kernel TCP over TUN")
     interop.add_argument("--quick", action="store_true", help="smaller transfers, fewer connections")
