@@ -208,6 +208,7 @@ class Connection:
         self.pmtu = cfg.mtu
         self.cc = Reno(self.mss, cfg.initial_window)
         self.last_send = self.last_recv = self.last_ack_recv = self.last_data_recv = now
+        self.una_since = now                   # SND.UNA's data unacknowledged since (RFC 5482)
         self.last_invalid_ack = -1e9
         self.pending_ack_bytes = 0
         self.quick_acks = 0                    # data segments still to ACK at once (quick-ACK mode)
@@ -314,6 +315,14 @@ class Connection:
 
     def _arm(self, timer: Timer, delay: float) -> None:
         self.timers[timer] = self.now + delay
+
+    def _arm_retransmit(self) -> None:
+        """(Re)start the retransmission timer for RTO (RFC 6298 5.1, 5.3), but no later than
+        the user timeout, which aborts when it expires (RFC 5482 / RFC 9293 3.8.3)."""
+        deadline = self.now + self.rtt.rto
+        if self.opts.user_timeout and self.state not in (State.SYN_SENT, State.SYN_RECEIVED):
+            deadline = min(deadline, self.una_since + self.opts.user_timeout)
+        self.timers[Timer.RETRANSMIT] = deadline
 
     def _cancel(self, *timers: Timer) -> None:
         for timer in timers:
@@ -433,7 +442,7 @@ class Connection:
         """Active OPEN (RFC 9293 3.10.1): send <SEQ=ISS><CTL=SYN>, enter SYN-SENT."""
         self.state = State.SYN_SENT
         self._send_syn()
-        self._arm(Timer.RETRANSMIT, self.rtt.rto)
+        self._arm_retransmit()
 
     @_event
     def accept_syn(self, syn: TCPSegment) -> None:
@@ -448,7 +457,7 @@ class Connection:
         self.max_snd_wnd = self.snd_wnd
         self.state = State.SYN_RECEIVED
         self._send_syn()
-        self._arm(Timer.RETRANSMIT, self.rtt.rto)
+        self._arm_retransmit()
 
     def _take_syn(self, syn: TCPSegment) -> None:
         """Record the peer's SYN: IRS, RCV.NXT, negotiated options, TS.Recent."""
@@ -783,6 +792,7 @@ class Connection:
         self.stats["bytes_acked"] += acked
         self._rtt_sample(seg)
         self.snd_una = seg.ack
+        self.una_since = self.now
         if seqnum.lt(self.snd_nxt, self.snd_una):
             self.snd_nxt = self.snd_una
         if self.snd_up is not None and seqnum.ge(self.snd_una, self.snd_up):
@@ -793,7 +803,7 @@ class Connection:
         if self.flight == 0:
             self._cancel(Timer.RETRANSMIT)
         else:
-            self._arm(Timer.RETRANSMIT, self.rtt.rto)
+            self._arm_retransmit()
         if self.send_space:
             self._fx.notices.append(Notice.WRITABLE)
 
@@ -1000,6 +1010,8 @@ class Connection:
         seq = self.snd_nxt if seq is None else seq
         end = seqnum.add(seq, len(payload) + (1 if flags & FIN else 0))
         retransmission = seqnum.lt(seq, self.snd_max)
+        if self.flight == 0:
+            self.una_since = self.now
         self._segment(flags, seq, payload)
         if flags & FIN:
             self.fin_seq = seqnum.add(seq, len(payload))
@@ -1021,7 +1033,7 @@ class Connection:
         if seqnum.gt(end, self.snd_max):
             self.snd_max = end
         if Timer.RETRANSMIT not in self.timers:
-            self._arm(Timer.RETRANSMIT, self.rtt.rto)
+            self._arm_retransmit()
         self._cancel(Timer.PERSIST)
 
     def _retransmit_first(self) -> None:
@@ -1063,10 +1075,10 @@ class Connection:
             self.timing = None
             self._send_syn()
             self.stats["total_retrans"] += 1
-            self._arm(Timer.RETRANSMIT, self.rtt.rto)
+            self._arm_retransmit()
             return
-        if self._given_up(self.retries):
-            self._abort_timeout()
+        if self._given_up(self.retries, self.una_since):
+            self._abort_timeout(reset=False)
             return
         if self.retries == self.cfg.retries1:
             # R1 reached: pass negative advice to IP (RFC 1122 4.2.3.5) and forget the path
@@ -1078,19 +1090,22 @@ class Connection:
         self.scoreboard.clear()
         self.snd_nxt = self.snd_una                # go back
         self._retransmit_first()
-        self._arm(Timer.RETRANSMIT, self.rtt.rto)
+        self._arm_retransmit()
 
-    def _given_up(self, attempts: int) -> bool:
+    def _given_up(self, attempts: int, since: float) -> bool:
         """R2 (RFC 1122 4.2.3.5) as a count of unanswered attempts, or TCP_USER_TIMEOUT
-        (RFC 5482) as the time since the last ACK arrived."""
+        (RFC 5482) as the time unanswered since `since`."""
         if self.opts.user_timeout:
-            return self.now - self.last_ack_recv >= self.opts.user_timeout
+            return self.now - since >= self.opts.user_timeout
         return attempts > self.cfg.retries2
 
-    def _abort_timeout(self) -> None:
-        """Give up: RFC 9293 3.8.3 "connection aborted due to user timeout"; a soft ICMP error
-        seen meanwhile is the reason reported (RFC 1122 4.2.3.9)."""
-        self._segment(RST | ACK, self.snd_max)
+    def _abort_timeout(self, reset: bool) -> None:
+        """Give up: RFC 9293 3.8.3 / 3.10.8 "connection aborted due to user timeout": flush,
+        tell the user, delete the TCB; a soft ICMP error seen meanwhile is the reason reported
+        (RFC 1122 4.2.3.9). The RFC sends nothing; a dead keep-alive peer gets a RST (`reset`)
+        in case it is merely silent, as Linux does."""
+        if reset:
+            self._segment(RST | ACK, self.snd_max)
         self._terminate(self.soft_error or errno.ETIMEDOUT)
 
     def _on_persist(self) -> None:
@@ -1099,8 +1114,8 @@ class Connection:
         non-zero window this is the SWS override timeout (RFC 1122 4.2.3.4)."""
         if not self.unsent:
             return
-        if self._given_up(self.probes):
-            self._abort_timeout()
+        if self._given_up(self.probes, self.last_ack_recv):
+            self._abort_timeout(reset=False)
             return
         if self.snd_wnd == 0:
             self.probes += 1
@@ -1138,15 +1153,15 @@ class Connection:
         """RFC 1122 4.2.3.6: after the idle time, probe with <SEQ=SND.UNA-1><ACK=RCV.NXT> and
         no data; give up after KEEPCNT unanswered probes. Traffic since resets the clock."""
         idle, interval, count = self._keepalive_settings()
-        quiet = self.now - self.last_recv
         if self.flight or self.unsent:
             self._arm(Timer.KEEPALIVE, idle)     # the retransmission timer watches this
             return
-        if quiet < idle and self.probes == 0:
-            self._arm(Timer.KEEPALIVE, idle - quiet)
+        due = self.last_recv + idle              # a deadline, not a remainder: no float drift
+        if self.probes == 0 and self.now < due:
+            self.timers[Timer.KEEPALIVE] = due
             return
         if self.probes >= count:
-            self._abort_timeout()
+            self._abort_timeout(reset=True)
             return
         self.probes += 1
         self._segment(ACK, seqnum.add(self.snd_una, -1))

@@ -15,6 +15,7 @@ kernel target's does), so a script's shell commands touch nothing of the host.
 from __future__ import annotations
 
 import errno
+import math
 import platform
 from collections import deque
 from typing import Any, Callable
@@ -104,10 +105,13 @@ class StackTarget(Target):
             if any(handle.done for _, handle in self.blocked):
                 self.blocked = [(f, h) for f, h in self.blocked if not h.done]
                 return None
-            if self.clock.now() >= until:
+            if self.clock.now() > until:
                 return None
+            # Like a real wait, this one ends just after `until`, so that a deadline the
+            # runner checks with `now > until` is seen to have passed.
+            past = math.nextafter(until, math.inf)
             deadline = self.host.next_deadline()
-            step_to = until if deadline is None else min(until, max(deadline, self.clock.now()))
+            step_to = past if deadline is None else min(past, max(deadline, self.clock.now()))
             self.clock.set(step_to)
             self.host.run_timers()
 

@@ -81,13 +81,14 @@ def test_karn_no_sample_from_a_retransmitted_segment() -> None:
     assert sock.conn.rtt.srtt == before
 
 
-def test_r2_gives_up_with_etimedout_and_rst() -> None:
+def test_r2_gives_up_with_etimedout_and_sends_nothing_more() -> None:
+    # RFC 1122 4.2.3.5 (R2) and RFC 9293 3.10.8: the TCB is deleted, no segment is sent
     sock, peer = connected(sysctl={"net.ipv4.tcp_retries2": 3})
     sock.send(b"x")
     peer.out()
     out = peer.advance(100)
-    assert [len(s.payload) for s in out if not s.flags & RST] == [1, 1, 1]
-    assert out[-1].flags & RST
+    assert [(len(s.payload), s.flags & RST) for s in out] == [(1, 0)] * 3
+    assert sock.conn.state.value == "CLOSED"
     with pytest.raises(TimeoutError):
         sock.recv(1)
 
@@ -108,9 +109,9 @@ def test_user_timeout_aborts_by_time_not_count() -> None:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 5000)
     sock.send(b"x")
     peer.out()
-    peer.advance(6.1)                       # expiries at 0.2, 0.6, 1.4, 3.0: under 5 s
+    peer.advance(4.99)                      # retransmissions at 0.2, 0.6, 1.4 and 3.0 s
     assert sock.conn.state.value == "ESTABLISHED"
-    peer.advance(0.2)                       # the one at 6.2 s is past the 5 s
+    peer.advance(0.01)                      # 5 s after the data was sent: abort, not at 6.2
     assert sock.conn.state.value == "CLOSED" and sock.conn.error == errno.ETIMEDOUT
 
 
