@@ -231,6 +231,8 @@ def _send(sock, data: bytes) -> None:
 def bulk_server(new, size: int, seed: int, port: int = PORT, ready=None) -> dict:
     """Accept one connection; read to EOF (checking the SHA-256), then send `size` octets of
     our own and close: the client's half-close must leave our direction open."""
+    data = payload(size, seed + 1)         # made before the clock starts
+    expected = _sha(size, seed)
     with new() as srv:
         srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         srv.bind(("", port))
@@ -245,25 +247,26 @@ def bulk_server(new, size: int, seed: int, port: int = PORT, ready=None) -> dict
             got = _recv_all(conn, digest)
             rx_s = time.perf_counter() - t0
             t0 = time.perf_counter()
-            _send(conn, payload(size, seed + 1))
+            _send(conn, data)
             conn.shutdown(socket.SHUT_WR)
             conn.recv(1)                   # the client closes after reading all of it
             tx_s = time.perf_counter() - t0
-    return {"received": got, "sha_ok": digest.hexdigest() == _sha(size, seed), "rx_s": rx_s,
+    return {"received": got, "sha_ok": digest.hexdigest() == expected, "rx_s": rx_s,
             "tx_s": tx_s}
 
 
 def bulk_client(new, address: tuple[str, int], size: int, seed: int) -> dict:
+    data, expected = payload(size, seed), _sha(size, seed + 1)
     with _connected(new, address, 60) as sock:
         t0 = time.perf_counter()
-        _send(sock, payload(size, seed))
+        _send(sock, data)
         sock.shutdown(socket.SHUT_WR)
         tx_s = time.perf_counter() - t0
         digest = hashlib.sha256()
         t0 = time.perf_counter()
         got = _recv_all(sock, digest)
         rx_s = time.perf_counter() - t0
-    return {"received": got, "sha_ok": digest.hexdigest() == _sha(size, seed + 1),
+    return {"received": got, "sha_ok": digest.hexdigest() == expected,
             "tx_s": tx_s, "rx_s": rx_s}
 
 
