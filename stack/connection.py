@@ -181,6 +181,8 @@ class Connection:
         self.snd_up: int | None = None
         self.sendq = SendQueue(seqnum.add(iss, 1))
         self.fin_queued = False
+        self.pushed_seq = self.sendq.base      # end of the last segment sent with PSH
+        self.snd_sml = self.sendq.base         # end of the last short segment sent (Minshall)
         self.fin_seq: int | None = None        # sequence number of our FIN once sent
         # Receive sequence variables. rcv_adv is the right edge last advertised.
         self.irs = self.rcv_nxt = self.rcv_adv = 0
@@ -987,20 +989,34 @@ class Connection:
             payload = self.sendq.take(self.snd_nxt, size)
             last = size == unsent
             fin = last and self.fin_queued
-            self._transmit(ACK | (PSH if last else 0) | (FIN if fin else 0), payload)
+            self._transmit(ACK | (PSH if self._push(size, last) else 0) | (FIN if fin else 0),
+                           payload)
             return True
         if not unsent and self._fin_to_send():
             self._transmit(ACK | FIN, b"")        # FIN needs no window, like BSD
             return False
         return False
 
+    def _push(self, size: int, last: bool) -> bool:
+        """PSH on the segment that empties the send queue (RFC 1122 4.2.2.2, MUST), and, as
+        Linux does for each 2-MSS buffer of a long write, on one segment per 2 * MSS sent (the
+        RFC lets a sender push more often than the user asks)."""
+        end = seqnum.add(self.snd_nxt, size)
+        if last or seqnum.diff(end, self.pushed_seq) >= 2 * self.mss:
+            self.pushed_seq = end
+            return True
+        return False
+
     def _sws_allows(self, size: int, unsent: int, in_flight: int) -> bool:
         """RFC 1122 4.2.3.4 sender SWS avoidance with Nagle (RFC 9293 3.7.4): send a full
-        segment; or, when nothing is outstanding (or TCP_NODELAY), all queued data or at least
-        half the largest window the peer offered."""
+        segment; or all queued data, or at least half the largest window the peer offered,
+        unless Nagle holds it. Nagle here is Minshall's refinement, as in Linux: a short
+        segment waits only while an earlier short segment is unacknowledged, so at most one
+        is in flight (the aim of RFC 1122 4.2.3.4) and the tail of a bulk write is not held
+        back for a round trip behind full-sized segments."""
         if size >= self.mss:
             return True
-        if in_flight and not self.opts.nodelay:
+        if in_flight and not self.opts.nodelay and seqnum.gt(self.snd_sml, self.snd_una):
             return False
         return size == unsent or size >= self.max_snd_wnd // 2
 
@@ -1015,6 +1031,8 @@ class Connection:
         self._segment(flags, seq, payload)
         if flags & FIN:
             self.fin_seq = seqnum.add(seq, len(payload))
+        if payload and not retransmission and len(payload) < self.mss:
+            self.snd_sml = end
         if payload:
             self.stats["data_segs_out"] += 1
             self.stats["bytes_sent"] += len(payload)

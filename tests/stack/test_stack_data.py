@@ -216,3 +216,24 @@ def test_quickack_on_sends_the_pending_ack(est) -> None:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
     ack, = peer.out()
     assert ack.ack == 1002 and sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK) == 1
+
+
+def test_nagle_lets_the_tail_of_a_bulk_write_follow_full_segments(est) -> None:
+    # Minshall's Nagle (RFC 1122 4.2.3.4's aim: one short segment in flight at most): the
+    # short tail of a write goes at once behind full-sized segments...
+    sock, peer = est
+    sock.send(b"b" * (MSS + 100))
+    assert [len(s.payload) for s in peer.out()] == [MSS, 100]
+    # ...but the next short write waits while that short segment is unacknowledged.
+    sock.send(b"c" * 10)
+    assert peer.out() == []
+    assert data_of(peer.send(ACK, 1001, peer.iss + 1 + MSS + 100)) == b"c" * 10
+
+
+def test_psh_on_the_last_segment_and_once_per_two_segments_of_a_long_write(est) -> None:
+    # RFC 1122 4.2.2.2: PSH on the segment that empties the queue (MUST); like Linux, also
+    # one per 2 MSS of a long write
+    sock, peer = est
+    peer.send(ACK, 1001, peer.iss + 1, window=65535)
+    sock.send(b"p" * (2 * MSS + 100))
+    assert [bool(s.flags & PSH) for s in peer.out()] == [False, True, True]
