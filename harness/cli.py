@@ -102,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rfcdrill: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:            # output piped into `head` and the like
+        sys.stderr.close()
+        return 1
 
 
 def _defines(items: list[str]) -> dict[str, str]:

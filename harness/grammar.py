@@ -31,6 +31,12 @@ ICMP_UNREACH_CODES = {"net_unreachable": 0, "host_unreachable": 1, "protocol_unr
                       "net_unknown": 6, "host_unknown": 7, "net_prohibited": 9,
                       "host_prohibited": 10, "tos_net_unreachable": 11,
                       "tos_host_unreachable": 12, "prohibited": 13}
+_IPV4 = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
+_HEXBLOB = re.compile(r"0x(?:[0-9a-fA-F]{2})+\b")
+_PORTS = re.compile(r"(\d+)>(\d+)")
+# Beyond packetdrill: src/dst addresses, the IP id, and deliberately wrong checksums.
+IP_FIELDS = ("tos", "ttl", "id", "ect0", "ect1", "ect01", "ce", "noecn", "src", "dst",
+             "bad_csum", "bad_ip_csum")
 IP_ECN = {"noecn": 0, "ect1": 1, "ect0": 2, "ce": 3, "ect01": -1}   # ect01: ECT(0) or ECT(1)
 
 
@@ -248,6 +254,10 @@ class Parser:
         event.ip = self.ip_info()
         if self.peek_word() == "icmp":
             return self.icmp(event)
+        ports = self.match(_PORTS)          # packetdrill's opt_port_info: `40001>8080`
+        if ports is not None:
+            src, dst = (int(p) for p in ports.split(">"))
+            event.ports = (src, dst)
         flags_pos = self.pos
         flags = self.match(_FLAGS)
         if flags is None:
@@ -294,14 +304,21 @@ class Parser:
                 continue
             while not self.accept(close):
                 pos = self.pos
-                name = self.word(f"an IP field (tos, ttl, ect0, ect1, ce, noecn) or '{close}'")
+                name = self.word(f"an IP field ({', '.join(IP_FIELDS)}) or '{close}'")
                 if name in IP_ECN:
                     info["ecn"] = IP_ECN[name]
-                elif name in ("tos", "ttl"):
+                elif name in ("tos", "ttl", "id"):
                     info[name] = self.int_or_any(f"a value after '{name}'")
+                elif name in ("src", "dst"):
+                    address = self.match(_IPV4)
+                    if address is None:
+                        raise self.fail(f"an IPv4 address after '{name}'")
+                    info[name] = address
+                elif name in ("bad_csum", "bad_ip_csum"):
+                    info[name] = True
                 else:
                     raise CaseError(self.loc(pos), f"unknown IP field {name!r} "
-                                    "(expected tos, ttl, ect0, ect1, ce or noecn)")
+                                    f"(expected {', '.join(IP_FIELDS)})")
                 self.accept(",")
         return info
 
@@ -362,8 +379,21 @@ class Parser:
             if self.word("'ecr'") != "ecr":
                 raise self.fail("'ecr' after the TS value", self.pos - 3)
             return ("TS", val, self.int_or_any("the TS echo reply"))
+        if name == "opt":                   # any option: `opt 253 0x0102`, `opt 2 len 9`
+            kind = self.integer("an option kind")
+            length = None
+            if self.peek_word() == "len":
+                self.word()
+                length = self.integer("an option length")
+            data = b""
+            hexdata = self.match(_HEXBLOB)
+            if hexdata is not None:
+                data = bytes.fromhex(hexdata[2:])
+            if length is None:
+                return ("raw", kind, data)
+            return ("bytes", bytes((kind & 0xFF, length & 0xFF)) + data)
         raise CaseError(self.loc(pos), f"unknown TCP option {name!r} "
-                        "(expected mss, wscale, sackOK, sack, TS, nop or eol)")
+                        "(expected mss, wscale, sackOK, sack, TS, nop, eol or opt KIND [len N] [0xDATA])")
 
     # -- system calls --------------------------------------------------------------------
     def syscall(self, time: TimeSpec, start: int, end_time: TimeSpec | None) -> SyscallEvent:

@@ -41,7 +41,7 @@ def compare(event: PacketEvent, ip: IPv4, seg: TCPSegment, peer: Peer) -> list[D
     # <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>; its 0 is absolute, not relative to an ISN.
     absolute_zero_rst = event.flags & RST and event.seq == 0 and seg.seq == 0
     if not absolute_zero_rst:
-        check("seq", event.seq % MOD, peer.relative_seq(seg.seq))
+        check("seq", event.seq % MOD, peer.relative_seq(seg))
     check("length", event.length, len(seg.payload))
     if event.ack is not None:
         check("ack", event.ack % MOD, seg.ack)
@@ -51,6 +51,11 @@ def compare(event: PacketEvent, ip: IPv4, seg: TCPSegment, peer: Peer) -> list[D
         tos = event.ip["tos"]
         check("tos", tos if tos is ANY else f"{tos:#04x}", f"{ip.tos:#04x}")
     check("ttl", event.ip.get("ttl"), ip.ttl)
+    check("ip id", event.ip.get("id"), ip.ident)
+    check("src", event.ip.get("src"), ip.src)
+    check("dst", event.ip.get("dst"), ip.dst)
+    if event.ports is not None:
+        check("ports", "%d>%d" % event.ports, f"{seg.sport}>{seg.dport}")
     if "ecn" in event.ip and not (event.ip["ecn"] == -1 and ip.tos & 3 in (1, 2)):
         check("ecn", _ecn(event.ip["ecn"]), _ecn(ip.tos & 3))
     if event.options is not None:

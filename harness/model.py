@@ -90,7 +90,8 @@ class PacketEvent(Event):
     win: int | None = None
     urg: int | None = None
     options: list | None = field(default_factory=list)   # None: `<...>`, do not check
-    ip: dict[str, Any] = field(default_factory=dict)     # tos, ttl, ecn
+    ip: dict[str, Any] = field(default_factory=dict)     # tos, ttl, id, ecn, src, dst, bad_*
+    ports: tuple[int, int] | None = None                 # `40001>8080`: source>destination
     icmp: dict[str, Any] | None = None                   # for `< icmp ...` injections
     payload: bytes | None = None                         # explicit injected bytes
 

@@ -13,7 +13,7 @@ packetdrill's rules, which every script in the field assumes:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness.errors import CaseError
 from harness.icmp import build_icmp_error
@@ -30,28 +30,38 @@ MOD = 1 << 32
 class Peer:
     local_ip: str = Plan.local_ip       # the target's address
     remote_ip: str = Plan.remote_ip     # ours
-    local_port: int = TARGET_PORT
+    local_port: int = TARGET_PORT       # the current connection: the last one a line named
     remote_port: int = REMOTE_PORT
-    isn: int | None = None
+    isns: dict[tuple[int, int], int] = field(default_factory=dict)   # (local, remote port)
     ts_offset: int | None = None
+
+    @property
+    def isn(self) -> int:
+        """The target's ISN on the current connection (0 before its SYN is seen)."""
+        return self.isns.get((self.local_port, self.remote_port), 0)
 
     # -- inbound (`<`) ---------------------------------------------------------------------
     def packet(self, event: PacketEvent) -> bytes:
-        """The bytes of an injected segment, numbers translated to the wire."""
-        seg = TCPSegment(self.remote_port, self.local_port, event.seq & 0xFFFFFFFF,
-                         self._wire_ack(event.ack or 0), event.flags, _required(event, "win"),
-                         event.urg or 0, self._wire_options(event), self._payload(event))
-        ip = IPv4(self.remote_ip, self.local_ip, tos=self._tos(event), ttl=_ip_int(event, "ttl", 64))
+        """The bytes of an injected segment (or ICMP error), numbers translated to the wire."""
+        if event.ports is not None:
+            self.remote_port, self.local_port = event.ports
+        ip = IPv4(event.ip.get("src", self.remote_ip), event.ip.get("dst", self.local_ip),
+                  tos=self._tos(event), ttl=_ip_int(event, "ttl", 64),
+                  ident=_ip_int(event, "id", 0))
         if event.icmp is not None:
             quoted = build(IPv4(self.local_ip, self.remote_ip),
-                           TCPSegment(self.local_port, self.remote_port, self._wire_ack(event.seq),
+                           TCPSegment(self.local_port, self.remote_port, self._wire(event.seq),
                                       0, ACK, 0, payload=bytes(event.length)))
             return build_icmp_error(ip, event.icmp["type"], event.icmp["code"], quoted,
                                     event.icmp.get("mtu", 0))
-        return build(ip, seg)
+        seg = TCPSegment(self.remote_port, self.local_port, event.seq & 0xFFFFFFFF,
+                         self._wire(event.ack or 0), event.flags, _required(event, "win"),
+                         event.urg or 0, self._wire_options(event), self._payload(event))
+        return _spoil(build(ip, seg), event)
 
-    def _wire_ack(self, ack: int) -> int:
-        return (ack + (self.isn or 0)) % MOD
+    def _wire(self, target_seq: int) -> int:
+        """A number in the target's sequence space, as it is on the wire."""
+        return (target_seq + self.isn) % MOD
 
     def _payload(self, event: PacketEvent) -> bytes:
         return event.payload if event.payload is not None else bytes(event.length)
@@ -73,30 +83,30 @@ class Peer:
                 ecr = opt[2] + self.ts_offset if self.ts_offset is not None and opt[2] else opt[2]
                 out.append(("TS", opt[1], ecr % MOD))
             elif opt[0] == "sack":
-                out.append(("sack", [((l + (self.isn or 0)) % MOD, (r + (self.isn or 0)) % MOD)
-                                     for l, r in opt[1]]))
+                out.append(("sack", [(self._wire(l), self._wire(r)) for l, r in opt[1]]))
             else:
                 out.append(opt)
         return out
 
     # -- outbound (`>`) --------------------------------------------------------------------
     def learn(self, event: PacketEvent, seg: TCPSegment) -> None:
-        """Learn the target's ISN, port and TS clock from the segment matched to `event`."""
+        """Learn the target's ISN, ports and TS clock from the segment matched to `event`."""
+        self.local_port, self.remote_port = seg.sport, seg.dport
         if seg.flags & SYN:      # a SYN's sequence number is the ISN by definition
-            self.isn = (seg.seq - event.seq) % MOD
-            self.local_port, self.remote_port = seg.sport, seg.dport
+            self.isns[(seg.sport, seg.dport)] = (seg.seq - event.seq) % MOD
         ts = seg.option("TS")
         if ts is not None and self.ts_offset is None:
             script_ts = next((o for o in event.options or [] if o[0] == "TS"), None)
             base = script_ts[1] if script_ts and script_ts[1] is not ANY else 0
             self.ts_offset = (ts[1] - base) % MOD
 
-    def relative_seq(self, seq: int) -> int:
-        return (seq - (self.isn or 0)) % MOD
+    def relative_seq(self, seg: TCPSegment) -> int:
+        """An outbound segment's seq relative to the ISN of its own connection."""
+        return (seg.seq - self.isns.get((seg.sport, seg.dport), 0)) % MOD
 
     def notation(self, ip: IPv4, seg: TCPSegment, with_ip: bool = False) -> str:
         """A segment in the script's own notation, numbers relative where the script's are."""
-        start = self.relative_seq(seg.seq)
+        start = self.relative_seq(seg)
         text = f"{flags_text(seg.flags)} {start}:{(start + len(seg.payload)) % MOD}({len(seg.payload)})"
         if seg.flags & ACK:
             text += f" ack {seg.ack}"
@@ -106,8 +116,18 @@ class Peer:
         if seg.options:
             text += " <" + ",".join(option_text(o) for o in seg.options) + ">"
         if with_ip:
-            text = f"(tos {ip.tos:#04x}, ttl {ip.ttl}) " + text
+            text = f"(tos {ip.tos:#04x}, ttl {ip.ttl}) {seg.sport}>{seg.dport} " + text
         return text
+
+
+def _spoil(packet: bytes, event: PacketEvent) -> bytes:
+    """Make the checksums a case asks to be wrong wrong (`[bad_csum]`, `[bad_ip_csum]`)."""
+    data = bytearray(packet)
+    if event.ip.get("bad_ip_csum"):
+        data[11] ^= 0xFF
+    if event.ip.get("bad_csum"):
+        data[(data[0] & 0xF) * 4 + 17] ^= 0xFF
+    return bytes(data)
 
 
 def option_text(opt: tuple) -> str:
@@ -117,7 +137,9 @@ def option_text(opt: tuple) -> str:
     if name == "sack":
         return "sack " + " ".join(f"{_v(l)}:{_v(r)}" for l, r in opt[1])
     if name == "raw":
-        return f"option {opt[1]} ({len(opt[2])} bytes)"
+        return f"opt {opt[1]}" + (f" 0x{opt[2].hex()}" if opt[2] else "")
+    if name == "bytes":
+        return f"opt {opt[1][0]} len {opt[1][1]}" + (f" 0x{opt[1][2:].hex()}" if len(opt[1]) > 2 else "")
     return " ".join([name, *(_v(v) for v in opt[1:])])
 
 

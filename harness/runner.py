@@ -206,9 +206,10 @@ class Runner:
         """The first outbound TCP packet not yet matched, waiting for it until `deadline`."""
         while not self.queue:
             self.check_pending()
-            if self.target.now() >= deadline:
+            past = self.target.now() >= deadline
+            self.capture(self.target.wait(deadline))   # at the deadline: one last look
+            if past and not self.queue:
                 return None
-            self.capture(self.target.wait(deadline))
         return self.queue.popleft()
 
     def decode(self, event: Event, packet: Captured) -> tuple[IPv4, TCPSegment]:

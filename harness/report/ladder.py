@@ -34,20 +34,21 @@ class Arrow:
     kind: str = "packet"    # packet | actual (the segment that failed) | expected
 
 
-def target_isn(packets: list[PacketRecord]) -> int | None:
-    """The sequence number of the target's first SYN, if it sent one."""
+def target_isns(packets: list[PacketRecord]) -> dict[tuple[int, int], int]:
+    """The sequence number of the target's first SYN on each connection (local, remote port)."""
+    isns: dict[tuple[int, int], int] = {}
     for packet in sorted(packets, key=lambda p: p.time):
         decoded = _decode(packet)
         if packet.direction == "out" and not isinstance(decoded, str) and decoded[1].flags & SYN:
-            return decoded[1].seq
-    return None
+            isns.setdefault((decoded[1].sport, decoded[1].dport), decoded[1].seq)
+    return isns
 
 
 def label(ip: IPv4, seg: TCPSegment, inbound: bool, isn: int) -> str:
     """A segment in script notation: the target's own numbers relative to its ISN, and on
     injected segments the ack and SACK blocks that refer to them; the runner's as they are."""
     if not inbound:
-        return Peer(isn=isn).notation(ip, seg)
+        return Peer(isns={(seg.sport, seg.dport): isn}).notation(ip, seg)
     options = [("sack", [((l - isn) % MOD, (r - isn) % MOD) for l, r in o[1]])
                if o[0] == "sack" else o for o in seg.options]
     return Peer().notation(ip, replace(seg, ack=(seg.ack - isn) % MOD, options=options))
@@ -55,12 +56,17 @@ def label(ip: IPv4, seg: TCPSegment, inbound: bool, isn: int) -> str:
 
 def arrows(packets: list[PacketRecord], failure: Failure | None = None) -> list[Arrow]:
     """One arrow per packet in time order, plus the expected segment of a failed `>` line."""
-    isn = target_isn(packets) or 0
+    isns = target_isns(packets)
     out: list[Arrow] = []
     for packet in sorted(packets, key=lambda p: p.time):
         inbound = packet.direction == "in"
         decoded = _decode(packet)
-        text = decoded if isinstance(decoded, str) else label(*decoded, inbound, isn)
+        if isinstance(decoded, str):
+            text = decoded
+        else:
+            seg = decoded[1]
+            key = (seg.dport, seg.sport) if inbound else (seg.sport, seg.dport)
+            text = label(*decoded, inbound, isns.get(key, 0))
         out.append(Arrow(packet.time, inbound, text))
     if failure is not None and _is_outbound_line(failure.script_line) and failure.expected:
         _mark_failure(out, failure)

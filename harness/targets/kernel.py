@@ -97,6 +97,38 @@ class Descriptor:
         os.close(self.fd)
 
 
+ETH_P_ALL, PACKET_OUTGOING, SO_TIMESTAMPNS = 0x0003, 4, 35
+SOL_PACKET, PACKET_VNET_HDR = 263, 15          # linux/socket.h, linux/if_packet.h
+
+
+def _sniffer(offload: bool) -> socket.socket:
+    """An AF_PACKET socket on the TUN device with kernel timestamps (ETH_P_ALL: outgoing
+    packets reach only such taps); with offloads it gets the same virtio_net_hdr."""
+    sniffer = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    if offload:
+        sniffer.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
+    sniffer.bind((netns.TUN_NAME, ETH_P_ALL))
+    sniffer.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    sniffer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+    sniffer.setblocking(False)
+    return sniffer
+
+
+def _realtime_minus_monotonic() -> float:
+    """CLOCK_REALTIME - CLOCK_MONOTONIC, for kernel packet timestamps (realtime)."""
+    before = time.monotonic()
+    real = time.time()
+    return real - (before + time.monotonic()) / 2
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 1 << 17):
+            pass
+    except BlockingIOError:
+        return
+
+
 class KernelTarget(Target):
     name = "kernel"
 
@@ -104,6 +136,7 @@ class KernelTarget(Target):
         self._api = KernelAPI()
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="syscall")
         self.tun = -1
+        self.sniffer: socket.socket | None = None
         self.offload = False
         self._wake_r, self._wake_w = -1, -1
         self._t0 = 0.0
@@ -122,8 +155,10 @@ class KernelTarget(Target):
         self.tun = netns.open_tun(address=plan.local_ip, netmask=plan.netmask,
                                   peer=plan.remote_ip, mtu=plan.mtu, offload=plan.offload)
         self.offload = plan.offload
+        self.sniffer = _sniffer(plan.offload)
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._t0 = time.monotonic()
+        self._realtime_offset = _realtime_minus_monotonic() + self._t0
 
     def now(self) -> float:
         return time.monotonic() - self._t0
@@ -132,24 +167,40 @@ class KernelTarget(Target):
         os.write(self.tun, vnet.wrap(data) if self.offload else data)
 
     def wait(self, until: float) -> Captured | None:
-        watched = [self.tun, self._wake_r]
+        """Outbound packets are read from an AF_PACKET socket on the device, stamped by the
+        kernel when it transmitted them: a runner that the scheduler delays still sees the
+        true time. The TUN device's own queue is drained alongside (its copies unused)."""
+        watched = [self.sniffer, self.tun, self._wake_r]
         while True:
             remaining = until - self.now()
             timeout = remaining - SPIN if remaining > SPIN else 0.0
             ready, _, _ = select.select(watched, [], [], timeout)
             if self.tun in ready:
-                stamp = self.now()
-                data = os.read(self.tun, 1 << 17)
-                if self.offload:
-                    data = vnet.strip(data)
-                if data and data[0] >> 4 == 4:
-                    return Captured(stamp, data)
+                _drain(self.tun)
+            if self.sniffer in ready:
+                captured = self._sniffed()
+                if captured is not None:
+                    return captured
                 continue
             if self._wake_r in ready:
                 os.read(self._wake_r, 4096)
                 return None
             if remaining <= 0:
                 return None
+
+    def _sniffed(self) -> Captured | None:
+        try:
+            data, ancillary, _, address = self.sniffer.recvmsg(1 << 17, 64)
+        except BlockingIOError:
+            return None
+        if address[2] != PACKET_OUTGOING:
+            return None
+        if self.offload:
+            data = vnet.strip(data)
+        if not data or data[0] >> 4 != 4:
+            return None
+        seconds, nanos = struct.unpack("qq", ancillary[0][2][:16])
+        return Captured(seconds + nanos / 1e9 - self._realtime_offset, data)
 
     def start_call(self, fn: Callable[[], Any]) -> CallHandle:
         handle = CallHandle()
