@@ -83,6 +83,11 @@ class IPv4:
 
 def _fold(total: int, nonzero: bool) -> int:
     """The one's complement of the one's-complement sum whose value mod 0xFFFF is `total`."""
+    bits = total.bit_length()
+    while bits > 4096:              # halve big numbers first: shifts are cheaper than division
+        half = (bits >> 5) << 4     # a multiple of 16 bits, and 2**(16k) = 1 (mod 0xFFFF)
+        total = (total >> half) + (total & ((1 << half) - 1))
+        bits = total.bit_length()
     total %= 0xFFFF
     if total == 0 and nonzero:
         total = 0xFFFF              # a non-zero one's-complement sum is never +0
@@ -103,15 +108,21 @@ def checksum(data: bytes) -> int:
     return _fold(value, value != 0)
 
 
-def _checksum_parts(*parts: bytes) -> int:
-    """`checksum(b"".join(parts))` without joining them; all parts but the last must have
-    an even length."""
-    value = sum(_words(part) for part in parts)
-    return _fold(value, value != 0)
-
-
 _ADDR: dict[str, bytes] = {}
 _TEXT: dict[bytes, str] = {}
+
+
+class _AddressValues(dict):
+    """Dotted quad -> its four octets as one number (for checksums), computed once."""
+
+    def __missing__(self, text: str) -> int:
+        value = int.from_bytes(_addr(text), "big")
+        if len(self) < 4096:
+            self[text] = value
+        return value
+
+
+_ADDR_VALUE = _AddressValues()
 
 
 def _addr(text: str) -> bytes:
@@ -206,6 +217,12 @@ def _pseudo_header(src: str, dst: str, proto: int, length: int) -> bytes:
     return _addr(src) + _addr(dst) + struct.pack("!BBH", 0, proto, length)
 
 
+def _pseudo_sum(src: str, dst: str, proto: int, length: int) -> int:
+    """The pseudo-header (RFC 9293 3.1) as a number congruent (mod 0xFFFF) to the sum of
+    its 16-bit words: each 32-bit address counts as its two words do."""
+    return _ADDR_VALUE[src] + _ADDR_VALUE[dst] + proto + length
+
+
 def tcp_checksum(raw: bytes, src: str, dst: str) -> int:
     """The checksum a TCP segment `raw` (its checksum field zeroed) should carry."""
     return checksum(_pseudo_header(src, dst, IPPROTO_TCP, len(raw)) + raw)
@@ -222,7 +239,8 @@ def encode_tcp(seg: TCPSegment, src: str, dst: str) -> bytes:
     csum = seg.checksum
     if csum is None:
         length = len(head) + len(seg.payload)
-        csum = _checksum_parts(_pseudo_header(src, dst, IPPROTO_TCP, length), head, seg.payload)
+        csum = _fold(_pseudo_sum(src, dst, IPPROTO_TCP, length) + int.from_bytes(head, "big")
+                     + _words(seg.payload), True)
     return b"".join((head[:16], csum.to_bytes(2, "big"), head[18:], seg.payload))
 
 
@@ -234,7 +252,7 @@ def decode_tcp(raw: bytes, src: str, dst: str) -> TCPSegment:
     if offset < 5 or offset * 4 > len(raw):
         raise Malformed(f"TCP data offset {offset} invalid for {len(raw)} bytes")
     options = decode_options(raw[20:offset * 4])
-    ok = _checksum_parts(_pseudo_header(src, dst, IPPROTO_TCP, len(raw)), raw) == 0
+    ok = _fold(_pseudo_sum(src, dst, IPPROTO_TCP, len(raw)) + _words(raw), True) == 0
     return TCPSegment(sport, dport, seq, ack, flags, window, urg, options, bytes(raw[offset * 4:]),
                       checksum=csum, data_offset=offset, checksum_ok=ok, reserved=off_res & 0xF)
 
