@@ -51,7 +51,7 @@ class Reassembly:
         self.recent: list[int] = []   # block starts, the most recently changed first (RFC 2018 4)
 
     def __len__(self) -> int:
-        return sum(len(b) for b in self.blocks.values())
+        return sum(map(len, self.blocks.values())) if self.blocks else 0
 
     def add(self, start: int, data: bytes) -> None:
         """Store `data` at `start`, merging with blocks it overlaps or touches."""

@@ -61,7 +61,10 @@ class TCPSegment:
         return len(self.payload) + bool(self.flags & SYN) + bool(self.flags & FIN)
 
     def option(self, name: str) -> Option | None:
-        return next((o for o in self.options if o[0] == name), None)
+        for opt in self.options:
+            if opt[0] == name:
+                return opt
+        return None
 
 
 @dataclass
