@@ -393,7 +393,8 @@ def serve(host: stack.Host, port: int, echo: bool = True,
 def many_clients(count: int, size: int, seed: int, address=(STACK_IP, PORT),
                  timeout: float = 60) -> dict:
     """`count` kernel clients at once: connect all, send `size` octets each, read the echo,
-    check it, close. Non-blocking sockets on one selector."""
+    check it; each stays open until every one is done (so all `count` are open together),
+    then all close. Non-blocking sockets on one selector."""
     import selectors
     sel = selectors.DefaultSelector()
     data = payload(size, seed)
@@ -421,14 +422,14 @@ def many_clients(count: int, size: int, seed: int, address=(STACK_IP, PORT),
                         ok += bytes(st["got"]) == data
                         done += 1
                         sel.unregister(s)
-                        s.close()
             except (BlockingIOError, InterruptedError):
                 pass
             except OSError as exc:
                 st["error"] = str(exc)
                 done += 1
                 sel.unregister(s)
-                s.close()
+    for s in states:
+        s.close()
     errors = sorted({st["error"] for st in states.values() if "error" in st})
     return {"count": count, "done": done, "ok": ok, "errors": errors[:5]}
 
