@@ -262,7 +262,17 @@ class Connection:
 
     @property
     def sndbuf(self) -> int:
-        return self.opts.sndbuf or self.cfg.wmem[1]
+        """SO_SNDBUF if set; otherwise tcp_wmem[1], grown once synchronized as Linux's
+        tcp_sndbuf_expand does: room for two windows of max(10, cwnd) segments at Linux's
+        memory cost per segment (87040 octets at MSS 1460), at most tcp_wmem[2]."""
+        if self.opts.sndbuf:
+            return self.opts.sndbuf
+        if self.state not in SYNCHRONIZED:
+            return self.cfg.wmem[1]
+        # roundup_pow_of_two(MSS + MAX_TCP_HEADER + skb_shared_info) + sizeof(sk_buff)
+        per_segment = (1 << (self.mss + 2 * 320 - 1).bit_length()) + 256
+        segments = max(10, self.cc.cwnd // self.mss)
+        return max(self.cfg.wmem[1], min(2 * segments * per_segment, self.cfg.wmem[2]))
 
     @property
     def send_space(self) -> int:

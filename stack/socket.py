@@ -436,7 +436,7 @@ _GETTERS = {
     (_S, _pysocket.SO_KEEPALIVE): _get("keepalive"),
     (_S, _pysocket.SO_OOBINLINE): _get("oobinline"),
     (_S, _pysocket.SO_RCVBUF): lambda s: s.opts.rcvbuf or s.host.cfg.rmem[1],
-    (_S, _pysocket.SO_SNDBUF): lambda s: s.opts.sndbuf or s.host.cfg.wmem[1],
+    (_S, _pysocket.SO_SNDBUF): lambda s: s.conn.sndbuf if s.conn else s.opts.sndbuf or s.host.cfg.wmem[1],
     (_S, _pysocket.SO_LINGER): lambda s: struct.pack("ii", int(s.opts.linger[0]), s.opts.linger[1]),
     (_S, _pysocket.SO_ERROR): lambda s: s._so_error(),
     (_S, _pysocket.SO_TYPE): lambda s: _pysocket.SOCK_STREAM,

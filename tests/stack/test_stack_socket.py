@@ -177,3 +177,11 @@ def test_sysctls_map_to_config_and_unknown_ones_are_listed() -> None:
     assert host.unsupported_sysctls == ["net.ipv4.tcp_ecn", "net.ipv4.tcp_frto"]
     with pytest.raises(TypeError):
         stack.Host("10.0.0.1", no_such_setting=1)
+
+
+def test_default_send_buffer_grows_once_established_like_linux(peer: Peer) -> None:
+    fresh = peer.host.socket()
+    assert fresh.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) == 16384     # tcp_wmem[1]
+    sock = peer.accept()
+    assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) == 87040      # 2 * 10 * 4352
+    assert sock.send(b"x" * 30000) == 30000
