@@ -214,12 +214,14 @@ def pair(stack_side: Callable[[stack.Host], dict], kernel_side: Callable[[], dic
 # ---------------------------------------------------------------------------- programs
 # Each runs on a kernel socket or a stack socket alike (`new` makes one).
 
-def _recv_all(sock, digest) -> int:
-    total = 0
+def _recv_all(sock, digest) -> tuple[int, float]:
+    """Read to EOF; the octets and the seconds from the first octet to EOF."""
+    total, first = 0, None
     while data := sock.recv(CHUNK):
+        first = first or time.perf_counter()
         digest.update(data)
         total += len(data)
-    return total
+    return total, time.perf_counter() - (first or time.perf_counter())
 
 
 def _send(sock, data: bytes) -> None:
@@ -243,9 +245,7 @@ def bulk_server(new, size: int, seed: int, port: int = PORT, ready=None) -> dict
         with conn:
             conn.settimeout(60)
             digest = hashlib.sha256()
-            t0 = time.perf_counter()
-            got = _recv_all(conn, digest)
-            rx_s = time.perf_counter() - t0
+            got, rx_s = _recv_all(conn, digest)
             t0 = time.perf_counter()
             _send(conn, data)
             conn.shutdown(socket.SHUT_WR)
@@ -263,9 +263,7 @@ def bulk_client(new, address: tuple[str, int], size: int, seed: int) -> dict:
         sock.shutdown(socket.SHUT_WR)
         tx_s = time.perf_counter() - t0
         digest = hashlib.sha256()
-        t0 = time.perf_counter()
-        got = _recv_all(sock, digest)
-        rx_s = time.perf_counter() - t0
+        got, rx_s = _recv_all(sock, digest)
     return {"received": got, "sha_ok": digest.hexdigest() == expected,
             "tx_s": tx_s, "rx_s": rx_s}
 
