@@ -127,6 +127,9 @@ class SocketOptions:
     rcvbuf: int = 0                      # SO_RCVBUF as getsockopt reports it; 0: tcp_rmem[1]
     sndbuf: int = 0                      # SO_SNDBUF as getsockopt reports it; 0: tcp_wmem[1]
     tos: int = 0                         # IP_TOS, sent on every packet (RFC 2873)
+    ttl: int = 64                        # IP_TTL (RFC 1122 4.2.2.19: configurable); Linux's default
+    cork: bool = False                   # TCP_CORK: hold partial segments until uncorked
+    recverr: bool = False                # IP_RECVERR: report soft ICMP errors at once
     linger: tuple[bool, int] = (False, 0)
     reuseaddr: bool = False
     oobinline: bool = False

@@ -190,6 +190,8 @@ class Connection:
         self.rcv_up: int | None = None         # urgent pointer, as "octet after" (MUST-62)
         self.recvq = bytearray()
         self.oob: bytes | None = None          # the out-of-band octet (Linux MSG_OOB)
+        self.oob_read = False                  # that octet was read (MSG_OOB now EINVAL)
+        self.mark: int | None = None           # octets in recvq before the urgent octet
         self.reasm = Reassembly()
         self.fin_off: int | None = None        # stream offset of an out-of-order FIN
         self.fin_received = False
@@ -518,9 +520,25 @@ class Connection:
         data = bytes(self.recvq[:size])
         if not peek:
             del self.recvq[:size]
+            if self.mark is not None:           # reading past the urgent octet ends it
+                self.mark = None if len(data) > self.mark else self.mark - len(data)
             if self.state in RECEIVING and self._window_to_offer() >= 2 * max(self.rcv_wnd, 1):
                 self._ack_due = True
         return data
+
+    @_event
+    def push(self) -> None:
+        """Nothing but the send rules again (after TCP_CORK is cleared)."""
+
+    @property
+    def at_mark(self) -> bool:
+        """SIOCATMARK: everything before the last urgent octet has been read."""
+        return self.mark == 0
+
+    @property
+    def urgent_pending(self) -> bool:
+        """The last urgent octet has arrived and is unread (Linux's POLLPRI)."""
+        return self.oob is not None or (self.opts.oobinline and self.mark is not None)
 
     @_event
     def set_quickack(self, on: bool) -> None:
@@ -534,6 +552,7 @@ class Connection:
     def read_urgent(self) -> bytes | None:
         """The out-of-band octet (Linux MSG_OOB), or None if there is none."""
         data, self.oob = self.oob, None
+        self.oob_read = data is not None
         return data
 
     @_event
@@ -880,6 +899,7 @@ class Connection:
         if self.rcv_up is None or seqnum.gt(up, self.rcv_up):
             if seqnum.gt(up, self.rcv_nxt):
                 self.rcv_up = up
+                self.oob_read = False
                 self._fx.notices.append(Notice.URGENT)
 
     def _text_and_fin(self, seg: TCPSegment) -> None:
@@ -918,11 +938,13 @@ class Connection:
             self._ack_soon(len(data))
 
     def _deliver(self, data: bytes) -> None:
-        """Append in-order octets for the user and advance RCV.NXT. Unless SO_OOBINLINE, the
-        last urgent octet is taken out of the stream and kept as the out-of-band octet."""
-        if self.rcv_up is not None and not self.opts.oobinline:
-            mark = seqnum.diff(self.rcv_up, self.rcv_nxt) - 1
-            if 0 <= mark < len(data):
+        """Append in-order octets for the user and advance RCV.NXT, noting where the last
+        urgent octet is (the mark). Unless SO_OOBINLINE, that octet is taken out of the stream
+        and kept as the out-of-band octet."""
+        mark = -1 if self.rcv_up is None else seqnum.diff(self.rcv_up, self.rcv_nxt) - 1
+        if 0 <= mark < len(data):
+            self.mark = len(self.recvq) + mark
+            if not self.opts.oobinline:
                 self.oob = data[mark:mark + 1]
                 data = data[:mark] + data[mark + 1:]
                 self.rcv_nxt = seqnum.add(self.rcv_nxt, 1)
@@ -1026,6 +1048,8 @@ class Connection:
         back for a round trip behind full-sized segments."""
         if size >= self.mss:
             return True
+        if self.opts.cork:
+            return False
         if in_flight and not self.opts.nodelay and seqnum.gt(self.snd_sml, self.snd_una):
             return False
         return size == unsent or size >= self.max_snd_wnd // 2

@@ -145,7 +145,7 @@ class Host:
     def apply(self, conn: Connection, fx: Effects) -> object:
         """Carry out one event's effects; returns the event's result."""
         for seg in fx.segments:
-            self._send_tcp(conn.remote[0], seg, conn.opts.tos)
+            self._send_tcp(conn.remote[0], seg, conn.opts.tos, conn.opts.ttl)
         if fx.timers:
             self.deadlines[conn] = min(fx.timers.values())
         else:
@@ -168,8 +168,8 @@ class Host:
         elif notice is Notice.NEGATIVE_ADVICE:
             self.advice.append((self.clock.now(), conn.remote[0]))
 
-    def _send_tcp(self, dst: str, seg: TCPSegment, tos: int = 0) -> None:
-        ip = IPv4(self.address, dst, IPPROTO_TCP, tos=tos, ident=next(self._ident) & 0xFFFF)
+    def _send_tcp(self, dst: str, seg: TCPSegment, tos: int = 0, ttl: int = 64) -> None:
+        ip = IPv4(self.address, dst, IPPROTO_TCP, tos=tos, ttl=ttl, ident=next(self._ident) & 0xFFFF)
         self.link.send(build(ip, seg))
 
     # ------------------------------------------------------------------ input

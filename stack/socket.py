@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 
 _S, _T, _IP = _pysocket.SOL_SOCKET, _pysocket.IPPROTO_TCP, _pysocket.IPPROTO_IP
 MSG_OOB, MSG_PEEK, MSG_DONTWAIT = _pysocket.MSG_OOB, _pysocket.MSG_PEEK, _pysocket.MSG_DONTWAIT
-FIONREAD, SIOCOUTQ = 0x541B, 0x5411
+FIONREAD, SIOCOUTQ, SIOCATMARK = 0x541B, 0x5411, 0x8905
+IP_RECVERR = 11                                   # <linux/in.h>; Python does not name it
 SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF = 2304, 4608     # Linux's floors for the doubled values
 TCP_MSS_DEFAULT = 536
 
@@ -100,11 +101,18 @@ class Socket:
         self.host.wait(ready, self.timeout, code)
 
     def _take_error(self) -> int | None:
-        """The pending error, once (SO_ERROR semantics)."""
+        """The pending error, once (SO_ERROR semantics); with IP_RECVERR a soft ICMP error
+        is pending too (Linux sets sk_err then, RFC 1122 4.2.3.9 lets the application know)."""
         if self.conn is not None and self.conn.error and not self.error_reported:
             self.error_reported = True
             return self.conn.error
+        if self._soft_error_pending():
+            code, self.conn.soft_error = self.conn.soft_error, None
+            return code
         return None
+
+    def _soft_error_pending(self) -> bool:
+        return self.conn is not None and self.opts.recverr and bool(self.conn.soft_error)
 
     def _raise_pending(self) -> None:
         code = self._take_error()
@@ -242,11 +250,13 @@ class Socket:
 
     def _readable(self, conn: Connection) -> bool:
         return bool(conn.recvq) or conn.fin_received or self.shut_rd \
-            or conn.state is State.CLOSED or bool(conn.error and not self.error_reported)
+            or conn.state is State.CLOSED or bool(conn.error and not self.error_reported) \
+            or self._soft_error_pending()
 
     def _recv_oob(self, conn: Connection) -> bytes:
-        """Linux MSG_OOB: the urgent octet; EINVAL when there is none (or SO_OOBINLINE)."""
-        if self.opts.oobinline or (conn.oob is None and conn.rcv_up is None):
+        """Linux MSG_OOB: the urgent octet; EINVAL when there is none, it was read already
+        or SO_OOBINLINE; EAGAIN while it is announced but has not arrived."""
+        if self.opts.oobinline or conn.rcv_up is None or conn.oob_read:
             raise error(errno.EINVAL)
         if conn.oob is None:
             raise error(errno.EAGAIN)
@@ -316,19 +326,22 @@ class Socket:
                 mask |= select.POLLIN | select.POLLRDNORM
             if wr_shut or conn is None or conn.send_space > 0:
                 mask |= select.POLLOUT | select.POLLWRNORM
-            if conn is not None and conn.oob is not None:
+            if conn is not None and conn.urgent_pending:
                 mask |= select.POLLPRI
-        if conn is not None and ((conn.error and not self.error_reported) or conn.soft_error):
+        if conn is not None and ((conn.error and not self.error_reported) or self._soft_error_pending()):
             mask |= select.POLLERR
         return mask & (events | select.POLLERR | select.POLLHUP | select.POLLNVAL)
 
     def ioctl(self, request: int) -> int:
-        """FIONREAD/SIOCINQ (unread octets) and SIOCOUTQ (unacknowledged plus unsent)."""
+        """FIONREAD/SIOCINQ (unread octets), SIOCOUTQ (unacknowledged plus unsent) and
+        SIOCATMARK (the next octet to read is where the urgent data ended)."""
         conn = self._conn(errno.EINVAL)
         if request == FIONREAD:
             return len(conn.recvq)
         if request == SIOCOUTQ:
             return len(conn.sendq)
+        if request == SIOCATMARK:
+            return int(conn.at_mark)
         raise error(errno.ENOTTY)
 
     # -------------------------------------------------------------- options
@@ -375,6 +388,12 @@ class Socket:
         onoff, seconds = struct.unpack("ii", bytes(raw)[:8])
         self.opts.linger = (bool(onoff), seconds)
 
+    def _set_cork(self, on: bool) -> None:
+        """TCP_CORK: partial segments wait while corked; uncorking sends them."""
+        self.opts.cork = on
+        if self.conn is not None and not on:
+            self.host.apply(self.conn, self.conn.push(self._now()))
+
     def _set_quickack(self, on: bool) -> None:
         """TCP_QUICKACK acts on the connection's ACK mode; without one it has nothing to do."""
         if self.conn is not None:
@@ -406,6 +425,12 @@ def _maxseg(number: int) -> int:
     return number
 
 
+def _ttl(number: int) -> int:
+    if not 1 <= number <= 255:
+        raise error(errno.EINVAL)
+    return number
+
+
 def _user_timeout(number: int) -> float:
     if number < 0:
         raise error(errno.EINVAL)
@@ -427,6 +452,9 @@ _SETTERS = {
     (_T, _pysocket.TCP_USER_TIMEOUT): _set("user_timeout", _user_timeout),
     (_IP, _pysocket.IP_TOS): _set("tos", lambda n: n & 0xFF),
     (_T, _pysocket.TCP_QUICKACK): lambda s, n, r: s._set_quickack(bool(n)),
+    (_T, _pysocket.TCP_CORK): lambda s, n, r: s._set_cork(bool(n)),
+    (_IP, _pysocket.IP_TTL): _set("ttl", lambda n: 64 if n == -1 else _ttl(n)),
+    (_IP, IP_RECVERR): _set("recverr"),
 }
 _KEEPALIVE_OPTIONS = {(_S, _pysocket.SO_KEEPALIVE), (_T, _pysocket.TCP_KEEPIDLE),
                       (_T, _pysocket.TCP_KEEPINTVL), (_T, _pysocket.TCP_KEEPCNT)}
@@ -449,6 +477,9 @@ _GETTERS = {
     (_T, _pysocket.TCP_USER_TIMEOUT): lambda s: int(s.opts.user_timeout * 1000),
     (_IP, _pysocket.IP_TOS): _get("tos"),
     (_T, _pysocket.TCP_QUICKACK): lambda s: int(s.conn is None or not s.conn.pingpong),
+    (_T, _pysocket.TCP_CORK): _get("cork"),
+    (_IP, _pysocket.IP_TTL): _get("ttl"),
+    (_IP, IP_RECVERR): _get("recverr"),
 }
 
 

@@ -5,6 +5,8 @@ urgent data (RFC 9293 3.8.5, MUST-62; RFC 1122 4.2.2.4)."""
 
 from __future__ import annotations
 
+import errno
+import select
 import socket
 
 import pytest
@@ -237,3 +239,25 @@ def test_psh_on_the_last_segment_and_once_per_two_segments_of_a_long_write(est) 
     peer.send(ACK, 1001, peer.iss + 1, window=65535)
     sock.send(b"p" * (2 * MSS + 100))
     assert [bool(s.flags & PSH) for s in peer.out()] == [False, True, True]
+
+
+def test_urgent_octet_read_once_then_einval_and_the_mark_is_reached_by_reading(est) -> None:
+    # RFC 9293 3.8.5 / MUST-62: the pointer names the octet after the urgent data; Linux
+    # delivers the last urgent octet out of band once, and SIOCATMARK says when everything
+    # before it has been read.
+    sock, peer = est
+    peer.send(ACK | URG, 1001, peer.iss + 1, b"abcdXefgh", urg=5)
+    assert sock.ioctl(0x8905) == 0                         # "abcd" still unread
+    assert sock.recv(1, socket.MSG_OOB) == b"X"
+    with pytest.raises(OSError) as exc:
+        sock.recv(1, socket.MSG_OOB)
+    assert exc.value.errno == errno.EINVAL
+    assert sock.recv(4) == b"abcd" and sock.ioctl(0x8905) == 1
+
+
+def test_inline_urgent_data_shows_pollpri_until_read(est) -> None:
+    sock, peer = est
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)
+    peer.send(ACK | URG, 1001, peer.iss + 1, b"abX", urg=3)
+    assert sock.revents(select.POLLPRI) == select.POLLPRI
+    assert sock.recv(3) == b"abX" and sock.revents(select.POLLPRI) == 0

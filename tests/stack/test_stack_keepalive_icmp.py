@@ -4,8 +4,11 @@ IP precedence (RFC 2873)."""
 from __future__ import annotations
 
 import errno
+import select
 import socket
 import struct
+
+import pytest
 
 from conftest import HOST_ADDR, PEER_ADDR, Peer
 
@@ -122,3 +125,19 @@ def test_segments_carry_the_sockets_ip_tos(peer: Peer) -> None:
     sock.send(b"x")
     (ip, seg), = peer.packets()
     assert ip.tos == 0xA0
+
+
+def test_soft_error_is_reported_at_once_only_with_ip_recverr(peer: Peer) -> None:
+    # RFC 1122 4.2.3.9: soft errors MUST NOT abort; Linux tells the application at once only
+    # when it asked (IP_RECVERR), otherwise poll shows nothing and only SO_ERROR has it.
+    sock = peer.accept()
+    sock.send(b"x" * 100)
+    data, = peer.host.link.drain()
+    icmp_error(peer, data, 3, 1)                                 # host unreachable
+    assert peer.host.poll([(sock, select.POLLIN)], 0) == []
+    sock.setsockopt(socket.IPPROTO_IP, 11, 1)                    # IP_RECVERR
+    icmp_error(peer, data, 3, 0)                                 # net unreachable
+    assert peer.host.poll([(sock, select.POLLIN)], 0) == [(sock, select.POLLERR)]
+    with pytest.raises(OSError) as exc:
+        sock.recv(100)
+    assert exc.value.errno == errno.ENETUNREACH and sock.conn.state.value == "ESTABLISHED"

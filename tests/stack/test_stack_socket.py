@@ -185,3 +185,24 @@ def test_default_send_buffer_grows_once_established_like_linux(peer: Peer) -> No
     sock = peer.accept()
     assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) == 87040      # 2 * 10 * 4352
     assert sock.send(b"x" * 30000) == 30000
+
+
+def test_ip_ttl_is_configurable_and_carried_by_every_segment(peer: Peer) -> None:
+    # RFC 1122 4.2.2.19: the TTL used for TCP segments MUST be configurable
+    sock = peer.accept()
+    assert sock.getsockopt(socket.IPPROTO_IP, socket.IP_TTL) == 64
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 7)
+    sock.send(b"x")
+    (ip, _), = peer.packets()
+    assert ip.ttl == 7
+
+
+def test_tcp_cork_holds_partial_segments_until_uncorked(peer: Peer) -> None:
+    sock = peer.accept()
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+    sock.send(b"a" * 10)
+    sock.send(b"b" * 10)
+    assert peer.out() == []
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
+    seg, = peer.out()
+    assert seg.payload == b"a" * 10 + b"b" * 10
