@@ -119,12 +119,15 @@ def test_received_precedence_never_refuses_or_resets(peer: Peer) -> None:
     assert sock.recv(10) == b"data"
 
 
-def test_segments_carry_the_sockets_ip_tos(peer: Peer) -> None:
+def test_segments_carry_the_sockets_ip_tos_and_ttl(peer: Peer) -> None:
+    # RFC 2873 (own TOS kept) and RFC 1122 4.2.2.19 (the TTL MUST be configurable)
     sock = peer.accept()
+    assert sock.getsockopt(socket.IPPROTO_IP, socket.IP_TTL) == 64
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0xA0)
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 7)
     sock.send(b"x")
     (ip, seg), = peer.packets()
-    assert ip.tos == 0xA0
+    assert (ip.tos, ip.ttl) == (0xA0, 7)
 
 
 def test_soft_error_is_reported_at_once_only_with_ip_recverr(peer: Peer) -> None:

@@ -187,16 +187,6 @@ def test_default_send_buffer_grows_once_established_like_linux(peer: Peer) -> No
     assert sock.send(b"x" * 30000) == 30000
 
 
-def test_ip_ttl_is_configurable_and_carried_by_every_segment(peer: Peer) -> None:
-    # RFC 1122 4.2.2.19: the TTL used for TCP segments MUST be configurable
-    sock = peer.accept()
-    assert sock.getsockopt(socket.IPPROTO_IP, socket.IP_TTL) == 64
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 7)
-    sock.send(b"x")
-    (ip, _), = peer.packets()
-    assert ip.ttl == 7
-
-
 def test_tcp_cork_holds_partial_segments_until_uncorked(peer: Peer) -> None:
     sock = peer.accept()
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
