@@ -72,8 +72,8 @@ def _fidelity_child(segments: int, gap: float, out: int) -> None:
     sniffer.bind((TUN_NAME, ETH_P_ALL))
     sniffer.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     sniffer.setblocking(False)
-    target._t0 = time.monotonic()                            # the case starts now
-    offset = time.time() - time.monotonic() + target._t0     # realtime -> case clock
+    target.restart_clock()                                   # the case starts now
+    offset = target._realtime_offset                         # realtime -> case clock
     Runner(script, target, on_step=steps.append).run()
     kernel_in, kernel_out = [], []
     while True:

@@ -105,15 +105,17 @@ class Runner:
             packet = self.peer.packet(event) if isinstance(event, PacketEvent) else b""
             self.wait_until(due)
             self.check_unexpected(event, due, tolerance)
-            # Anchor what follows on when this event really happened (at most a few
-            # microseconds after `due`), so a late start does not eat the next tolerance.
-            base, self.anchor = self.anchor, self.target.now()
+            base = self.anchor
             if isinstance(event, PacketEvent):
                 self.inject(event, packet, due)
             elif isinstance(event, SyscallEvent):
                 self.syscall(event, due, tolerance, base)
             else:
                 self.perform(event)
+            # What follows counts from when this event was done (as in packetdrill, which
+            # takes the time when it reaches the next event): a runner delayed by the
+            # scheduler must not charge its delay to the target's next reply.
+            self.anchor = self.target.now()
         self.finish()
 
     def schedule(self, time: TimeSpec) -> tuple[float | tuple[float, float] | None, float]:

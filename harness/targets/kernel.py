@@ -157,6 +157,10 @@ class KernelTarget(Target):
         self.offload = plan.offload
         self.sniffer = _sniffer(plan.offload)
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.restart_clock()
+
+    def restart_clock(self) -> None:
+        """Time 0 of the case is now."""
         self._t0 = time.monotonic()
         self._realtime_offset = _realtime_minus_monotonic() + self._t0
 

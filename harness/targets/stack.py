@@ -9,14 +9,21 @@ after every step of the timeline until it completes, and its return time is the 
 time of that step.
 
 The case still runs in its own process, network namespace and read-only /proc/sys (as the
-kernel target's does), so a script's shell commands touch nothing of the host.
+kernel target's does), so a script's shell commands touch nothing of the host. The namespace
+has the kernel target's TUN device too (no packet goes through it), so that the `ip route`
+commands a case runs for the kernel work here; a route's `initcwnd`, Linux's per-route initial
+window, becomes the stack's initial window for the connections opened after it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import math
+import os
 import platform
+import re
+import subprocess
 from collections import deque
 from typing import Any, Callable
 
@@ -37,6 +44,9 @@ class StackAPI:
         self.host = host
 
     def socket(self, family: int, type_: int, proto: int) -> Any:
+        initcwnd = route_initcwnd()
+        if initcwnd is not None:
+            self.host.cfg = dataclasses.replace(self.host.cfg, initial_window=initcwnd)
         return self.host.socket(family, type_, proto)
 
     def poll(self, entries: list[tuple[Any, int]], timeout: float | None) -> list[tuple[Any, int]]:
@@ -58,6 +68,13 @@ class StackAPI:
         return unsupported
 
 
+def route_initcwnd() -> int | None:
+    """The `initcwnd` of a route in this namespace (`ip route ... initcwnd N`), if any."""
+    routes = subprocess.run(["ip", "-4", "route", "show"], capture_output=True, text=True).stdout
+    found = re.search(r"\binitcwnd (\d+)", routes)
+    return int(found.group(1)) if found else None
+
+
 class StackTarget(Target):
     name = "stack"
     virtual_time = True
@@ -66,6 +83,7 @@ class StackTarget(Target):
         self.clock = VirtualClock()
         self.link = MemoryLink()
         self.host: Host | None = None
+        self.tun: int | None = None
         self._api: StackAPI | None = None
         self.outbound: deque[Captured] = deque()
         self.blocked: list[tuple[Callable[[], Any], CallHandle]] = []
@@ -78,6 +96,8 @@ class StackTarget(Target):
     def setup(self, script: Script) -> None:
         netns.enter_private_netns()
         plan = script.plan
+        self.tun = netns.open_tun(address=plan.local_ip, netmask=plan.netmask,
+                                  peer=plan.remote_ip, mtu=plan.mtu)
         self.host = Host(plan.local_ip, self.clock, self.link, dict(script.sysctl), mtu=plan.mtu)
         self._api = StackAPI(self.host)
 
@@ -137,6 +157,10 @@ class StackTarget(Target):
             handle.result = result
         handle.finished_at = self.clock.now()
         handle.event.set()
+
+    def teardown(self) -> None:
+        if self.tun is not None:
+            os.close(self.tun)
 
     def environment(self) -> dict[str, str]:
         env = {"stack": "rfcdrill userspace TCP (stack/)", "python": platform.python_version(),
