@@ -907,7 +907,12 @@ class Connection:
         if seg.payload and self.state in RECEIVING:
             if self.orphan:
                 # RFC 1122 4.2.2.13: data arriving after CLOSE is lost; say so with a RST.
-                self._abort(None)
+                # The TCB goes, and the RST is the one a CLOSED port gives this segment
+                # (RFC 9293 3.10.7.1), <SEQ=SEG.ACK><CTL=RST>, as Linux answers.
+                self._terminate(None)
+                reply = reset_for(seg)
+                if reply is not None:
+                    self._fx.segments.append(reply)
                 return
             self._text(seg)
         if seg.flags & FIN:
@@ -1109,8 +1114,8 @@ class Connection:
         fin = self.fin_seq is not None and end == self.fin_seq
         if not payload and not fin:
             return
-        self._transmit(ACK | (FIN if fin else 0) | (PSH if end == self.sendq.end else 0),
-                       payload, seq)
+        push = payload and end == self.sendq.end
+        self._transmit(ACK | (FIN if fin else 0) | (PSH if push else 0), payload, seq)
         if seqnum.gt(end, self.rexmit_next):
             self.rexmit_next = end
 

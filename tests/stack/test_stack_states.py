@@ -152,8 +152,9 @@ def test_data_after_close_is_answered_with_rst(est) -> None:
     sock, peer = est
     sock.close()
     peer.out()
-    out = peer.send(ACK, 1001, peer.iss + 2, b"too late")
-    assert any(s.flags & RST for s in out)
+    rst, = peer.send(ACK, 1001, peer.iss + 2, b"too late")
+    # the reset a CLOSED port gives the segment (RFC 9293 3.10.7.1): <SEQ=SEG.ACK><CTL=RST>
+    assert (rst.flags, rst.seq) == (RST, peer.iss + 2)
     assert sock.conn.state is State.CLOSED
 
 
@@ -211,3 +212,12 @@ def test_close_in_syn_received_sends_fin_once_established() -> None:
     assert peer.out() == []
     fin, = peer.send(ACK, 1001, synack.seq + 1)
     assert fin.flags & FIN and conn.state is State.FIN_WAIT_1
+
+
+def test_a_retransmitted_fin_alone_carries_no_psh(est) -> None:
+    # RFC 1122 4.2.2.2: PSH marks data for delivery; a bare FIN has none
+    sock, peer = est
+    sock.close()
+    fin, = peer.out()
+    again, = peer.advance(sock.conn.rtt.rto)
+    assert again.flags == fin.flags == ACK | FIN
