@@ -968,11 +968,13 @@ class Connection:
         self.fin_off = None
         self.rcv_nxt = seqnum.add(self.rcv_nxt, 1)
         self.rcv_off += 1
-        self._ack_due = True
         self._fx.notices.append(Notice.EOF)
         if self.state in (State.SYN_RECEIVED, State.ESTABLISHED):
             self.state = State.CLOSE_WAIT
-        elif self.state is State.FIN_WAIT_1:
+            self._ack_fin_soon()
+            return
+        self._ack_due = True
+        if self.state is State.FIN_WAIT_1:
             fin_acked = self.fin_seq is not None and seqnum.gt(self.snd_una, self.fin_seq)
             if fin_acked:
                 self._enter_time_wait()              # RFC 1122 4.2.2.20 (e): straight there
@@ -980,6 +982,18 @@ class Connection:
                 self.state = State.CLOSING
         elif self.state is State.FIN_WAIT_2:
             self._enter_time_wait()
+
+    def _ack_fin_soon(self) -> None:
+        """The ACK of a FIN entering CLOSE-WAIT, as Linux sends it: once data has arrived the
+        connection turns interactive and the ACK waits up to the delayed-ACK time for the
+        user's reply or CLOSE to carry it (RFC 9293 3.8.6.3 lets an ACK wait); before any data
+        Linux has no ACK delay yet (its ATO starts at zero), so the ACK goes at once."""
+        if not self.stats["data_segs_in"]:
+            self._ack_due = True
+            return
+        self.pingpong = True
+        if Timer.DELACK not in self.timers:
+            self._arm(Timer.DELACK, self.cfg.delayed_ack)
 
     def _enter_time_wait(self) -> None:
         """TIME-WAIT: all other timers off, 2 MSL on (RFC 9293 3.10.7.4)."""

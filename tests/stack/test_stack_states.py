@@ -221,3 +221,20 @@ def test_a_retransmitted_fin_alone_carries_no_psh(est) -> None:
     fin, = peer.out()
     again, = peer.advance(sock.conn.rtt.rto)
     assert again.flags == fin.flags == ACK | FIN
+
+
+def test_fin_after_data_is_acked_late_so_that_the_close_can_carry_it(est) -> None:
+    # Like Linux: after data, the ACK of a FIN waits (RFC 9293 3.8.6.3 allows the delay);
+    # a CLOSE within the delay sends FIN and ACK together.
+    sock, peer = est
+    peer.send(ACK, 1001, peer.iss + 1, b"data")
+    assert peer.send(ACK | FIN, 1005, peer.iss + 1) == []
+    sock.close()
+    fin, = peer.out()
+    assert fin.flags == ACK | FIN and fin.ack == 1006
+
+
+def test_fin_before_any_data_is_acked_at_once(est) -> None:
+    sock, peer = est
+    ack, = peer.send(ACK | FIN, 1001, peer.iss + 1)
+    assert ack.ack == 1002 and sock.conn.state is State.CLOSE_WAIT
