@@ -229,6 +229,7 @@ def test_fin_after_data_is_acked_late_so_that_the_close_can_carry_it(est) -> Non
     sock, peer = est
     peer.send(ACK, 1001, peer.iss + 1, b"data")
     assert peer.send(ACK | FIN, 1005, peer.iss + 1) == []
+    assert sock.recv(10) == b"data"
     sock.close()
     fin, = peer.out()
     assert fin.flags == ACK | FIN and fin.ack == 1006
