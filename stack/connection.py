@@ -597,6 +597,13 @@ class Connection:
             self._segment(RST | ACK, self.snd_max)
         self._terminate(error)
 
+    def _reset_and_close(self, seg: TCPSegment) -> None:
+        """Delete the TCB and answer `seg` as a CLOSED port would (RFC 9293 3.10.7.1)."""
+        self._terminate(None)
+        reply = reset_for(seg)
+        if reply is not None:
+            self._fx.segments.append(reply)
+
     def _terminate(self, error: int | None) -> None:
         """Enter CLOSED and delete the TCB's queues; `error` is what the user will see."""
         self.state = State.CLOSED
@@ -688,7 +695,9 @@ class Connection:
         # Fourth: SYN.
         if seg.flags & SYN:
             if self.state is State.SYN_RECEIVED and self.passive:
-                self._terminate(None)              # back to LISTEN: the listener remains
+                # Back to LISTEN (RFC 9293 3.10.7.4, RFC 1122 4.2.2.20(e)); the in-window SYN
+                # is an error answered with a reset (RFC 793 3.9), as Linux does.
+                self._reset_and_close(seg)
             else:
                 self._challenge_ack()              # RFC 5961 4.2
             return
@@ -708,6 +717,7 @@ class Connection:
         limited). A SYN-ACK acknowledging our SYN (simultaneous open, RFC 9293 Figure 7) is
         handled as its ACK: returns True to go on without the SYN."""
         if seg.flags & ACK and seqnum.gt(seg.ack, self.snd_una) and seqnum.le(seg.ack, self.snd_max):
+            self._ack_due = True     # its SYN is old (below RCV.NXT): acknowledged (3.10.7.4)
             return True
         if self._rate_ok(seg):
             self._send_syn()
@@ -909,10 +919,7 @@ class Connection:
                 # RFC 1122 4.2.2.13: data arriving after CLOSE is lost; say so with a RST.
                 # The TCB goes, and the RST is the one a CLOSED port gives this segment
                 # (RFC 9293 3.10.7.1), <SEQ=SEG.ACK><CTL=RST>, as Linux answers.
-                self._terminate(None)
-                reply = reset_for(seg)
-                if reply is not None:
-                    self._fx.segments.append(reply)
+                self._reset_and_close(seg)
                 return
             self._text(seg)
         if seg.flags & FIN:

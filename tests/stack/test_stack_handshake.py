@@ -144,9 +144,18 @@ def test_simultaneous_open_goes_through_syn_received(peer: Peer) -> None:
     synack, = peer.send(SYN, 1000)
     assert synack.flags == SYN | ACK and synack.seq == syn.seq and synack.ack == 1001
     assert sock.conn.state is State.SYN_RECEIVED
-    out = peer.send(SYN | ACK, 1000, syn.seq + 1)
+    ack, = peer.send(SYN | ACK, 1000, syn.seq + 1)
     assert sock.conn.state is State.ESTABLISHED
-    assert all(not s.flags & SYN for s in out)
+    # the SYN in it is old (below RCV.NXT): acknowledged, as 3.10.7.4's first step answers
+    assert (ack.flags, ack.seq, ack.ack) == (ACK, syn.seq + 1, 1001)
+
+
+def test_in_window_syn_in_passive_syn_received_resets_and_returns_to_listen(peer: Peer) -> None:
+    # RFC 793 3.9 (fourth, SYN in the window: reset) and RFC 1122 4.2.2.20(e) (back to LISTEN)
+    peer.listen()
+    synack, = peer.send(SYN, 1000)
+    rst, = peer.send(SYN | ACK, 1100, synack.seq + 1)
+    assert (rst.flags, rst.seq) == (RST, synack.seq + 1) and peer.host.conns == {}
 
 
 def test_isn_changes_with_time_and_four_tuple() -> None:
