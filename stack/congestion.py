@@ -36,6 +36,11 @@ class Reno:
     def in_recovery(self) -> bool:
         return self.recover is not None
 
+    def syn_lost(self) -> None:
+        """RFC 5681 3.1: if the SYN or SYN-ACK was lost, the initial window MUST be one
+        segment of at most SMSS octets."""
+        self.cwnd = self.mss
+
     def set_mss(self, mss: int) -> None:
         """A new effective MSS: keep cwnd in the same number of segments."""
         self.cwnd = max(mss, self.cwnd * mss // self.mss)

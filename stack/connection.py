@@ -494,10 +494,12 @@ class Connection:
 
     def _established(self) -> None:
         """Enter ESTABLISHED, or FIN-WAIT-1 if CLOSE came in SYN-RECEIVED (RFC 9293 3.10.4);
-        RFC 6298 5.7: a SYN that timed out without an RTT sample leaves RTO at 3 s."""
+        RFC 6298 5.7: a SYN that timed out without an RTT sample leaves RTO at 3 s; RFC 5681
+        3.1: and the initial window is one segment."""
         self.state = State.FIN_WAIT_1 if self.fin_queued else State.ESTABLISHED
         if self.stats["total_retrans"]:
             self.rtt.fall_back()
+            self.cc.syn_lost()
         self._fx.notices.append(Notice.ESTABLISHED)
         self._arm_keepalive()
 

@@ -187,12 +187,13 @@ def test_restart_after_idle_returns_to_the_initial_window() -> None:
     assert len(send_window(sock, peer, 20)) == 4
 
 
-def test_syn_timeout_leaves_rto_at_three_seconds_for_data() -> None:
-    # RFC 6298 5.7
+def test_syn_timeout_leaves_rto_at_three_seconds_and_a_one_segment_window() -> None:
+    # RFC 6298 5.7 (RTO 3 s) and RFC 5681 3.1 (after a lost SYN-ACK, IW is one segment)
     peer = Peer(make_host())
     peer.listen()
     synack, = peer.send(0x02, 1000, options=[("mss", 1460)])
     peer.advance(1.0)
     peer.send(ACK, 1001, synack.seq + 1)
     conn = next(iter(peer.host.conns.values()))
-    assert conn.rtt.rto == 3.0
+    assert conn.rtt.rto == 3.0 and conn.cc.cwnd == conn.mss
+
