@@ -181,7 +181,6 @@ class Connection:
         self.snd_up: int | None = None
         self.sendq = SendQueue(seqnum.add(iss, 1))
         self.fin_queued = False
-        self.pushed_seq = self.sendq.base      # end of the last segment sent with PSH
         self.snd_sml = self.sendq.base         # end of the last short segment sent (Minshall)
         self.fin_seq: int | None = None        # sequence number of our FIN once sent
         # Receive sequence variables. rcv_adv is the right edge last advertised.
@@ -1049,22 +1048,11 @@ class Connection:
             payload = self.sendq.take(self.snd_nxt, size)
             last = size == unsent
             fin = last and self.fin_queued
-            self._transmit(ACK | (PSH if self._push(size, last) else 0) | (FIN if fin else 0),
-                           payload)
+            self._transmit(ACK | (PSH if last else 0) | (FIN if fin else 0), payload)
             return True
         if not unsent and self._fin_to_send():
             self._transmit(ACK | FIN, b"")        # FIN needs no window, like BSD
             return False
-        return False
-
-    def _push(self, size: int, last: bool) -> bool:
-        """PSH on the segment that empties the send queue (RFC 1122 4.2.2.2, MUST), and, as
-        Linux does for each 2-MSS buffer of a long write, on one segment per 2 * MSS sent (the
-        RFC lets a sender push more often than the user asks)."""
-        end = seqnum.add(self.snd_nxt, size)
-        if last or seqnum.diff(end, self.pushed_seq) >= 2 * self.mss:
-            self.pushed_seq = end
-            return True
         return False
 
     def _sws_allows(self, size: int, unsent: int, in_flight: int) -> bool:
