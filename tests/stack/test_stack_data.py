@@ -238,6 +238,7 @@ def test_psh_only_on_the_segment_that_empties_the_send_queue(est) -> None:
     sock.send(b"p" * (2 * MSS + 100))
     assert [bool(s.flags & PSH) for s in peer.out()] == [False, False, True]
 
+
 def test_urgent_octet_read_once_then_einval_and_the_mark_is_reached_by_reading(est) -> None:
     # RFC 9293 3.8.5 / MUST-62: the pointer names the octet after the urgent data; Linux
     # delivers the last urgent octet out of band once, and SIOCATMARK says when everything
