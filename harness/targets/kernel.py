@@ -9,6 +9,7 @@ import platform
 import select
 import socket
 import struct
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
@@ -208,8 +209,10 @@ class KernelTarget(Target):
 
     def start_call(self, fn: Callable[[], Any]) -> CallHandle:
         handle = CallHandle()
+        started = threading.Event()
 
         def run() -> None:
+            started.set()
             try:
                 handle.result = fn()
             except BaseException as exc:     # reported by the runner with the script line
@@ -218,6 +221,7 @@ class KernelTarget(Target):
             handle.event.set()
             os.write(self._wake_w, b"x")
         self._pool.submit(run)
+        started.wait()      # the timeline goes on once the call is under way, not before
         return handle
 
     def teardown(self) -> None:
