@@ -20,7 +20,8 @@ _PREFIXES = ("AF_", "SOCK_", "IPPROTO_", "SOL_", "SO_", "TCP_", "IP_", "MSG_", "
 _EXTRA = {"SIOCINQ": 0x541B, "SIOCOUTQ": 0x5411, "FIONREAD": 0x541B, "TCP_CA_NAME_MAX": 16,
           "SO_ZEROCOPY": 60, "MSG_ZEROCOPY": 0x4000000, "TCP_REPAIR": 19,
           "IPV6_TCLASS": 67, "SOL_IPV6": 41, "NULL": 0,
-          "EPOLL_CTL_ADD": 1, "EPOLL_CTL_DEL": 2, "EPOLL_CTL_MOD": 3}
+          "EPOLL_CTL_ADD": 1, "EPOLL_CTL_DEL": 2, "EPOLL_CTL_MOD": 3,
+          "IP_RECVERR": 11, "SIOCATMARK": 0x8905, "EOPNOTSUPP": 95}
 
 # Linux TCP states (include/net/tcp_states.h); `assert N state X` and tcpi_state use these.
 TCP_STATES = {"ESTABLISHED": 1, "SYN_SENT": 2, "SYN_RECV": 3, "FIN_WAIT1": 4, "FIN_WAIT2": 5,
