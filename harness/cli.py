@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--pcap", choices=("failures", "all"), default="failures",
                      help="which cases get a pcap in the report")
     run.add_argument("--quiet", "-q", action="store_true", help="print only failures and the summary")
+    run.add_argument("--repeat", type=int, default=1, metavar="N",
+                     help="run the cases N times; a verdict that changes between runs is FLAKY")
     run.add_argument("-D", "--define", action="append", default=[], metavar="NAME=VALUE",
                      help="define a symbol for the scripts (packetdrill's -D)")
 
@@ -153,20 +155,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not jobs:
         print("rfcdrill: no cases found in " + " ".join(args.paths), file=sys.stderr)
         return 2
-    results: list[Result] = []
+    skipped: list[Result] = []
     runnable: list[Job] = []
     for job in jobs:
-        skipped = skipped_result(job) if job.script is not None else None
-        if skipped is not None:
-            results.append(skipped)
+        result = skipped_result(job) if job.script is not None else None
+        if result is not None:
+            skipped.append(result)
         else:
             runnable.append(job)
-    t0 = time.monotonic()
-    for result in run_jobs(runnable, args.jobs, args.tolerance_scale):
-        result = expectations.apply(result)
-        results.append(result)
-        _progress(result, len(results), len(jobs), args.quiet)
-    elapsed = time.monotonic() - t0
+    runs: list[list[Result]] = []
+    for round_ in range(args.repeat):
+        if args.repeat > 1:
+            print(f"-- run {round_ + 1} of {args.repeat}", flush=True)
+        t0 = time.monotonic()
+        results = list(skipped)
+        for result in run_jobs(runnable, args.jobs, args.tolerance_scale):
+            results.append(expectations.apply(result))
+            _progress(results[-1], len(results), len(jobs), args.quiet)
+        _summary(results, time.monotonic() - t0)
+        runs.append(results)
+    results = runs[-1]
     meta = run_metadata(started, targets, results)
     if args.json:
         write_results(args.json, meta, results)
@@ -174,8 +182,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         junit.write(args.junit, results)
     if args.report:
         write_report(args.report, meta, results, args.pcap == "all")
-    _summary(results, elapsed, args.report)
-    return 1 if any(r.verdict in (FAIL, ERROR, XPASS) for r in results) else 0
+        print(f"report: {Path(args.report) / 'index.html'}")
+    unstable = _unstable(runs)
+    for line in unstable:
+        print(line)
+    bad = any(r.verdict in (FAIL, ERROR, XPASS) for run in runs for r in run)
+    return 1 if bad or unstable else 0
+
+
+def _unstable(runs: list[list[Result]]) -> list[str]:
+    """Cases whose verdict was not the same in every run (--repeat)."""
+    seen: dict[tuple[str, str], list[str]] = {}
+    for run in runs:
+        for r in run:
+            seen.setdefault((r.case_id, r.target), []).append(r.verdict)
+    return [f"FLAKY {case}[{target}]: " + ", ".join(verdicts)
+            for (case, target), verdicts in sorted(seen.items()) if len(set(verdicts)) > 1]
 
 
 def _progress(result: Result, done: int, total: int, quiet: bool) -> None:
@@ -190,12 +212,10 @@ def _progress(result: Result, done: int, total: int, quiet: bool) -> None:
         print(f"    expected to fail on {result.target} ({result.expectation}), but passed")
 
 
-def _summary(results: list[Result], elapsed: float, report: str | None) -> None:
+def _summary(results: list[Result], elapsed: float) -> None:
     counts = {v: sum(r.verdict == v for r in results) for v in VERDICTS}
     parts = [f"{counts[v]} {v}" for v in VERDICTS if counts[v]]
-    print(f"\n{len(results)} results in {elapsed:.1f} s: " + ", ".join(parts))
-    if report:
-        print(f"report: {Path(report) / 'index.html'}")
+    print(f"\n{len(results)} results in {elapsed:.1f} s: " + ", ".join(parts), flush=True)
 
 
 if __name__ == "__main__":

@@ -79,3 +79,12 @@ def test_without_root_it_says_so_in_one_line():
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "needs root" in lines[0] and "sudo" in lines[0]
+
+
+def test_repeated_runs_name_the_cases_whose_verdict_changed():
+    from harness.cli import _unstable
+    from harness.result import Result
+    first = [Result("a", "a.yaml", "kernel", "pass"), Result("b", "b.yaml", "kernel", "pass")]
+    second = [Result("a", "a.yaml", "kernel", "pass"), Result("b", "b.yaml", "kernel", "fail")]
+    assert _unstable([first, second]) == ["FLAKY b[kernel]: pass, fail"]
+    assert _unstable([first, first]) == []
