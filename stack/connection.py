@@ -194,6 +194,7 @@ class Connection:
         self.reasm = Reassembly()
         self.fin_off: int | None = None        # stream offset of an out-of-order FIN
         self.fin_received = False
+        self.syn_queued: TCPSegment | None = None   # a listener's SYN with text or FIN
         # Options.
         self.offer = self._our_offer()
         self.neg = Negotiated()
@@ -460,9 +461,12 @@ class Connection:
     @_event
     def accept_syn(self, syn: TCPSegment) -> None:
         """A listener's SYN (RFC 9293 3.10.7.2, third check): set IRS and RCV.NXT, send
-        <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>, enter SYN-RECEIVED. Text on the SYN is not
-        acknowledged (the peer sends it again), like Linux without Fast Open."""
+        <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>, enter SYN-RECEIVED. Text or FIN on the SYN "should
+        be queued for processing later": it is processed once ESTABLISHED (Linux without Fast
+        Open drops it instead)."""
         self.passive = True
+        if syn.payload or syn.flags & FIN:
+            self.syn_queued = syn
         self.offer = answer(self.offer, syn)
         self._take_syn(syn)
         self.snd_wnd = syn.window            # RFC 7323 2.2: a SYN's window is never scaled
@@ -501,6 +505,9 @@ class Connection:
             self.cc.syn_lost()
         self._fx.notices.append(Notice.ESTABLISHED)
         self._arm_keepalive()
+        if self.syn_queued is not None:
+            syn, self.syn_queued = self.syn_queued, None
+            self._after_syn(syn)
 
     # ---------------------------------------------------------------- user calls
 
@@ -660,7 +667,8 @@ class Connection:
             self._send_syn()
 
     def _after_syn(self, seg: TCPSegment) -> None:
-        """Text and controls on a SYN-ACK continue at the sixth step (RFC 9293 3.10.7.3)."""
+        """Text and controls on a SYN-ACK continue at the sixth step (RFC 9293 3.10.7.3), and
+        those queued from a listener's SYN once it is established (3.10.7.2)."""
         rest = replace(seg, seq=seqnum.add(seg.seq, 1), flags=seg.flags & ~SYN)
         self._urgent(rest)
         self._text_and_fin(rest)

@@ -192,3 +192,14 @@ def test_our_data_crosses_sequence_number_wraparound() -> None:
     assert seg.seq == 2**32 - 1 and seg.payload == b"wrap"
     conn.on_segment(TCPSegment(2, 1, 501, 3, ACK, 65535), 0.3)
     assert conn.snd_una == 3 and len(conn.sendq) == 0 and conn.flight == 0
+
+
+def test_text_and_fin_on_a_listeners_syn_are_queued_until_established(peer: Peer) -> None:
+    # RFC 9293 3.10.7.2: "any other control or text should be queued for processing later"
+    srv = peer.listen()
+    synack, = peer.send(SYN | FIN, 1000, payload=b"early")
+    assert synack.ack == 1001                          # the SYN alone is acknowledged
+    ack, = peer.send(ACK, 1007, synack.seq + 1)
+    assert ack.ack == 1007                             # now the text and the FIN
+    sock, _ = srv.accept()
+    assert sock.recv(100) == b"early" and sock.conn.state is State.CLOSE_WAIT
