@@ -488,7 +488,7 @@ class Connection:
             self.ts_recent, self.ts_recent_at = ts[1], self.now
 
     def _send_syn(self) -> None:
-        flags = SYN | (ACK if self.state is State.SYN_RECEIVED else 0)
+        flags = SYN | (0 if self.state is State.SYN_SENT else ACK)
         tsecr = self.ts_recent if flags & ACK else 0
         self._segment(flags, self.iss, options=syn_options(self.offer, self.ts_now, tsecr))
         if self.snd_nxt == self.iss:
@@ -496,10 +496,9 @@ class Connection:
             self.timing = (self.iss, self.now)
 
     def _established(self) -> None:
-        """Enter ESTABLISHED, or FIN-WAIT-1 if CLOSE came in SYN-RECEIVED (RFC 9293 3.10.4);
-        RFC 6298 5.7: a SYN that timed out without an RTT sample leaves RTO at 3 s; RFC 5681
+        """Enter ESTABLISHED (RFC 9293 3.10.7.3, 3.10.7.4); RFC 6298 5.7: a SYN that timed out without an RTT sample leaves RTO at 3 s; RFC 5681
         3.1: and the initial window is one segment."""
-        self.state = State.FIN_WAIT_1 if self.fin_queued else State.ESTABLISHED
+        self.state = State.ESTABLISHED
         if self.stats["total_retrans"]:
             self.rtt.fall_back()
             self.cc.syn_lost()
@@ -590,9 +589,10 @@ class Connection:
         if self.state in (State.SYN_SENT, State.CLOSED):
             self._terminate(None)
         elif self.state in (State.SYN_RECEIVED, State.ESTABLISHED):
+            # In SYN-RECEIVED no SEND can be pending (send waits for ESTABLISHED), so the FIN
+            # is formed and sent now (RFC 9293 3.10.4), behind our SYN.
             self.fin_queued = True
-            if self.state is State.ESTABLISHED:
-                self.state = State.FIN_WAIT_1
+            self.state = State.FIN_WAIT_1
         elif self.state is State.CLOSE_WAIT:
             self.fin_queued = True
             self.state = State.LAST_ACK
@@ -1143,7 +1143,7 @@ class Connection:
         RFC 5681 3.1 loss window; RFC 2018 8: forget the SACK scoreboard)."""
         self.retries += 1
         self.rtt.expired()
-        if self.state in (State.SYN_SENT, State.SYN_RECEIVED):
+        if seqnum.le(self.snd_una, self.iss):       # our SYN is not acknowledged yet
             limit = self.cfg.syn_retries if self.state is State.SYN_SENT else self.cfg.synack_retries
             if self.retries > limit:
                 self._terminate(None if self.passive else (self.soft_error or errno.ETIMEDOUT))

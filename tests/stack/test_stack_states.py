@@ -202,16 +202,31 @@ def test_connection_reset_is_reported_by_recv(est) -> None:
     assert sock.recv(10) == b""
 
 
-def test_close_in_syn_received_sends_fin_once_established() -> None:
-    # RFC 9293 3.10.4: CLOSE in SYN-RECEIVED is queued until ESTABLISHED, then FIN-WAIT-1
+def closed_in_syn_received():
+    """A passive connection in SYN-RECEIVED whose user called CLOSE (shutdown)."""
     peer = Peer(make_host())
     peer.listen()
     synack, = peer.send(SYN, 1000)
     conn = next(iter(peer.host.conns.values()))
     peer.host.apply(conn, conn.shutdown(peer.clock.now()))
-    assert peer.out() == []
-    fin, = peer.send(ACK, 1001, synack.seq + 1)
-    assert fin.flags & FIN and conn.state is State.FIN_WAIT_1
+    return peer, synack, conn
+
+
+def test_close_in_syn_received_sends_fin_at_once_and_enters_fin_wait_1() -> None:
+    # RFC 9293 3.10.4: with no SENDs pending, "form a FIN segment and send it, and enter
+    # FIN-WAIT-1"; the ACK of SYN and FIN then leads to FIN-WAIT-2
+    peer, synack, conn = closed_in_syn_received()
+    fin, = peer.out()
+    assert (fin.flags, fin.seq, fin.ack) == (ACK | FIN, synack.seq + 1, 1001)
+    assert conn.state is State.FIN_WAIT_1
+    assert peer.send(ACK, 1001, synack.seq + 2) == [] and conn.state is State.FIN_WAIT_2
+
+
+def test_syn_ack_is_still_retransmitted_after_close_in_syn_received() -> None:
+    peer, synack, conn = closed_in_syn_received()
+    peer.out()
+    again, = peer.advance(conn.rtt.rto)
+    assert (again.flags, again.seq) == (SYN | ACK, synack.seq)
 
 
 def test_a_retransmitted_fin_alone_carries_no_psh(est) -> None:
