@@ -174,11 +174,12 @@ def fork_call(fn: Callable[[], dict], timeout: float, setup: Callable[[], None] 
         return {"error": "child's report is not JSON"}
 
 
-def pair(stack_side: Callable[[stack.Host], dict], kernel_side: Callable[[], dict], *,
-         mtu: int = 1500, impair: dict | None = None, timeout: float = 120.0,
-         settings: dict | None = None) -> dict:
+def pair(stack_side: Callable[[stack.Host, Callable[[], bool]], dict],
+         kernel_side: Callable[[], dict], *, mtu: int = 1500, impair: dict | None = None,
+         timeout: float = 120.0, settings: dict | None = None) -> dict:
     """In a private namespace: the stack side in one process, the kernel side in another.
-    Returns {"stack": ..., "kernel": ...}."""
+    `stack_side(host, kernel_done)` gets a function that says whether the kernel side has
+    finished (so a server can stop). Returns {"stack": ..., "kernel": ...}."""
 
     def scenario() -> dict:
         host = stack_host(mtu, impair, **(settings or {}))
@@ -192,7 +193,7 @@ def pair(stack_side: Callable[[stack.Host], dict], kernel_side: Callable[[], dic
             _run(kernel_side, wfd)
         os.close(wfd)
         try:
-            mine = stack_side(host)
+            mine = stack_side(host, lambda: bool(select.select([rfd], [], [], 0)[0]))
         except BaseException as exc:     # noqa: BLE001
             mine = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
         # The kernel side ends on its own; keep answering its packets until it has.
@@ -480,7 +481,7 @@ def _bulk_outcome(name: str, res: dict, size: int, client: str) -> Outcome:
 
 def bulk_stack_client(size: int, seed: int = 1, mtu: int = 1500, impair=None,
                       name: str = "bulk stack client -> kernel server") -> Outcome:
-    res = pair(lambda h: bulk_client(h.socket, (KERNEL_IP, PORT), size, seed),
+    res = pair(lambda h, _: bulk_client(h.socket, (KERNEL_IP, PORT), size, seed),
                lambda: bulk_server(_kernel_new, size, seed), mtu=mtu, impair=impair,
                timeout=60 + size / 1e5)
     return _bulk_outcome(name, res, size, "stack")
@@ -488,7 +489,7 @@ def bulk_stack_client(size: int, seed: int = 1, mtu: int = 1500, impair=None,
 
 def bulk_kernel_client(size: int, seed: int = 2, mtu: int = 1500, impair=None,
                        name: str = "bulk kernel client -> stack server") -> Outcome:
-    res = pair(lambda h: bulk_server(h.socket, size, seed),
+    res = pair(lambda h, _: bulk_server(h.socket, size, seed),
                lambda: bulk_client(_kernel_new, (STACK_IP, PORT), size, seed),
                mtu=mtu, impair=impair, timeout=60 + size / 1e5)
     return _bulk_outcome(name, res, size, "kernel")
@@ -500,10 +501,10 @@ def half_close() -> list[Outcome]:
     for shutter in ("stack", "kernel"):
         name = f"half-close by the {shutter}"
         if shutter == "stack":
-            res = pair(lambda h: bulk_client(h.socket, (KERNEL_IP, PORT), 100_000, 3),
+            res = pair(lambda h, _: bulk_client(h.socket, (KERNEL_IP, PORT), 100_000, 3),
                        lambda: bulk_server(_kernel_new, 100_000, 3))
         else:
-            res = pair(lambda h: bulk_server(h.socket, 100_000, 3),
+            res = pair(lambda h, _: bulk_server(h.socket, 100_000, 3),
                        lambda: bulk_client(_kernel_new, (STACK_IP, PORT), 100_000, 3))
         err = _errors(res)
         if err:
@@ -518,11 +519,11 @@ def half_close() -> list[Outcome]:
 
 def resets() -> list[Outcome]:
     out = []
-    res = pair(lambda h: reset_client(h.socket, (KERNEL_IP, PORT)),
+    res = pair(lambda h, _: reset_client(h.socket, (KERNEL_IP, PORT)),
                lambda: reset_server(_kernel_new))
     out.append(_reset_outcome("RST: kernel aborts (SO_LINGER 0), stack sees ECONNRESET",
                               res, "stack"))
-    res = pair(lambda h: reset_server(h.socket),
+    res = pair(lambda h, _: reset_server(h.socket),
                lambda: reset_client(_kernel_new, (STACK_IP, PORT)))
     out.append(_reset_outcome("RST: stack aborts (SO_LINGER 0), kernel sees ECONNRESET",
                               res, "kernel"))
@@ -538,8 +539,9 @@ def _reset_outcome(name: str, res: dict, client: str) -> Outcome:
 
 
 def concurrent(count: int, size: int = 4096, seed: int = 4) -> Outcome:
-    def stack_side(host: stack.Host) -> dict:
-        stats = serve(host, PORT, echo=True, stop=lambda s: s.closed >= count, tick=0.2)
+    def stack_side(host: stack.Host, kernel_done) -> dict:
+        stats = serve(host, PORT, echo=True, stop=lambda s: s.closed >= count or kernel_done(),
+                      tick=0.2)
         return {"accepted": stats.accepted, "closed": stats.closed, "peak": stats.peak,
                 "rss_kib": rss_kib()}
 

@@ -105,7 +105,7 @@ def _sender(size: int) -> dict:
 
 def ceiling(mtu: int, size: int) -> float:
     """Mbit/s of the bare receiver against a kernel sender."""
-    res = interop.pair(lambda h: bare_receiver(h, size), lambda: _sender(size), mtu=mtu,
+    res = interop.pair(lambda h, _: bare_receiver(h, size), lambda: _sender(size), mtu=mtu,
                        timeout=120)
     err = interop._errors(res)
     if err or res["stack"]["received"] != size:
@@ -115,9 +115,9 @@ def ceiling(mtu: int, size: int) -> float:
 
 # ---------------------------------------------------------------------------- memory
 
-def _memory_side(host, count: int, transfer: int) -> dict:
-    stats = interop.serve(host, interop.PORT, echo=True, stop=lambda s: s.closed >= count,
-                          tick=0.2)
+def _memory_side(host, kernel_done, count: int, transfer: int) -> dict:
+    stats = interop.serve(host, interop.PORT, echo=True, tick=0.2,
+                          stop=lambda s: s.closed >= count or kernel_done())
     after_conns = interop.rss_kib()
     samples: list[tuple[int, int]] = []
     last = [0.0]
@@ -129,8 +129,14 @@ def _memory_side(host, count: int, transfer: int) -> dict:
             samples.append((s.octets, interop.rss_kib()))
 
     t0 = time.perf_counter()
-    bulk = interop.serve(host, interop.PORT + 1, echo=False, stop=lambda s: s.closed >= 1,
-                         tick=0.2, on_tick=sample)
+    progress = [0, time.monotonic()]
+
+    def stop(s) -> bool:            # done, or the kernel side gave up and nothing moves
+        if s.octets != progress[0]:
+            progress[:] = [s.octets, time.monotonic()]
+        return s.closed >= 1 or (kernel_done() and time.monotonic() - progress[1] > 5)
+
+    bulk = interop.serve(host, interop.PORT + 1, echo=False, tick=0.2, on_tick=sample, stop=stop)
     elapsed = time.perf_counter() - t0
     warm = [rss for octets, rss in samples if octets >= transfer // 10] or [after_conns]
     return {"accepted": stats.accepted, "peak_open": stats.peak, "rss_after_conns_kib": after_conns,
@@ -143,14 +149,15 @@ def _memory_clients(count: int, transfer: int) -> dict:
     time.sleep(0.3)
     many = interop.many_clients(count, 4096, 4, timeout=120)
     chunk = interop.payload(1 << 20, 5)
-    with socket.create_connection((interop.STACK_IP, interop.PORT + 1), timeout=60) as sock:
+    # The stack listens on PORT + 1 once it has seen all `count` close: retry until then.
+    with interop._connected(socket.socket, (interop.STACK_IP, interop.PORT + 1), 60, 600) as sock:
         for _ in range(transfer // len(chunk)):
             sock.sendall(chunk)
     return many
 
 
 def memory(count: int, transfer: int, mtu: int = 65535) -> dict:
-    res = interop.pair(lambda h: _memory_side(h, count, transfer),
+    res = interop.pair(lambda h, done: _memory_side(h, done, count, transfer),
                        lambda: _memory_clients(count, transfer), mtu=mtu, timeout=600)
     err = interop._errors(res)
     if err:
