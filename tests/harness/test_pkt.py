@@ -12,19 +12,11 @@ from harness.execute import run_one
 from harness.loader import load
 from harness.result import ERROR, FAIL, PASS, Result
 
-from tests.conftest import needs_root
+from tests.conftest import HANDSHAKE, needs_root
 
 PKT = Path(__file__).resolve().parent.parent / "pkt"
-HEAD = """`sysctl -q -w net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=0 net.ipv4.tcp_window_scaling=0`
-0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
-+0    setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
-+0    bind(3, ..., ...) = 0
-+0    listen(3, 1) = 0
-+0    < S 0:0(0) win 65535 <mss 1460>
-+0    > S. 0:0(0) ack 1 <mss 1460>
-+.01  < . 1:1(0) ack 1 win 65535
-+0    accept(3, ..., ...) = 4
-"""
+HEAD = ("`sysctl -q -w net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=0 "
+        "net.ipv4.tcp_window_scaling=0`\n" + HANDSHAKE)
 
 
 def run_pkt(tmp_path: Path, text: str, defines: dict[str, str] | None = None) -> Result:
