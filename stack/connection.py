@@ -1153,7 +1153,15 @@ class Connection:
             self.stats["total_retrans"] += 1
             self._arm_retransmit()
             return
-        if self._given_up(self.retries, self.una_since):
+        if self.snd_wnd == 0:
+            # RFC 9293 3.8.6 (SHLD-17): data stranded beyond a window shrunk to zero is no
+            # reason to time out; its retransmissions are zero-window probes, given up only
+            # when unanswered, like the persist timer's (RFC 1122 4.2.2.17).
+            self.probes += 1
+            given_up = self._given_up(self.probes, self.last_ack_recv)
+        else:
+            given_up = self._given_up(self.retries, self.una_since)
+        if given_up:
             self._abort_timeout(reset=False)
             return
         if self.retries == self.cfg.retries1:

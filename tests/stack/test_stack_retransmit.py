@@ -197,3 +197,17 @@ def test_syn_timeout_leaves_rto_at_three_seconds_and_a_one_segment_window() -> N
     conn = next(iter(peer.host.conns.values()))
     assert conn.rtt.rto == 3.0 and conn.cc.cwnd == conn.mss
 
+
+
+def test_data_stranded_by_a_window_shrunk_to_zero_does_not_time_out() -> None:
+    # RFC 9293 3.8.6 (SHLD-17): the peer shrinks its window to zero while data is in flight
+    # and answers every retransmission; with R2 = 1 the connection must survive anyway
+    sock, peer = connected(sysctl={"net.ipv4.tcp_retries2": 1})
+    sock.send(b"s" * 100)
+    peer.out()
+    peer.send(ACK, 1001, peer.iss + 1, window=0)
+    for _ in range(4):
+        again, = peer.advance(peer.host.next_deadline() - peer.clock.now())
+        assert again.payload == b"s" * 100
+        peer.send(ACK, 1001, peer.iss + 1, window=0)
+    assert sock.conn.state.value == "ESTABLISHED"
