@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from harness.model import ANY, PacketEvent
 from harness.peer import MOD, Peer, option_text
-from stack.wire import RST, IPv4, TCPSegment, flags_text
+from stack.wire import RST, SYN, IPv4, TCPSegment, flags_text
 
 
 @dataclass
@@ -25,7 +25,9 @@ class Difference:
         return f"{self.field}: expected {self.expected}, got {self.actual}"
 
 
-def compare(event: PacketEvent, ip: IPv4, seg: TCPSegment, peer: Peer) -> list[Difference]:
+def compare(event: PacketEvent, ip: IPv4, seg: TCPSegment, peer: Peer,
+            sent: bytes | None = None) -> list[Difference]:
+    """`sent`: the bytes the script wrote on this connection, when known."""
     diffs: list[Difference] = []
 
     def check(name: str, expected: object, actual: object) -> None:
@@ -60,7 +62,21 @@ def compare(event: PacketEvent, ip: IPv4, seg: TCPSegment, peer: Peer) -> list[D
         check("ecn", _ecn(event.ip["ecn"]), _ecn(ip.tos & 3))
     if event.options is not None:
         _compare_options(event.options, seg.options, diffs)
+    if sent is not None and seg.payload and not seg.flags & SYN:
+        _compare_payload((peer.relative_seq(seg) - 1) % MOD, seg.payload, sent, diffs)
     return diffs
+
+
+def _compare_payload(offset: int, payload: bytes, sent: bytes, diffs: list[Difference]) -> None:
+    """The segment's bytes must be the ones written at its place in the stream."""
+    expected = sent[offset:offset + len(payload)]
+    if len(expected) < len(payload):
+        return          # beyond what the script wrote: the length and seq checks speak
+    if payload != expected:
+        first = next(i for i, (a, b) in enumerate(zip(payload, expected)) if a != b)
+        diffs.append(Difference("payload", f"the bytes written at stream offset {offset}",
+                                f"byte {first} differs ({payload[first]:#04x}, "
+                                f"written {expected[first]:#04x})"))
 
 
 def _ecn(bits: int) -> str:

@@ -191,7 +191,7 @@ class Runner:
         if not self.script.plan.strict_segments:
             seg = self.coalesce(event, seg, deadline)
         actual = self.peer.notation(ip, seg, with_ip=bool(event.ip))
-        diffs = compare(event, ip, seg, self.peer)
+        diffs = compare(event, ip, seg, self.peer, self.calls.sent_bytes(seg.sport, seg.dport))
         if diffs:
             self.fail(event, "outbound segment does not match", expected=_script_part(event),
                       actual=f"{packet.time:.6f} {actual}",

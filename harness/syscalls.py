@@ -80,6 +80,7 @@ class Syscalls:
         self.api = api
         self.plan = plan
         self.fds: dict[int, Any] = {}
+        self.streams: dict[int, bytearray | None] = {}   # what was written, per script fd
 
     def sock(self, expr: Expr) -> Any:
         fd = evaluate(expr)
@@ -163,22 +164,45 @@ class Syscalls:
     def sys_recvmsg(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
         return self._recv(args[0], sum(iov_lengths(_msg_iov(args[1]))), _flags(args, 2))
 
-    def _send(self, fd: Expr, payload: bytes, flags: int = 0) -> CallResult:
-        return CallResult(self.sock(fd).send(payload, flags))
+    def _send(self, fd: Expr, data: Expr | None, count: int, flags: int = 0) -> CallResult:
+        """Send `count` bytes: the script's string, or for `...` a pattern that depends on the
+        offset in the stream, so that the bytes of every outbound segment can be checked."""
+        name = evaluate(fd)
+        stream = self.streams.setdefault(name, bytearray())
+        value = evaluate(data) if data is not None else None
+        if isinstance(value, str):
+            chunk = value.encode("latin-1")[:count].ljust(count, b"\0")
+        else:
+            chunk = pattern(len(stream) if stream is not None else 0, count)
+        sent = self.sock(fd).send(chunk, flags)
+        if stream is not None:
+            stream.extend(chunk[:sent])
+        return CallResult(sent)
 
     def sys_write(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
-        return self._send(args[0], payload(args[1], evaluate(args[2]) or 0))
+        return self._send(args[0], args[1], evaluate(args[2]) or 0)
 
     def sys_send(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
-        return self._send(args[0], payload(args[1], evaluate(args[2]) or 0), _flags(args, 3))
+        return self._send(args[0], args[1], evaluate(args[2]) or 0, _flags(args, 3))
 
     sys_sendto = sys_send
 
     def sys_writev(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
-        return self._send(args[0], bytes(sum(iov_lengths(args[1]))))
+        return self._send(args[0], None, sum(iov_lengths(args[1])))
 
     def sys_sendmsg(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
-        return self._send(args[0], bytes(sum(iov_lengths(_msg_iov(args[1])))), _flags(args, 2))
+        return self._send(args[0], None, sum(iov_lengths(_msg_iov(args[1]))), _flags(args, 2))
+
+    def sent_bytes(self, local_port: int, remote_port: int) -> bytes | None:
+        """What the script wrote on the connection with these ports (None: unknown)."""
+        for name, sock in self.fds.items():
+            try:
+                if sock.getsockname()[1] == local_port and sock.getpeername()[1] == remote_port:
+                    stream = self.streams.get(name, bytearray())
+                    return None if stream is None else bytes(stream)
+            except (OSError, AttributeError, TypeError):
+                continue
+        return None
 
     # -- descriptors that are not sockets (kernel target) --------------------------------------
     def sys_pipe(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
@@ -196,12 +220,14 @@ class Syscalls:
         return self._new_fd(event, self.api.open(path, evaluate(args[1]), mode))
 
     def sys_sendfile(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        self.streams[evaluate(args[0])] = None      # bytes from a file: not known here
         offset = evaluate(args[2])
         offset = offset[0] if isinstance(offset, list) else offset
         return CallResult(self.api.sendfile(self.sock(args[0]), self.sock(args[1]), offset,
                                             evaluate(args[3])))
 
     def sys_splice(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        self.streams[evaluate(args[2])] = None      # bytes from a pipe: not known here
         return CallResult(self.api.splice(self.sock(args[0]), self.sock(args[2]),
                                           evaluate(args[4]), _flags(args, 5)))
 
@@ -332,12 +358,14 @@ def _flags(args: list[Expr], index: int) -> int:
     return evaluate(args[index]) or 0 if len(args) > index else 0
 
 
-def payload(data: Expr, count: int) -> bytes:
-    """What a write sends: the string written in the script, or zeros for `...`."""
-    value = evaluate(data)
-    if isinstance(value, str):
-        return value.encode("latin-1")[:count].ljust(count, b"\0")
-    return bytes(count)
+_PATTERN = bytes(range(251))
+
+
+def pattern(offset: int, count: int) -> bytes:
+    """The bytes a `...` write sends at stream offset `offset`: byte i is (offset + i) mod 251,
+    so a segment carrying data from the wrong place in the stream does not match."""
+    start = offset % 251
+    return (_PATTERN * ((start + count) // 251 + 1))[start:start + count]
 
 
 def iov_lengths(expr: Expr) -> list[int]:

@@ -1,0 +1,52 @@
+"""Field-by-field matching of an outbound segment with its expected line."""
+
+from __future__ import annotations
+
+from harness.grammar import parse_script
+from harness.matcher import compare
+from harness.peer import Peer
+from harness.syscalls import pattern
+from stack.wire import ACK, PSH, IPv4, TCPSegment, build, parse
+
+ISN = 1_000_000
+
+
+def outbound(payload: bytes, seq: int = 1, flags: int = PSH | ACK) -> tuple[IPv4, TCPSegment]:
+    seg = TCPSegment(8080, 40000, ISN + seq, 1, flags, 1000, payload=payload)
+    return parse(build(IPv4("192.168.0.1", "192.0.2.1"), seg))
+
+
+def expected(line: str):
+    return parse_script(line, "t.pkt")[0]
+
+
+PEER = Peer(isns={(8080, 40000): ISN})
+
+
+def test_the_bytes_written_at_that_place_in_the_stream_match():
+    sent = pattern(0, 300)
+    assert compare(expected("0 > P. 101:201(100) ack 1"), *outbound(sent[100:200], 101), PEER, sent) == []
+
+
+def test_bytes_from_another_place_in_the_stream_do_not():
+    sent = pattern(0, 300)
+    diffs = compare(expected("0 > P. 101:201(100) ack 1"), *outbound(sent[0:100], 101), PEER, sent)
+    assert [d.field for d in diffs] == ["payload"]
+    assert "stream offset 100" in diffs[0].expected
+
+
+def test_an_unknown_stream_checks_length_only():
+    assert compare(expected("0 > P. 1:4(3) ack 1"), *outbound(b"xyz"), PEER, None) == []
+
+
+def test_a_wrong_checksum_is_always_a_difference():
+    ip, seg = outbound(b"abc")
+    seg.checksum_ok = False
+    assert [d.field for d in compare(expected("0 > P. 1:4(3) ack 1"), ip, seg, PEER)] == ["tcp checksum"]
+
+
+def test_wildcards_and_unchecked_fields():
+    ip, seg = outbound(b"", flags=ACK)
+    assert compare(expected("0 > . 1:1(0) ack * win *"), ip, seg, PEER) == []
+    diffs = compare(expected("0 > . 1:1(0) ack 2 win 5"), ip, seg, PEER)
+    assert {d.field for d in diffs} == {"ack", "win"}
