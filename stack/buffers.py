@@ -14,32 +14,47 @@ from . import seqnum
 
 
 class SendQueue:
-    """Unacknowledged and unsent user data; `base` is the sequence number of the first octet."""
+    """Unacknowledged and unsent user data; `base` is the sequence number of the first octet.
+
+    Acknowledged octets are not cut off the front at once (a bytearray that lost its front
+    copies everything it holds when it next grows): `head` marks where the queue starts in
+    `data`, and the buffer is compacted only when the dead front is larger than what lives.
+    """
+
+    COMPACT = 1 << 16
 
     def __init__(self, base: int) -> None:
         self.base = base
         self.data = bytearray()
+        self.head = 0
 
     def __len__(self) -> int:
-        return len(self.data)
+        return len(self.data) - self.head
 
     @property
     def end(self) -> int:
         """Sequence number just after the last queued octet."""
-        return seqnum.add(self.base, len(self.data))
+        return seqnum.add(self.base, len(self.data) - self.head)
 
     def append(self, data: bytes) -> None:
         self.data += data
 
     def take(self, seq: int, size: int) -> bytes:
         start = seqnum.diff(seq, self.base)
-        return bytes(self.data[start:start + size])
+        if start < 0:
+            return b""
+        start += self.head
+        with memoryview(self.data) as view:
+            return bytes(view[start:start + size])
 
     def release(self, upto: int) -> int:
         """Drop octets before `upto` (acknowledged); returns how many went."""
-        count = max(0, min(seqnum.diff(upto, self.base), len(self.data)))
-        del self.data[:count]
+        count = max(0, min(seqnum.diff(upto, self.base), len(self)))
+        self.head += count
         self.base = seqnum.add(self.base, count)
+        if self.head >= self.COMPACT and 2 * self.head >= len(self.data):
+            self.data = self.data[self.head:]          # a new buffer, nothing dead in front
+            self.head = 0
         return count
 
 

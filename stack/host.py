@@ -185,7 +185,7 @@ class Host:
             if ip.flags_frag & 0x3FFF:
                 raise Malformed("IP fragment (reassembly is not supported)")
             if ip.proto == IPPROTO_TCP:
-                seg = decode_tcp(ip.payload, ip.src, ip.dst)
+                seg = decode_tcp(ip.payload, ip.src, ip.dst, strict=False)
                 if not seg.checksum_ok:
                     raise Malformed("TCP checksum")
                 self._tcp(ip, seg)

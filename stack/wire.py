@@ -175,8 +175,11 @@ def encode_options(options: list[Option]) -> bytes:
     return bytes(out)
 
 
-def decode_options(raw: bytes) -> list[Option]:
-    """Parse the option area (RFC 9293 3.2); a malformed length is a `Malformed`."""
+def decode_options(raw: bytes, strict: bool = True) -> list[Option]:
+    """Parse the option area (RFC 9293 3.2); a malformed length is a `Malformed`. Not
+    `strict` (a receiver, RFC 9293 3.1 MUST-7: handle an illegal length without crashing),
+    parsing stops at a length of 0 or 1 or one past the area, as Linux's does, and an option
+    of the wrong fixed length is skipped."""
     options: list[Option] = []
     i = 0
     while i < len(raw):
@@ -188,15 +191,18 @@ def decode_options(raw: bytes) -> list[Option]:
             options.append(("nop",))
             i += 1
             continue
-        if i + 1 >= len(raw):
-            raise Malformed("TCP option without length")
-        length = raw[i + 1]
+        length = raw[i + 1] if i + 1 < len(raw) else 0
         if length < 2 or i + length > len(raw):
+            if not strict:
+                break
             raise Malformed(f"TCP option {kind} has bad length {length}")
         body = raw[i + 2:i + length]
         expected = _OPT_FIXED_LEN.get(kind)
-        if expected is not None and length != expected:
-            raise Malformed(f"TCP option {kind} has length {length}, expected {expected}")
+        if expected is not None and length != expected or kind == OPT_SACK and (length - 2) % 8:
+            if not strict:
+                i += length
+                continue
+            raise Malformed(f"TCP option {kind} has bad length {length}")
         if kind == OPT_MSS:
             options.append(("mss", struct.unpack("!H", body)[0]))
         elif kind == OPT_WSCALE:
@@ -204,8 +210,6 @@ def decode_options(raw: bytes) -> list[Option]:
         elif kind == OPT_SACK_OK:
             options.append(("sackOK",))
         elif kind == OPT_SACK:
-            if (length - 2) % 8:
-                raise Malformed(f"SACK option has bad length {length}")
             blocks = [struct.unpack("!II", body[j:j + 8]) for j in range(0, len(body), 8)]
             options.append(("sack", blocks))
         elif kind == OPT_TS:
@@ -247,14 +251,15 @@ def encode_tcp(seg: TCPSegment, src: str, dst: str) -> bytes:
     return b"".join((head[:16], csum.to_bytes(2, "big"), head[18:], seg.payload))
 
 
-def decode_tcp(raw: bytes, src: str, dst: str) -> TCPSegment:
+def decode_tcp(raw: bytes, src: str, dst: str, strict: bool = True) -> TCPSegment:
+    """Decode a TCP segment; `strict` as for `decode_options`."""
     if len(raw) < 20:
         raise Malformed(f"TCP header truncated ({len(raw)} bytes)")
     sport, dport, seq, ack, off_res, flags, window, csum, urg = _TCP_HDR.unpack_from(raw)
     offset = off_res >> 4
     if offset < 5 or offset * 4 > len(raw):
         raise Malformed(f"TCP data offset {offset} invalid for {len(raw)} bytes")
-    options = decode_options(raw[20:offset * 4])
+    options = decode_options(raw[20:offset * 4], strict)
     ok = _fold(_pseudo_sum(src, dst, IPPROTO_TCP, len(raw)) + _words(raw), True) == 0
     return TCPSegment(sport, dport, seq, ack, flags, window, urg, options, bytes(raw[offset * 4:]),
                       checksum=csum, data_offset=offset, checksum_ok=ok, reserved=off_res & 0xF)

@@ -108,3 +108,16 @@ def test_rst_is_accepted_without_timestamp() -> None:
     conn = next(iter(peer.host.conns.values()))
     peer.send(0x04, 1001)
     assert conn.state.value == "CLOSED"
+
+
+
+def test_an_illegal_option_length_ends_parsing_for_a_receiver_but_is_malformed_strictly() -> None:
+    # RFC 9293 3.1 (MUST-7): handle an illegal option length (zero, or past the header)
+    # without crashing; like Linux, a receiver keeps the options before it
+    from stack.wire import Malformed, decode_options
+    zero_length = bytes([2, 4, 0x03, 0xE8, 253, 0, 1, 1])          # MSS 1000, kind 253 len 0
+    too_long = bytes([1, 1, 8, 40, 0, 0])                            # TS claiming 40 octets
+    assert decode_options(zero_length, strict=False) == [("mss", 1000)]
+    assert decode_options(too_long, strict=False) == [("nop",), ("nop",)]
+    with pytest.raises(Malformed):
+        decode_options(zero_length)
