@@ -2,8 +2,12 @@
 
 Theory of operation (packetdrill's semantics):
 - Each event has a scheduled time: absolute, relative to the previous event (`+t`), a window
-  (`a~b`) or any time (`*`). Relative times are anchored on the previous event's *actual*
-  time when that event was an outbound segment, so the target's jitter does not accumulate.
+  (`a~b`) or any time (`*`). Relative times count from the previous event as it really
+  happened: an outbound segment at its (kernel) timestamp, an injection or a call over the
+  interval from just before it started to just after it was done. What the runner does
+  next is scheduled from the end of that interval; an expected segment may come at any point
+  of the interval shifted by its offset. So neither the target's jitter nor the runner's own
+  scheduling delays accumulate or count against the target.
 - An event passes if it happens within max(usecs, percent x gap) of its time (`Tolerance`).
 - Outbound segments are captured continuously into a queue. A `>` line takes the first one;
   a segment that arrives before a non-`>` event is due is unexpected at that point and
@@ -21,7 +25,7 @@ import subprocess
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from harness.constants import CONSTANTS, TCP_STATES
 from harness.errors import CaseError, Loc
@@ -86,7 +90,7 @@ class Runner:
         self.queue: deque[Captured] = deque()
         self.pending: list[Pending] = []
         self.packets: list[PacketRecord] = []
-        self.anchor = 0.0          # the time relative event times count from
+        self.anchor = (0.0, 0.0)   # when the previous event happened: (began, was done)
         self.last_fd: int | None = None
 
     # -- the timeline ----------------------------------------------------------------------
@@ -97,37 +101,42 @@ class Runner:
         if self.script.init_command is not None:
             self.shell(self.script.init_command)
         for event in self.script.events:
-            due, tolerance = self.schedule(event.time)
-            if isinstance(event, PacketEvent) and event.direction == ">":
+            expected = isinstance(event, PacketEvent) and event.direction == ">"
+            due, tolerance = self.schedule(event.time, expected)
+            if expected:
                 self.expect(event, due, tolerance)
                 continue
             # Build an injected packet before its time comes, so it leaves on time.
             packet = self.peer.packet(event) if isinstance(event, PacketEvent) else b""
             self.wait_until(due)
             self.check_unexpected(event, due, tolerance)
-            base = self.anchor
+            base = self.anchor[1]
+            began = self.target.now()
             if isinstance(event, PacketEvent):
                 self.inject(event, packet, due)
             elif isinstance(event, SyscallEvent):
                 self.syscall(event, due, tolerance, base)
             else:
                 self.perform(event)
-            # What follows counts from when this event was done (as in packetdrill, which
-            # takes the time when it reaches the next event): a runner delayed by the
-            # scheduler must not charge its delay to the target's next reply.
-            self.anchor = self.target.now()
+            self.anchor = (began, self.target.now())
         self.finish()
 
-    def schedule(self, time: TimeSpec) -> tuple[float | tuple[float, float] | None, float]:
-        """The due time (a point, a window or None for `*`) and its allowed error."""
+    def schedule(self, time: TimeSpec, expected: bool) -> tuple[Any, float]:
+        """The due time and its allowed error. For an expected segment the due time is a
+        window (low, high), or None for `*`; for anything else a point: when to act."""
+        began, done = self.anchor
+        allowed = self.script.tolerance.allowed
         if time.kind == "any":
-            return None, self.script.tolerance.allowed(0, self.scale)
+            return None, allowed(0, self.scale)
         if time.kind == "range":
-            base = self.anchor if time.end_relative else 0.0
-            low, high = base + time.start, base + time.end
-            return (low, high), self.script.tolerance.allowed(low - self.anchor, self.scale)
-        due = self.anchor + time.start if time.kind == "rel" else time.start
-        return due, self.script.tolerance.allowed(due - self.anchor, self.scale)
+            low, high = ((began, done) if time.end_relative else (0.0, 0.0))
+            return (low + time.start, high + time.end), allowed(time.start, self.scale)
+        if time.kind == "abs":
+            return ((time.start, time.start) if expected else time.start,
+                    allowed(time.start - done, self.scale))
+        if expected:
+            return (began + time.start, done + time.start), allowed(time.start, self.scale)
+        return done + time.start, allowed(time.start, self.scale)
 
     def perform(self, event: Event) -> None:
         if isinstance(event, AssertEvent):
@@ -173,15 +182,13 @@ class Runner:
         self.packets.append(PacketRecord(now, "in", data))
         self.step(now, event, "inject", "", due)
 
-    def expect(self, event: PacketEvent, due: float | tuple[float, float] | None,
+    def expect(self, event: PacketEvent, due: tuple[float, float] | None,
                tolerance: float) -> None:
         if due is None:
             deadline = self.target.now() + ANY_TIME_WAIT
             low = float("-inf")
-        elif isinstance(due, tuple):
-            low, deadline = due[0] - tolerance, due[1] + tolerance
         else:
-            low, deadline = due - tolerance, due + tolerance
+            low, deadline = due[0] - tolerance, due[1] + tolerance
         packet = self.next_packet(event, deadline)
         if packet is None:
             self.fail(event, f"expected segment did not arrive by {deadline:.6f}",
@@ -201,8 +208,8 @@ class Runner:
             when = "early" if packet.time < low else "late"
             self.fail(event, f"outbound segment {when}: at {packet.time:.6f}, expected "
                       f"{_window(due, tolerance)}", expected=_script_part(event), actual=actual)
-        self.anchor = packet.time
-        self.step(packet.time, event, "outbound", actual, due if isinstance(due, float) else None)
+        self.anchor = (packet.time, packet.time)
+        self.step(packet.time, event, "outbound", actual, due[0] if due else None)
 
     def next_packet(self, event: Event, deadline: float) -> Captured | None:
         """The first outbound TCP packet not yet matched, waiting for it until `deadline`."""
@@ -373,10 +380,10 @@ def _script_part(event: Event) -> str:
     return event.text.split(None, 2)[2] if event.text.count(" ") >= 2 else event.text
 
 
-def _window(due: float | tuple[float, float] | None, tolerance: float) -> str:
-    if isinstance(due, tuple):
+def _window(due: tuple[float, float], tolerance: float) -> str:
+    if due[1] - due[0] > 1e-4:
         return f"between {due[0]:.6f} and {due[1]:.6f} (±{tolerance * 1000:.1f} ms)"
-    return f"at {due:.6f} (±{tolerance * 1000:.1f} ms)"
+    return f"at {due[0]:.6f} (±{tolerance * 1000:.1f} ms)"
 
 
 def _dedent(code: str) -> str:

@@ -98,7 +98,8 @@ class StackTarget(Target):
         plan = script.plan
         self.tun = netns.open_tun(address=plan.local_ip, netmask=plan.netmask,
                                   peer=plan.remote_ip, mtu=plan.mtu)
-        self.host = Host(plan.local_ip, self.clock, self.link, dict(script.sysctl), mtu=plan.mtu)
+        self.host = Host(plan.local_ip, self.clock, self.link, dict(script.sysctl),
+                         netmask=plan.netmask, mtu=plan.mtu)
         self._api = StackAPI(self.host)
 
     def now(self) -> float:
