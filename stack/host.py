@@ -19,6 +19,7 @@ Congestion control: whatever tcp_congestion_control names, NewReno (RFC 5681, RF
 from __future__ import annotations
 
 import errno
+import ipaddress
 import itertools
 from collections import Counter
 from typing import Callable, Iterable
@@ -33,6 +34,7 @@ from .socket import Socket, error, inherit
 from .wire import ACK, IPPROTO_ICMP, IPPROTO_TCP, RST, SYN, IPv4, Malformed, TCPSegment, build, decode_ipv4, decode_tcp
 
 EPHEMERAL = range(32768, 61000)     # Linux ip_local_port_range
+LIMITED_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 Key = tuple[int, str, int]          # (local port, remote address, remote port)
 BURST = 64                          # packets `wait` takes from the link before it looks again
 
@@ -40,10 +42,13 @@ BURST = 64                          # packets `wait` takes from the link before 
 class Host:
     def __init__(self, address: str = "192.168.0.1", clock: VirtualClock | RealClock | None = None,
                  link=None, sysctl: dict[str, object] | None = None, *,
-                 secret: bytes | None = None, **settings: object) -> None:
-        """`settings` override Config fields: delayed_ack, rto_min, rto_max, rto_initial,
+                 secret: bytes | None = None, netmask: str = "255.255.255.255",
+                 **settings: object) -> None:
+        """`netmask`: of the host's subnet, whose broadcast address is no unicast peer.
+        `settings` override Config fields: delayed_ack, rto_min, rto_max, rto_initial,
         initial_window (segments), msl, mtu, ... (see stack.config.Config)."""
         self.address = address
+        self.subnet = ipaddress.IPv4Network(f"{address}/{netmask}", strict=False)
         self.clock = clock if clock is not None else VirtualClock()
         self.link = link if link is not None else MemoryLink()
         self.cfg, self.unsupported_sysctls = Config.from_sysctls(sysctl, **settings)
@@ -123,7 +128,10 @@ class Host:
         self.parents.pop(conn, None)
 
     def open(self, sock: Socket, remote: tuple[str, int]) -> Connection:
-        """Active OPEN for `sock` (RFC 9293 3.10.1)."""
+        """Active OPEN for `sock` (RFC 9293 3.10.1); toward a broadcast or multicast address
+        it is an error (RFC 9293 3.9.1.1, MUST-46), ENETUNREACH as Linux reports it."""
+        if not self.valid_peer(remote[0]):
+            raise error(errno.ENETUNREACH)
         key = (sock.local[1], remote[0], remote[1])
         if key in self.conns:
             raise error(errno.EADDRNOTAVAIL)
@@ -168,6 +176,14 @@ class Host:
         elif notice is Notice.NEGATIVE_ADVICE:
             self.advice.append((self.clock.now(), conn.remote[0]))
 
+    def valid_peer(self, addr: str) -> bool:
+        """A unicast address another host may have: not multicast, broadcast (limited or of
+        the host's subnet), 0.0.0.0 or loopback (RFC 1122 3.2.1.3)."""
+        ip = ipaddress.IPv4Address(addr)
+        broadcast = ip == LIMITED_BROADCAST or (self.subnet.prefixlen < 31
+                                                and ip == self.subnet.broadcast_address)
+        return not (ip.is_multicast or ip.is_unspecified or ip.is_loopback or broadcast)
+
     def _send_tcp(self, dst: str, seg: TCPSegment, tos: int = 0, ttl: int = 64) -> None:
         ip = IPv4(self.address, dst, IPPROTO_TCP, tos=tos, ttl=ttl, ident=next(self._ident) & 0xFFFF)
         self.link.send(build(ip, seg))
@@ -182,6 +198,10 @@ class Host:
                 raise Malformed("IPv4 header checksum")
             if ip.dst != self.address:
                 raise Malformed(f"not for this host ({ip.dst})")
+            if not self.valid_peer(ip.src):
+                # RFC 1122 3.2.1.3 and RFC 9293 3.10.7.2 (MUST-63): a broadcast, multicast,
+                # zero or loopback source is invalid here; an answer would go astray
+                raise Malformed(f"invalid source address {ip.src}")
             if ip.flags_frag & 0x3FFF:
                 raise Malformed("IP fragment (reassembly is not supported)")
             if ip.proto == IPPROTO_TCP:

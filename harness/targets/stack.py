@@ -96,8 +96,11 @@ class StackTarget(Target):
     def setup(self, script: Script) -> None:
         netns.enter_private_netns()
         plan = script.plan
-        self.tun = netns.open_tun(address=plan.local_ip, netmask=plan.netmask,
-                                  peer=plan.remote_ip, mtu=plan.mtu)
+        try:
+            self.tun = netns.open_tun(address=plan.local_ip, netmask=plan.netmask,
+                                      peer=plan.remote_ip, mtu=plan.mtu)
+        except OSError:
+            self.tun = None      # e.g. a multicast remote: no shell command can route to it
         self.host = Host(plan.local_ip, self.clock, self.link, dict(script.sysctl),
                          netmask=plan.netmask, mtu=plan.mtu)
         self._api = StackAPI(self.host)

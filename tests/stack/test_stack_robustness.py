@@ -4,6 +4,7 @@ long run is `python -m stack.soak`)."""
 
 from __future__ import annotations
 
+import errno
 import random
 
 from conftest import HOST_ADDR, PEER_ADDR, Peer, make_host
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from stack import seqnum
 from stack.soak import Attacker, Auditor, Soak, invariants
-from stack.wire import ACK, RST, IPv4, TCPSegment, build
+from stack.wire import ACK, RST, SYN, IPv4, TCPSegment, build
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ALL_ON = {"net.ipv4.tcp_timestamps": 1, "net.ipv4.tcp_sack": 1, "net.ipv4.tcp_window_scaling": 1}
@@ -106,3 +107,23 @@ def test_a_short_soak_finds_no_problem() -> None:
     soak = Soak(seed=11)
     assert soak.run(1500) == []
     assert min(len(v) for v in soak.received.values()) > 10_000
+
+
+def test_segments_from_broadcast_multicast_or_loopback_sources_are_dropped() -> None:
+    # RFC 1122 3.2.1.3 and RFC 9293 3.10.7.2 (MUST-63): no SYN-ACK or RST to such a source
+    host = make_host(netmask="255.255.0.0")
+    Peer(host).listen()
+    for source in ("255.255.255.255", "192.168.255.255", "224.0.0.5", "127.0.0.1", "0.0.0.0"):
+        seg = TCPSegment(40000, 8080, 1000, 0, SYN, 65535, options=[("mss", 1460)])
+        host.receive(build(IPv4(source, HOST_ADDR), seg))
+    assert host.link.drain() == [] and host.conns == {}
+
+
+def test_connect_to_a_broadcast_or_multicast_address_fails_with_enetunreach() -> None:
+    # RFC 9293 3.9.1.1 (MUST-46); Linux's errno
+    host = make_host(netmask="255.255.0.0")
+    for remote in ("192.168.255.255", "224.0.0.5"):
+        sock = host.socket()
+        sock.setblocking(False)
+        assert sock.connect_ex((remote, 80)) == errno.ENETUNREACH
+    assert host.link.drain() == []
