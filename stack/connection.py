@@ -1274,13 +1274,15 @@ class Connection:
 
     def _path_mtu(self, mtu: int) -> None:
         """Fragmentation needed: take the smaller path MTU (not below 576, RFC 1191 3 / RFC
-        9293 3.7.2) and resend what is in flight at the new size."""
+        9293 3.7.2), scaling cwnd with the segment size (RFC 5681 3.1), and resend what is in
+        flight at the new size unless all of it fits one new segment, in which case no
+        segment was too big to pass (like Linux's tcp_simple_retransmit)."""
         mtu = max(576, mtu)
         if mtu >= self.pmtu:
             return
         self.pmtu = mtu
         self.cc.set_mss(self.mss)
-        if self.flight:
+        if self.flight > self.mss:
             self.snd_nxt = self.snd_una
             self._retransmit_first()
 

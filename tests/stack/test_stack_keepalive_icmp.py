@@ -144,3 +144,14 @@ def test_soft_error_is_reported_at_once_only_with_ip_recverr(peer: Peer) -> None
     with pytest.raises(OSError) as exc:
         sock.recv(100)
     assert exc.value.errno == errno.ENETUNREACH and sock.conn.state.value == "ESTABLISHED"
+
+
+def test_fragmentation_needed_resends_nothing_that_already_fits(peer: Peer) -> None:
+    # Only segments larger than the new MSS were dropped (RFC 1191); cwnd keeps its segments
+    sock = peer.accept()
+    sock.send(b"x" * 100)
+    data, = peer.host.link.drain()
+    segments = sock.conn.cc.cwnd // sock.conn.mss
+    icmp_error(peer, data, 3, 4, mtu=1000)
+    assert peer.out() == [] and sock.conn.mss == 960
+    assert sock.conn.cc.cwnd == segments * 960
