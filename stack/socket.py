@@ -220,7 +220,7 @@ class Socket:
             self._raise_pending()
         if self.shut_wr or conn.state not in (State.ESTABLISHED, State.CLOSE_WAIT):
             raise error(errno.EPIPE)
-        data = bytes(data)
+        data = memoryview(data).cast("B")      # the connection copies only what it takes
         if not data:
             return 0
         self._wait(lambda: conn.send_space > 0 or conn.state is State.CLOSED, flags)
@@ -230,7 +230,7 @@ class Socket:
         return self.host.apply(conn, conn.send(data, bool(flags & MSG_OOB), self._now()))
 
     def sendall(self, data: bytes, flags: int = 0) -> None:
-        view = memoryview(bytes(data))
+        view = memoryview(data).cast("B")
         while view:
             view = view[self.send(view, flags):]
 
