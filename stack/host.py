@@ -49,6 +49,7 @@ class Host:
         initial_window (segments), msl, mtu, ... (see stack.config.Config)."""
         self.address = address
         self.subnet = ipaddress.IPv4Network(f"{address}/{netmask}", strict=False)
+        self._valid_peers: dict[str, bool] = {}
         self.clock = clock if clock is not None else VirtualClock()
         self.link = link if link is not None else MemoryLink()
         self.cfg, self.unsupported_sysctls = Config.from_sysctls(sysctl, **settings)
@@ -178,7 +179,16 @@ class Host:
 
     def valid_peer(self, addr: str) -> bool:
         """A unicast address another host may have: not multicast, broadcast (limited or of
-        the host's subnet), 0.0.0.0 or loopback (RFC 1122 3.2.1.3)."""
+        the host's subnet), 0.0.0.0 or loopback (RFC 1122 3.2.1.3). Asked for every packet
+        received, so the answers are kept (for a bounded number of addresses)."""
+        known = self._valid_peers.get(addr)
+        if known is None:
+            known = self._valid_peer(addr)
+            if len(self._valid_peers) < 4096:
+                self._valid_peers[addr] = known
+        return known
+
+    def _valid_peer(self, addr: str) -> bool:
         ip = ipaddress.IPv4Address(addr)
         broadcast = ip == LIMITED_BROADCAST or (self.subnet.prefixlen < 31
                                                 and ip == self.subnet.broadcast_address)
