@@ -4,7 +4,7 @@ The interface a caller (the harness) uses::
 
     host = stack.Host(address="192.168.0.1", clock=stack.VirtualClock(), link=stack.MemoryLink(),
                       sysctl={"net.ipv4.tcp_timestamps": 0},     # Linux names; see host.unsupported_sysctls
-                      delayed_ack=0.04, rto_min=1.0, initial_window=None, msl=30.0)  # Config fields
+                      delayed_ack=0.04, rto_min=0.2, initial_window=None, msl=30.0)  # Config fields
     host.receive(packet)          # one inbound IPv4 packet, processed at clock.now()
     host.run_timers()             # fire every timer due at clock.now()
     host.next_deadline()          # earliest pending timer (clock seconds) or None
