@@ -84,12 +84,20 @@ class IPv4:
     ip_options: bytes = b""
 
 
+_MASKS: dict[int, int] = {}
+
+
 def _fold(total: int, nonzero: bool) -> int:
     """The one's complement of the one's-complement sum whose value mod 0xFFFF is `total`."""
     bits = total.bit_length()
     while bits > 4096:              # halve big numbers first: shifts are cheaper than division
         half = (bits >> 5) << 4     # a multiple of 16 bits, and 2**(16k) = 1 (mod 0xFFFF)
-        total = (total >> half) + (total & ((1 << half) - 1))
+        mask = _MASKS.get(half)
+        if mask is None:
+            mask = (1 << half) - 1
+            if half <= 16384:       # at most 1,024 masks of at most 2 KiB are kept
+                _MASKS[half] = mask
+        total = (total >> half) + (total & mask)
         bits = total.bit_length()
     total %= 0xFFFF
     if total == 0 and nonzero:
