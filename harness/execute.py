@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
 from harness.errors import CaseError
-from harness.model import PacketEvent, Script, SyscallEvent
+from harness.model import Script, SyscallEvent
 from harness.result import ERROR, FAIL, PASS, Failure, PacketRecord, Result, Step
 from harness.runner import ANY_TIME_WAIT, RunFailure, Runner
 from harness.targets import TARGETS

@@ -102,10 +102,12 @@ ETH_P_ALL, PACKET_OUTGOING, SO_TIMESTAMPNS = 0x0003, 4, 35
 SOL_PACKET, PACKET_VNET_HDR = 263, 15          # linux/socket.h, linux/if_packet.h
 
 
-def _sniffer(offload: bool) -> socket.socket:
+def open_sniffer(offload: bool) -> socket.socket:
     """An AF_PACKET socket on the TUN device with kernel timestamps (ETH_P_ALL: outgoing
     packets reach only such taps); with offloads it gets the same virtio_net_hdr."""
-    sniffer = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    # Protocol 0 first: the hook is registered once, by bind(); a protocol given here would
+    # be unregistered by bind() with an RCU wait (some 14 ms) before it is registered again.
+    sniffer = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
     if offload:
         sniffer.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
     sniffer.bind((netns.TUN_NAME, ETH_P_ALL))
@@ -156,7 +158,7 @@ class KernelTarget(Target):
         self.tun = netns.open_tun(address=plan.local_ip, netmask=plan.netmask,
                                   peer=plan.remote_ip, mtu=plan.mtu, offload=plan.offload)
         self.offload = plan.offload
-        self.sniffer = _sniffer(plan.offload)
+        self.sniffer = open_sniffer(plan.offload)
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.restart_clock()
 
