@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from harness import netns, vnet
 from harness.constants import CONSTANTS
+from harness.errors import CaseError
 from harness.model import Script
 from harness.targets.base import CallHandle, Captured, Target
 
@@ -155,8 +156,14 @@ class KernelTarget(Target):
         for name, value in script.sysctl.items():
             netns.write_sysctl(name, value)
         plan = script.plan
-        self.tun = netns.open_tun(address=plan.local_ip, netmask=plan.netmask,
-                                  peer=plan.remote_ip, mtu=plan.mtu, offload=plan.offload)
+        try:
+            self.tun = netns.open_tun(address=plan.local_ip, netmask=plan.netmask,
+                                      peer=plan.remote_ip, mtu=plan.mtu, offload=plan.offload)
+        except OSError as exc:
+            raise CaseError(None, f"the TUN device cannot be set up with local_ip {plan.local_ip}, "
+                            f"remote_ip {plan.remote_ip}, netmask {plan.netmask}, mtu {plan.mtu}: "
+                            f"{exc.strerror} (a multicast or broadcast remote_ip cannot be "
+                            "the device's peer)") from None
         self.offload = plan.offload
         self.sniffer = open_sniffer(plan.offload)
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)

@@ -151,3 +151,9 @@ def test_a_shell_command_cannot_change_a_sysctl_of_the_host(write_case):
                  "+0 `echo 7 > /proc/sys/vm/swappiness`\n")
     assert result.verdict == FAIL and result.failure.line == 17
     assert open("/proc/sys/vm/swappiness").read() == before
+
+
+def test_an_address_plan_the_device_cannot_take_is_an_error_of_the_case(write_case):
+    result = run(write_case, "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n",
+                 extra="options: {remote_ip: 224.0.0.1}\n")
+    assert result.verdict == ERROR and "remote_ip 224.0.0.1" in result.failure.message
