@@ -36,7 +36,7 @@ _HEXBLOB = re.compile(r"0x(?:[0-9a-fA-F]{2})+\b")
 _PORTS = re.compile(r"(\d+)>(\d+)")
 # Beyond packetdrill: src/dst addresses, the IP id, and deliberately wrong checksums.
 IP_FIELDS = ("tos", "ttl", "id", "ect0", "ect1", "ect01", "ce", "noecn", "src", "dst",
-             "bad_csum", "bad_ip_csum")
+             "ipopt", "bad_csum", "bad_ip_csum")
 IP_ECN = {"noecn": 0, "ect1": 1, "ect0": 2, "ce": 3, "ect01": -1}   # ect01: ECT(0) or ECT(1)
 
 
@@ -316,6 +316,12 @@ class Parser:
                     info[name] = address
                 elif name in ("bad_csum", "bad_ip_csum"):
                     info[name] = True
+                elif name == "ipopt":           # raw IPv4 options, padded to 4 bytes
+                    blob = self.match(_HEXBLOB)
+                    if blob is None:
+                        raise self.fail("IP option bytes after 'ipopt', e.g. 0x01010100")
+                    data = bytes.fromhex(blob[2:])
+                    info[name] = data + b"\0" * (-len(data) % 4)
                 else:
                     raise CaseError(self.loc(pos), f"unknown IP field {name!r} "
                                     f"(expected {', '.join(IP_FIELDS)})")

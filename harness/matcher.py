@@ -56,6 +56,8 @@ def compare(event: PacketEvent, ip: IPv4, seg: TCPSegment, peer: Peer,
     check("ip id", event.ip.get("id"), ip.ident)
     check("src", event.ip.get("src"), ip.src)
     check("dst", event.ip.get("dst"), ip.dst)
+    if "ipopt" in event.ip:
+        check("ip options", "0x" + event.ip["ipopt"].hex(), "0x" + ip.ip_options.hex())
     if event.ports is not None:
         check("ports", "%d>%d" % event.ports, f"{seg.sport}>{seg.dport}")
     if "ecn" in event.ip and not (event.ip["ecn"] == -1 and ip.tos & 3 in (1, 2)):

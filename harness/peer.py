@@ -47,7 +47,7 @@ class Peer:
             self.remote_port, self.local_port = event.ports
         ip = IPv4(event.ip.get("src", self.remote_ip), event.ip.get("dst", self.local_ip),
                   tos=self._tos(event), ttl=_ip_int(event, "ttl", 64),
-                  ident=_ip_int(event, "id", 0))
+                  ident=_ip_int(event, "id", 0), ip_options=event.ip.get("ipopt", b""))
         if event.icmp is not None:
             quoted = build(IPv4(self.local_ip, self.remote_ip),
                            TCPSegment(self.local_port, self.remote_port, self._wire(event.seq),

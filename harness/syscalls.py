@@ -273,7 +273,7 @@ class Syscalls:
         elif isinstance(value, dict):
             value = struct.pack(f"{len(value)}i", *value.values())
         elif isinstance(value, str):
-            value = value.encode()
+            value = value.encode("latin-1")     # "\x83\x07..." is bytes, one per character
         self.sock(args[0]).setsockopt(level, name, value)
         return CallResult(0)
 

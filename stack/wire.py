@@ -305,9 +305,27 @@ def decode_ipv4(raw: bytes) -> IPv4:
                 ip_options=bytes(raw[20:ihl * 4]))
 
 
+def final_destination(ip: IPv4) -> str:
+    """The destination in TCP's pseudo-header: with a loose or strict source route option
+    that is the route's last address, not the IP header's next hop (RFC 9293 3.1; RFC 791
+    3.1 keeps the final destination at the end of the route data)."""
+    opts, i = ip.ip_options, 0
+    while i < len(opts) and opts[i] != 0:
+        if opts[i] == 1:
+            i += 1
+            continue
+        if i + 1 >= len(opts) or opts[i + 1] < 2:
+            break
+        kind, length = opts[i], opts[i + 1]
+        if kind in (0x83, 0x89) and length >= 7 and (length - 3) % 4 == 0 and i + length <= len(opts):
+            return _text(opts[i + length - 4:i + length])
+        i += length
+    return ip.dst
+
+
 def build(ip: IPv4, seg: TCPSegment) -> bytes:
     """One IPv4 packet carrying `seg`, checksums computed unless given."""
-    return _encode_ipv4(ip, encode_tcp(seg, ip.src, ip.dst))
+    return _encode_ipv4(ip, encode_tcp(seg, ip.src, final_destination(ip)))
 
 
 def parse(raw: bytes) -> tuple[IPv4, TCPSegment]:
@@ -317,7 +335,7 @@ def parse(raw: bytes) -> tuple[IPv4, TCPSegment]:
         raise Malformed(f"IP protocol {ip.proto}, not TCP")
     if ip.flags_frag & 0x3FFF:
         raise Malformed("IP fragment")
-    return ip, decode_tcp(ip.payload, ip.src, ip.dst)
+    return ip, decode_tcp(ip.payload, ip.src, final_destination(ip) if ip.ip_options else ip.dst)
 
 
 def flags_text(flags: int) -> str:
