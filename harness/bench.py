@@ -19,7 +19,7 @@ import struct
 import time
 from pathlib import Path
 
-from harness.execute import Job, run_jobs
+from harness.execute import Job, nominal_duration, run_jobs
 from harness.grammar import parse_script
 from harness.model import Script
 from harness.netns import require_privileges
@@ -106,6 +106,21 @@ def fidelity(segments: int, gap: float = 0.005) -> dict[str, float]:
             "stamp_error_max_ms": max(stamp)}
 
 
+def pkt_timing(folder: str) -> dict[str, float]:
+    """Wall time for a folder of .pkt scripts, serially and with two jobs, beside an estimate
+    of packetdrill's own: each script's timeline plus the ~0.15 s it spends per script here."""
+    jobs = [j for f in case_files([folder]) if f.endswith(".pkt")
+            for j in jobs_for(f, ["kernel"]) if j.script is not None]
+    figures = {"scripts": float(len(jobs)),
+               "packetdrill_estimate_s": sum(nominal_duration(j.script) + 0.15 for j in jobs)}
+    for n in (1, 2):
+        start = time.perf_counter()
+        for _ in run_jobs(jobs, n):
+            pass
+        figures[f"wall_s_jobs{n}"] = time.perf_counter() - start
+    return figures
+
+
 def parallel(cases: str) -> dict[str, object]:
     """The case suite (without its slow/ cases, which wait out minute-long timers) serially
     and with two jobs; `.pkt` scripts are timed the same way."""
@@ -140,7 +155,13 @@ def main(args: argparse.Namespace) -> int:
           f"kernel's own stamp; a second tap checks it): p50 {fid['stamp_error_p50_ms']:.3f} ms, "
           f"p99 {fid['stamp_error_p99_ms']:.3f} ms, max {fid['stamp_error_max_ms']:.3f} ms   "
           f"[goal: p99 <= 0.5 ms]")
-    cases = args.cases or str(Path(__file__).resolve().parent.parent / "cases")
+    root = Path(__file__).resolve().parent.parent
+    pkt = pkt_timing(args.pkt or str(root / "tests" / "pkt"))
+    print(f".pkt scripts ({pkt['scripts']:.0f} in {args.pkt or 'tests/pkt'}): serial "
+          f"{pkt['wall_s_jobs1']:.2f} s, --jobs 2 {pkt['wall_s_jobs2']:.2f} s; packetdrill, "
+          f"estimated as timelines + 0.15 s per script: {pkt['packetdrill_estimate_s']:.2f} s   "
+          f"[goal: at most half of packetdrill's]")
+    cases = args.cases or str(root / "cases")
     if Path(cases).is_dir():
         par = parallel(cases)
         print(f"case suite ({par['cases']} kernel cases in {cases}, slow/ left out): serial "

@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
     bench = sub.add_parser("bench", help="measure fixed cost, timing fidelity and parallel speed")
     bench.add_argument("--cases", default=None, help="case directory for the suite timings")
+    bench.add_argument("--pkt", default=None, help="folder of .pkt scripts to time (default tests/pkt)")
     bench.add_argument("--quick", action="store_true", help="fewer repetitions")
     bench.add_argument("--stack", action="store_true",
                        help="the userspace stack's figures instead (throughput, memory, suite)")
