@@ -147,9 +147,8 @@ def _jobs(files: list[str], targets: list[str], defines: dict[str, str]) -> list
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    require_privileges("rfcdrill " + " ".join(sys.argv[1:]))
     targets = args.target or available_targets()
-    if "kernel" in targets:
-        require_privileges("rfcdrill " + " ".join(sys.argv[1:]))
     started = dt.datetime.now(dt.timezone.utc)
     jobs = [j for j in _jobs(case_files(args.paths), targets, _defines(args.define))
             if not args.keyword or args.keyword in j.case_id]

@@ -39,14 +39,13 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 
 def have_privileges() -> bool:
-    """True when this process may create network namespaces (CAP_SYS_ADMIN + CAP_NET_ADMIN)."""
-    if os.geteuid() == 0:
-        return True
+    """True when this process may create network namespaces and TUN devices: it holds
+    CAP_SYS_ADMIN and CAP_NET_ADMIN (root normally does; root without them does not)."""
     try:
         with open("/proc/self/status") as status:
             caps = next(line for line in status if line.startswith("CapEff:"))
     except (OSError, StopIteration):
-        return False
+        return os.geteuid() == 0
     effective = int(caps.split()[1], 16)
     return bool(effective & (1 << 21)) and bool(effective & (1 << 12))
 
