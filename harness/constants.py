@@ -58,9 +58,6 @@ def is_known_name(name: str) -> bool:
     return name in CONSTANTS
 
 
-def errno_value(name: str) -> int:
-    return CONSTANTS[name]
-
 
 def errno_name(code: int) -> str:
     return errno.errorcode.get(code, str(code))

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from harness.errors import CaseError, Loc
+from harness.netns import REMOTE_IP, TARGET_IP, TARGET_NETMASK
 
 
 @dataclass(frozen=True)
 class Plan:
-    local_ip: str = "192.168.0.1"      # the target's address
-    remote_ip: str = "192.0.2.1"       # the runner's (remote peer's) address
-    netmask: str = "255.255.0.0"
+    local_ip: str = TARGET_IP          # the target's address
+    remote_ip: str = REMOTE_IP         # the runner's (remote peer's) address
+    netmask: str = TARGET_NETMASK
     bind_port: int = 8080
     connect_port: int = 8080
     mtu: int = 1500

@@ -15,7 +15,6 @@ from stack.wire import checksum
 
 HEADER = struct.Struct("=BBHHHH")      # flags, gso_type, hdr_len, gso_size, csum_start, csum_offset
 NEEDS_CSUM = 1
-GSO_TCPV4 = 1
 
 
 def strip(frame: bytes) -> bytes:
@@ -29,8 +28,6 @@ def strip(frame: bytes) -> bytes:
     return bytes(packet)
 
 
-def wrap(packet: bytes, mss: int = 0) -> bytes:
-    """A frame to write: no offload, or (mss > 0) a GSO packet the kernel segments by mss."""
-    if mss:
-        return HEADER.pack(0, GSO_TCPV4, 0, mss, 0, 0) + packet
+def wrap(packet: bytes) -> bytes:
+    """A frame to write: a plain packet, no offload asked of the kernel."""
     return HEADER.pack(0, 0, 0, 0, 0, 0) + packet

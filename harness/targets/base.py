@@ -41,7 +41,6 @@ class CallHandle:
 
 class Target(ABC):
     name: str = ""
-    virtual_time: bool = False
 
     @abstractmethod
     def setup(self, script: Script) -> None:
@@ -75,10 +74,3 @@ class Target(ABC):
         """Facts for the report: kernel version, sysctls, stack version."""
         return {}
 
-
-def resolve(name: str) -> type[Target]:
-    """The Target class for a name given on the command line."""
-    from harness.targets import TARGETS
-    if name not in TARGETS:
-        raise KeyError(name)
-    return TARGETS[name]

@@ -77,7 +77,6 @@ def route_initcwnd() -> int | None:
 
 class StackTarget(Target):
     name = "stack"
-    virtual_time = True
 
     def __init__(self) -> None:
         self.clock = VirtualClock()
