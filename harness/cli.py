@@ -19,6 +19,7 @@ from harness.record import read_results, run_metadata, write_results
 from harness.report import junit
 from harness.report.write import write_report
 from harness.result import ERROR, FAIL, PASS, SKIPPED, VERDICTS, XFAIL, XPASS, Result
+from harness.ip import VERSIONS
 from harness.suite import available_targets, case_files, check_unique, jobs_for, skipped_result
 from harness.targets import TARGETS
 
@@ -48,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
                      help="run the cases N times; a verdict that changes between runs is FLAKY")
     run.add_argument("-D", "--define", action="append", default=[], metavar="NAME=VALUE",
                      help="define a symbol for the scripts (packetdrill's -D)")
+    run.add_argument("--ip-version", action="append", choices=VERSIONS, dest="ip_versions",
+                     help="only the runs in this IP version (repeatable; default: every version "
+                          "a case runs in; a .pkt runs in the versions packetdrill's runners use)")
 
     check = sub.add_parser("check", help="validate case files without running them")
     check.add_argument("paths", nargs="+")
@@ -132,11 +136,12 @@ def cmd_check(paths: list[str], defines: dict[str, str]) -> int:
     return 1 if bad else 0
 
 
-def _jobs(files: list[str], targets: list[str], defines: dict[str, str]) -> list[Job]:
+def _jobs(files: list[str], targets: list[str], defines: dict[str, str],
+          versions: list[str] | None = None) -> list[Job]:
     jobs: list[Job] = []
     seen_errors: set[str] = set()
     for path in files:
-        for job in jobs_for(path, targets, defines):
+        for job in jobs_for(path, targets, defines, versions):
             if job.error is not None:
                 if path in seen_errors:
                     continue
@@ -150,7 +155,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     require_privileges("rfcdrill " + " ".join(sys.argv[1:]))
     targets = args.target or available_targets()
     started = dt.datetime.now(dt.timezone.utc)
-    jobs = [j for j in _jobs(case_files(args.paths), targets, _defines(args.define))
+    jobs = [j for j in _jobs(case_files(args.paths), targets, _defines(args.define), args.ip_versions)
             if not args.keyword or args.keyword in j.case_id]
     if not jobs:
         print("rfcdrill: no cases found in " + " ".join(args.paths), file=sys.stderr)

@@ -18,6 +18,7 @@ from harness.errors import CaseError, Loc
 from harness.result import FAIL, PASS, XFAIL, XPASS, Result
 
 OUTCOMES = ("fail", "skip")
+VARIANT_MARK = "@"      # between a case id and the IP version of one of its runs
 
 
 @dataclass(frozen=True)
@@ -54,13 +55,17 @@ def lookup(case_path: str, case_id: str, target: str) -> Expectation | None:
     """The entry for a case in the nearest `expectations/<target>.yaml` above it that names it.
 
     Each RFC's directory may keep its own file (cases/rfc1122/expectations/kernel.yaml) beside
-    the shared one (cases/expectations/kernel.yaml)."""
-    for parent in Path(case_path).resolve().parents:
-        candidate = parent / "expectations" / f"{target}.yaml"
-        if candidate.is_file():
-            entry = load_file(str(candidate)).get(case_id)
-            if entry is not None:
-                return entry
+    the shared one (cases/expectations/kernel.yaml). A case run in several IP versions has
+    ids `<id>@<version>`: an entry for that id applies to the one run, an entry for the bare
+    id to all of them."""
+    names = (case_id, case_id.split(VARIANT_MARK)[0]) if VARIANT_MARK in case_id else (case_id,)
+    for name in names:
+        for parent in Path(case_path).resolve().parents:
+            candidate = parent / "expectations" / f"{target}.yaml"
+            if candidate.is_file():
+                entry = load_file(str(candidate)).get(name)
+                if entry is not None:
+                    return entry
     return None
 
 

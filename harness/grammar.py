@@ -11,6 +11,7 @@ Events may span lines (a long syscall, a `%{ }%` block); `//`, `/* */` and `#` a
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -31,11 +32,11 @@ ICMP_UNREACH_CODES = {"net_unreachable": 0, "host_unreachable": 1, "protocol_unr
                       "net_unknown": 6, "host_unknown": 7, "net_prohibited": 9,
                       "host_prohibited": 10, "tos_net_unreachable": 11,
                       "tos_host_unreachable": 12, "prohibited": 13}
-_IPV4 = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
+_ADDRESS = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![\d:])|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*")
 _HEXBLOB = re.compile(r"0x(?:[0-9a-fA-F]{2})+\b")
 _PORTS = re.compile(r"(\d+)>(\d+)")
 # Beyond packetdrill: src/dst addresses, the IP id, and deliberately wrong checksums.
-IP_FIELDS = ("tos", "ttl", "id", "ect0", "ect1", "ect01", "ce", "noecn", "src", "dst",
+IP_FIELDS = ("tos", "ttl", "id", "flowlabel", "ect0", "ect1", "ect01", "ce", "noecn", "src", "dst",
              "ipopt", "bad_csum", "bad_ip_csum")
 IP_ECN = {"noecn": 0, "ect1": 1, "ect0": 2, "ce": 3, "ect01": -1}   # ect01: ECT(0) or ECT(1)
 
@@ -307,13 +308,10 @@ class Parser:
                 name = self.word(f"an IP field ({', '.join(IP_FIELDS)}) or '{close}'")
                 if name in IP_ECN:
                     info["ecn"] = IP_ECN[name]
-                elif name in ("tos", "ttl", "id"):
+                elif name in ("tos", "ttl", "id", "flowlabel"):
                     info[name] = self.int_or_any(f"a value after '{name}'")
                 elif name in ("src", "dst"):
-                    address = self.match(_IPV4)
-                    if address is None:
-                        raise self.fail(f"an IPv4 address after '{name}'")
-                    info[name] = address
+                    info[name] = self.address(name)
                 elif name in ("bad_csum", "bad_ip_csum"):
                     info[name] = True
                 elif name == "ipopt":           # raw IPv4 options, padded to 4 bytes
@@ -327,6 +325,15 @@ class Parser:
                                     f"(expected {', '.join(IP_FIELDS)})")
                 self.accept(",")
         return info
+
+    def address(self, name: str) -> str:
+        """An IPv4 or IPv6 address, in the form the wire decoder prints it."""
+        pos = self.pos
+        text = self.match(_ADDRESS)
+        try:
+            return str(ipaddress.ip_address(text or ""))
+        except ValueError:
+            raise CaseError(self.loc(pos), f"an IPv4 or IPv6 address after '{name}'") from None
 
     def icmp(self, event: PacketEvent) -> PacketEvent:
         self.word()

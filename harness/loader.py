@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -22,6 +23,7 @@ from harness.catalog import requirement_ids
 from harness.errors import CaseError, Loc
 from harness.grammar import Program, parse_program, parse_script
 from harness.model import Event, Script, SyscallEvent, Tolerance
+from harness.ip import VERSIONS
 from harness.options import PKT_DEFAULTS, Plan, plan_from
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -238,6 +240,9 @@ def load_pkt(text: str, path: str, defines: dict[str, str] | None = None) -> Scr
             options[m.group(1)] = m.group(2) or ""
             lines[m.group(1)] = index + 1
     plan = plan_from(options, PKT_DEFAULTS, lambda name: Loc(path, lines[name]))
+    if "ip_version" not in options:
+        versions = runner_versions(path)
+        plan = replace(plan, ip_versions=versions).variant(versions[0])
     program = parse_program("\n".join(rows[body_start:]), path, body_start + 1, 1, defines)
     check_times(program.events)
     try:
@@ -252,6 +257,16 @@ def load_pkt(text: str, path: str, defines: dict[str, str] | None = None) -> Scr
                   requirements=_pkt_requirements(text, path, header.get("requirements", "")),
                   tolerance=tolerance, options=options, plan=plan, init_command=program.init,
                   cleanup_command=program.cleanup, defines=dict(defines or {}))
+
+
+def runner_versions(path: str) -> tuple[str, ...]:
+    """The IP versions packetdrill's run_all.py runs a script in, by its name: `*v4.pkt` in
+    IPv4 and IPv4-mapped IPv6, `*v6.pkt` in IPv6, any other in all three."""
+    if path.endswith("v4.pkt"):
+        return ("ipv4", "ipv4-mapped-ipv6")
+    if path.endswith("v6.pkt"):
+        return ("ipv6",)
+    return VERSIONS
 
 
 # -- checks on the whole timeline -------------------------------------------------------------------

@@ -2,17 +2,20 @@
 
 Checked always: the packet is well formed IPv4/TCP, both checksums are right, flags, seq,
 payload length, and the options in order (unless written `<...>`). Checked when written:
-ack, win, urg, IP tos, ttl and ECN bits. Values written `*` match anything. TS val is the
+ack, win, urg, IP tos (IPv6: traffic class), ttl (hop limit), ECN bits, IP id (IPv4),
+flow label (IPv6), addresses and IP options. Values written `*` match anything. TS val is the
 target's own clock and is never compared (packetdrill does the same).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
+from harness.ip import IP, IPv6
 from harness.model import ANY, PacketEvent
 from harness.peer import MOD, Peer, option_text
-from stack.wire import RST, SYN, IPv4, TCPSegment, flags_text
+from stack.wire import RST, SYN, TCPSegment, flags_text
 
 
 @dataclass
@@ -25,7 +28,7 @@ class Difference:
         return f"{self.field}: expected {self.expected}, got {self.actual}"
 
 
-def compare(event: PacketEvent, ip: IPv4, seg: TCPSegment, peer: Peer,
+def compare(event: PacketEvent, ip: IP, seg: TCPSegment, peer: Peer,
             sent: bytes | None = None) -> list[Difference]:
     """`sent`: the bytes the script wrote on this connection, when known."""
     diffs: list[Difference] = []
@@ -53,11 +56,9 @@ def compare(event: PacketEvent, ip: IPv4, seg: TCPSegment, peer: Peer,
         tos = event.ip["tos"]
         check("tos", tos if tos is ANY else f"{tos:#04x}", f"{ip.tos:#04x}")
     check("ttl", event.ip.get("ttl"), ip.ttl)
-    check("ip id", event.ip.get("id"), ip.ident)
     check("src", event.ip.get("src"), ip.src)
     check("dst", event.ip.get("dst"), ip.dst)
-    if "ipopt" in event.ip:
-        check("ip options", "0x" + event.ip["ipopt"].hex(), "0x" + ip.ip_options.hex())
+    _compare_version_fields(event, ip, check)
     if event.ports is not None:
         check("ports", "%d>%d" % event.ports, f"{seg.sport}>{seg.dport}")
     if "ecn" in event.ip and not (event.ip["ecn"] == -1 and ip.tos & 3 in (1, 2)):
@@ -67,6 +68,16 @@ def compare(event: PacketEvent, ip: IPv4, seg: TCPSegment, peer: Peer,
     if sent is not None and seg.payload and not seg.flags & SYN:
         _compare_payload((peer.relative_seq(seg) - 1) % MOD, seg.payload, sent, diffs)
     return diffs
+
+
+def _compare_version_fields(event: PacketEvent, ip: IP, check: Callable[[str, object, object], None]) -> None:
+    """The fields only one IP version has; written for the other, they cannot match."""
+    six = isinstance(ip, IPv6)
+    absent = "none (not in an IPv6 header)" if six else "none (not in an IPv4 header)"
+    check("ip id", event.ip.get("id"), absent if six else ip.ident)
+    if "ipopt" in event.ip:
+        check("ip options", "0x" + event.ip["ipopt"].hex(), absent if six else "0x" + ip.ip_options.hex())
+    check("flowlabel", event.ip.get("flowlabel"), ip.flowlabel if six else absent)
 
 
 def _compare_payload(offset: int, payload: bytes, sent: bytes, diffs: list[Difference]) -> None:

@@ -13,10 +13,12 @@ start costs milliseconds and the fixed cost per case is budgeted at 20 ms.
 from __future__ import annotations
 
 import ctypes
+import errno
 import fcntl
 import os
 import socket
 import struct
+import time
 
 from harness.errors import CaseError, NeedsRoot
 
@@ -27,13 +29,25 @@ IFF_TUN, IFF_NO_PI, IFF_VNET_HDR, IFF_UP, IFF_RUNNING = 0x0001, 0x1000, 0x4000, 
 # packetdrill's device: checksum and TSO offloads, like a typical Ethernet NIC.
 TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, TUN_F_TSO_ECN = 0x01, 0x02, 0x04, 0x08
 SIOCSIFADDR, SIOCSIFDSTADDR, SIOCSIFNETMASK = 0x8916, 0x8918, 0x891C
-SIOCGIFFLAGS, SIOCSIFFLAGS, SIOCSIFMTU = 0x8913, 0x8914, 0x8922
+SIOCGIFFLAGS, SIOCSIFFLAGS, SIOCSIFMTU, SIOCADDRT = 0x8913, 0x8914, 0x8922, 0x890B
+RTF_UP = 0x0001
+IN6_IFREQ = struct.Struct("@16sIi")                 # linux/ipv6.h struct in6_ifreq
+IN6_RTMSG = struct.Struct("@16s16s16sIHHILIi")      # linux/ipv6_route.h struct in6_rtmsg
 
-# packetdrill's IPv4 address plan (CASE_FORMAT.md section 5).
+# packetdrill's address plans (CASE_FORMAT.md section 5): IPv4, and the IPv6 plan its
+# runners use (the target in fd3d:fa7b:d17d::/48, the remote peer 2001:db8::1).
 TARGET_IP = "192.168.0.1"
 TARGET_NETMASK = "255.255.0.0"
 REMOTE_IP = "192.0.2.1"
+TARGET_IP6 = "fd3d:fa7b:d17d::"
+TARGET_PREFIX6 = 48
+REMOTE_IP6 = "2001:db8::1"
 TUN_NAME = "tun0"
+# A new namespace's IPv6 would send router solicitations and run duplicate address
+# detection on the device; neither has a place in a case's timeline.
+QUIET_IPV6 = {"net.ipv6.conf.default.router_solicitations": 0,
+              "net.ipv6.conf.default.accept_dad": 0, "net.ipv6.conf.default.dad_transmits": 0,
+              "net.ipv6.conf.default.accept_ra": 0}
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -93,11 +107,13 @@ def _set_flags(sock: socket.socket, name: str, flags: int) -> None:
 
 
 def open_tun(name: str = TUN_NAME, address: str = TARGET_IP, netmask: str = TARGET_NETMASK,
-             peer: str = REMOTE_IP, mtu: int = 1500, offload: bool = False) -> int:
+             peer: str = REMOTE_IP, mtu: int = 1500, offload: bool = False,
+             prefix_len: int = TARGET_PREFIX6) -> int:
     """Create and configure a TUN device in the current namespace; return its fd.
 
-    The device is point-to-point: setting the peer address makes the kernel install a host
-    route to the remote peer through it, so no route has to be added by hand. With
+    IPv4: the device is point-to-point; setting the peer address makes the kernel install a
+    host route to the remote peer through it, so no route has to be added by hand. IPv6
+    (an IPv6 `address`): the address with its prefix, and a host route to the peer. With
     `offload`, every packet read or written carries a virtio_net_hdr (see `vnet`), and the
     kernel may hand over TSO super-packets with their checksum left to the "hardware".
     """
@@ -107,13 +123,46 @@ def open_tun(name: str = TUN_NAME, address: str = TARGET_IP, netmask: str = TARG
     if offload:
         fcntl.ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as ctl:
-        fcntl.ioctl(ctl, SIOCSIFADDR, _ifreq_addr(name, address))
-        fcntl.ioctl(ctl, SIOCSIFDSTADDR, _ifreq_addr(name, peer))
-        fcntl.ioctl(ctl, SIOCSIFNETMASK, _ifreq_addr(name, netmask))
+        if ":" not in address:
+            fcntl.ioctl(ctl, SIOCSIFADDR, _ifreq_addr(name, address))
+            fcntl.ioctl(ctl, SIOCSIFDSTADDR, _ifreq_addr(name, peer))
+            fcntl.ioctl(ctl, SIOCSIFNETMASK, _ifreq_addr(name, netmask))
         fcntl.ioctl(ctl, SIOCSIFMTU, struct.pack("16si12x", name.encode(), mtu))
         _set_flags(ctl, name, IFF_UP | IFF_RUNNING)
         _set_flags(ctl, "lo", IFF_UP)
+    if ":" in address:
+        _configure_ipv6(name, address, prefix_len, peer)
     return fd
+
+
+def _configure_ipv6(name: str, address: str, prefix_len: int, peer: str) -> None:
+    index = socket.if_nametoindex(name)
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as ctl:
+        fcntl.ioctl(ctl, SIOCSIFADDR, IN6_IFREQ.pack(
+            socket.inet_pton(socket.AF_INET6, address), prefix_len, index))
+        route = IN6_RTMSG.pack(socket.inet_pton(socket.AF_INET6, peer), bytes(16), bytes(16),
+                               0, 128, 0, 1, 0, RTF_UP, index)
+        try:
+            fcntl.ioctl(ctl, SIOCADDRT, route)
+        except FileExistsError:      # the peer is inside the device's own prefix
+            pass
+    _wait_until_usable(address)
+
+
+def _wait_until_usable(address: str, limit: float = 2.0) -> None:
+    """A new IPv6 address is tentative until the kernel's address work has run, even with
+    duplicate address detection off (RFC 4862 5.4), and binding to it fails meanwhile with
+    EADDRNOTAVAIL. An ioctl cannot ask for IFA_F_NODAD, so wait until a bind succeeds."""
+    deadline = time.monotonic() + limit
+    while True:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((address, 0))
+                return
+            except OSError as exc:
+                if exc.errno != errno.EADDRNOTAVAIL or time.monotonic() > deadline:
+                    raise
+        time.sleep(0.0002)
 
 
 def sysctl_path(name: str) -> str:

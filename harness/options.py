@@ -12,7 +12,9 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from harness.errors import CaseError, Loc
-from harness.netns import REMOTE_IP, TARGET_IP, TARGET_NETMASK
+from harness.ip import VERSIONS, is_address
+from harness.netns import (REMOTE_IP, REMOTE_IP6, TARGET_IP, TARGET_IP6, TARGET_NETMASK,
+                           TARGET_PREFIX6)
 
 
 @dataclass(frozen=True)
@@ -23,18 +25,47 @@ class Plan:
     bind_port: int = 8080
     connect_port: int = 8080
     mtu: int = 1500
-    ip_version: str = "ipv4"
+    ip_version: str = "ipv4"           # the address plan of this run
+    ip_versions: tuple[str, ...] = ("ipv4",)   # the plans the case or script runs in
+    prefix_len: int = TARGET_PREFIX6   # IPv6 only: the local address's prefix
     offload: bool = False              # packetdrill's TUN offloads: TSO super-packets
     strict_segments: bool = True       # False: consecutive outbound segments may be merged
     init_scripts: tuple[str, ...] = ()
     ignored: tuple[str, ...] = field(default=())   # accepted options with no effect here
+    given: frozenset[str] = field(default=frozenset(), compare=False)   # fields options set
+
+    def variant(self, version: str) -> "Plan":
+        """This plan in one of its IP versions. Addresses not given by an option are the
+        version's defaults (packetdrill's runners' plans); IPv6 gets a 1520-byte MTU unless
+        one is given, as those runners do, so that the MSS is 1460 in every version."""
+        changes: dict[str, object] = {"ip_version": version}
+        six = version == "ipv6"
+        if "local_ip" not in self.given:
+            changes["local_ip"] = TARGET_IP6 if six else TARGET_IP
+        if "remote_ip" not in self.given:
+            changes["remote_ip"] = REMOTE_IP6 if six else REMOTE_IP
+        if "mtu" not in self.given:
+            changes["mtu"] = 1520 if six else 1500
+        return replace(self, **changes)
+
+    def check_addresses(self) -> str | None:
+        """Why this plan's addresses do not fit its IP version (None when they do)."""
+        for name in ("local_ip", "remote_ip"):
+            if not is_address(getattr(self, name), self.ip_version):
+                family = "an IPv6" if self.ip_version == "ipv6" else "an IPv4"
+                return f"--{name}={getattr(self, name)} is not {family} address ({self.ip_version})"
+        return None
 
 
 PKT_DEFAULTS = Plan(offload=True, strict_segments=False)
 
 
 def _ip(value: str) -> str:
-    return str(ipaddress.IPv4Address(value.split("/")[0]))
+    return str(ipaddress.ip_address(value.split("/")[0]))
+
+
+def _netmask(value: str) -> str:
+    return str(ipaddress.IPv4Address(value))
 
 
 def _port(value: str) -> int:
@@ -44,12 +75,21 @@ def _port(value: str) -> int:
     return port
 
 
-def _version(value: str) -> str:
-    if value not in ("ipv4", "ipv6", "ipv4-mapped-ipv6"):
-        raise ValueError("expected ipv4, ipv6 or ipv4-mapped-ipv6")
-    if value != "ipv4":
-        raise ValueError(f"--ip_version={value} is not supported yet: this runner speaks IPv4 only")
-    return value
+def _versions(value: str) -> tuple[str, ...]:
+    """One IP version, or several separated by commas (an rfcdrill extension): the case
+    runs once in each."""
+    versions = tuple(v.strip() for v in value.split(",") if v.strip())
+    bad = [v for v in versions if v not in VERSIONS]
+    if bad or not versions:
+        raise ValueError(f"expected {', '.join(VERSIONS)} (or several, comma-separated)")
+    return tuple(dict.fromkeys(versions))
+
+
+def _prefix(value: str) -> int:
+    length = int(value.split("/")[1]) if "/" in value else TARGET_PREFIX6
+    if not 0 < length <= 128:
+        raise ValueError("a prefix length is 1..128")
+    return length
 
 
 def _flag(value: str) -> bool:
@@ -62,9 +102,9 @@ def _flag(value: str) -> bool:
 
 _SETTERS: dict[str, tuple[str, Callable[[str], object]]] = {
     "local_ip": ("local_ip", _ip), "remote_ip": ("remote_ip", _ip),
-    "netmask_ip": ("netmask", _ip), "bind_port": ("bind_port", _port),
+    "netmask_ip": ("netmask", _netmask), "bind_port": ("bind_port", _port),
     "connect_port": ("connect_port", _port), "mtu": ("mtu", int),
-    "ip_version": ("ip_version", _version), "offload": ("offload", _flag),
+    "ip_version": ("ip_versions", _versions), "offload": ("offload", _flag),
     "strict_segments": ("strict_segments", _flag),
     "init_scripts": ("init_scripts", lambda v: tuple(p for p in v.split(",") if p)),
 }
@@ -89,8 +129,13 @@ def plan_from(options: dict[str, object], base: Plan, where: Callable[[str], Loc
                 ignored.append(name)
             continue
         attr, parse = _SETTERS[name]
+        text = (",".join(map(str, raw)) if isinstance(raw, list)
+                else str(raw).lower() if isinstance(raw, bool) else str(raw))
         try:
-            changes[attr] = parse(str(raw) if not isinstance(raw, bool) else str(raw).lower())
+            changes[attr] = parse(text)
+            if name == "local_ip":
+                changes["prefix_len"] = _prefix(text)
         except ValueError as exc:
             raise CaseError(where(name), f"--{name}={raw}: {exc}") from None
-    return replace(base, **changes, ignored=tuple(ignored))
+    plan = replace(base, **changes, ignored=tuple(ignored), given=frozenset(changes))
+    return plan.variant(plan.ip_versions[0])

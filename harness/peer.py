@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 
 from harness.errors import CaseError
 from harness.icmp import build_icmp_error
+from harness.ip import IP, IPv6, encode, header_length
 from harness.model import ANY, PacketEvent
 from harness.options import Plan
-from stack.wire import ACK, SYN, IPv4, TCPSegment, build, flags_text
+from stack.wire import ACK, SYN, IPv4, TCPSegment, flags_text
 
 TARGET_PORT = 8080
 REMOTE_PORT = 40000
@@ -34,6 +35,7 @@ class Peer:
     remote_port: int = REMOTE_PORT
     isns: dict[tuple[int, int], int] = field(default_factory=dict)   # (local, remote port)
     ts_offset: int | None = None
+    ip_version: str = Plan.ip_version
 
     @property
     def isn(self) -> int:
@@ -45,19 +47,34 @@ class Peer:
         """The bytes of an injected segment (or ICMP error), numbers translated to the wire."""
         if event.ports is not None:
             self.remote_port, self.local_port = event.ports
-        ip = IPv4(event.ip.get("src", self.remote_ip), event.ip.get("dst", self.local_ip),
-                  tos=self._tos(event), ttl=_ip_int(event, "ttl", 64),
-                  ident=_ip_int(event, "id", 0), ip_options=event.ip.get("ipopt", b""))
+        ip = self._header(event, event.ip.get("src", self.remote_ip),
+                          event.ip.get("dst", self.local_ip))
         if event.icmp is not None:
-            quoted = build(IPv4(self.local_ip, self.remote_ip),
-                           TCPSegment(self.local_port, self.remote_port, self._wire(event.seq),
-                                      0, ACK, 0, payload=bytes(event.length)))
+            quoted = encode(self._header(None, self.local_ip, self.remote_ip),
+                            TCPSegment(self.local_port, self.remote_port, self._wire(event.seq),
+                                       0, ACK, 0, payload=bytes(event.length)))
             return build_icmp_error(ip, event.icmp["type"], event.icmp["code"], quoted,
-                                    event.icmp.get("mtu", 0))
+                                    event.icmp.get("mtu", 0), event.loc)
         seg = TCPSegment(self.remote_port, self.local_port, event.seq & 0xFFFFFFFF,
                          self._wire(event.ack or 0), event.flags, _required(event, "win"),
                          event.urg or 0, self._wire_options(event), self._payload(event))
-        return _spoil(build(ip, seg), event)
+        return _spoil(encode(ip, seg), event)
+
+    def _header(self, event: PacketEvent | None, src: str, dst: str) -> IP:
+        """The IP header of an injected packet, in this run's IP version."""
+        if event is None:
+            return IPv6(src, dst) if self.ip_version == "ipv6" else IPv4(src, dst)
+        if self.ip_version != "ipv6":
+            if "flowlabel" in event.ip:
+                raise CaseError(event.loc, "'flowlabel' is an IPv6 field; this run is IPv4")
+            return IPv4(src, dst, tos=self._tos(event), ttl=_ip_int(event, "ttl", 64),
+                        ident=_ip_int(event, "id", 0), ip_options=event.ip.get("ipopt", b""))
+        for name in ("id", "ipopt", "bad_ip_csum"):
+            if name in event.ip:
+                raise CaseError(event.loc, f"'{name}' is an IPv4 field; this run is IPv6 "
+                                "(say which IP versions the case runs in: ip_version)")
+        return IPv6(src, dst, tos=self._tos(event), ttl=_ip_int(event, "ttl", 64),
+                    flowlabel=_ip_int(event, "flowlabel", 0))
 
     def _wire(self, target_seq: int) -> int:
         """A number in the target's sequence space, as it is on the wire."""
@@ -104,7 +121,7 @@ class Peer:
         """An outbound segment's seq relative to the ISN of its own connection."""
         return (seg.seq - self.isns.get((seg.sport, seg.dport), 0)) % MOD
 
-    def notation(self, ip: IPv4, seg: TCPSegment, with_ip: bool = False) -> str:
+    def notation(self, ip: IP, seg: TCPSegment, with_ip: bool = False) -> str:
         """A segment in the script's own notation, numbers relative where the script's are."""
         start = self.relative_seq(seg)
         text = f"{flags_text(seg.flags)} {start}:{(start + len(seg.payload)) % MOD}({len(seg.payload)})"
@@ -126,7 +143,7 @@ def _spoil(packet: bytes, event: PacketEvent) -> bytes:
     if event.ip.get("bad_ip_csum"):
         data[11] ^= 0xFF
     if event.ip.get("bad_csum"):
-        data[(data[0] & 0xF) * 4 + 17] ^= 0xFF
+        data[header_length(packet) + 17] ^= 0xFF
     return bytes(data)
 
 

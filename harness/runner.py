@@ -36,7 +36,8 @@ from harness.peer import MOD, Peer
 from harness.result import Failure, PacketRecord, Step
 from harness.syscalls import STATE_NAMES, CallResult, Syscalls
 from harness.targets.base import CallHandle, Captured, Target
-from stack.wire import FIN, PSH, IPv4, Malformed, TCPSegment, parse
+from harness.ip import IP, decode, protocol
+from stack.wire import FIN, PSH, Malformed, TCPSegment
 
 CALL_SLACK = 0.25      # how long a call without `...` may take before it counts as blocking
 ANY_TIME_WAIT = 10.0   # how long a `*` line waits for its segment
@@ -85,7 +86,7 @@ class Runner:
         self.on_step = on_step or (lambda step: None)
         plan = script.plan
         self.peer = Peer(local_ip=plan.local_ip, remote_ip=plan.remote_ip,
-                         local_port=plan.bind_port)
+                         local_port=plan.bind_port, ip_version=plan.ip_version)
         self.calls = Syscalls(target.api, plan)
         self.queue: deque[Captured] = deque()
         self.pending: list[Pending] = []
@@ -158,7 +159,7 @@ class Runner:
         if captured is None:
             return
         self.packets.append(PacketRecord(captured.time, "out", captured.data))
-        if captured.data[9] == 6:       # IP protocol TCP; other outbound traffic is only logged
+        if protocol(captured.data) == 6:     # TCP; other outbound traffic is only logged
             self.queue.append(captured)
 
     def check_unexpected(self, event: Event, due: float, tolerance: float) -> None:
@@ -170,7 +171,7 @@ class Runner:
 
     def describe(self, packet: Captured) -> str:
         try:
-            ip, seg = parse(packet.data)
+            ip, seg = decode(packet.data)
         except Malformed as exc:
             return f"malformed packet ({exc})"
         return self.peer.notation(ip, seg)
@@ -221,9 +222,9 @@ class Runner:
                 return None
         return self.queue.popleft()
 
-    def decode(self, event: Event, packet: Captured) -> tuple[IPv4, TCPSegment]:
+    def decode(self, event: Event, packet: Captured) -> tuple[IP, TCPSegment]:
         try:
-            return parse(packet.data)
+            return decode(packet.data)
         except Malformed as exc:
             self.fail(event, f"malformed outbound packet: {exc}", expected=_script_part(event))
             raise     # not reached: fail() raises

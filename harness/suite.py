@@ -5,13 +5,16 @@ Shared by the CLI and the pytest plugin, so both select and report cases the sam
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterable
 
 from harness import expectations
 from harness.errors import CaseError, Loc
 from harness.execute import Job
+from harness.expectations import VARIANT_MARK
 from harness.loader import CASE_SUFFIXES, load
+from harness.model import Script
 from harness.netns import have_privileges
 from harness.result import SKIPPED, Failure, Result
 from harness.targets import TARGETS
@@ -37,15 +40,32 @@ def available_targets() -> list[str]:
     return list(TARGETS) if have_privileges() else []
 
 
-def jobs_for(path: str, targets: list[str], defines: dict[str, str] | None = None) -> list[Job]:
-    """One job per target for a case file; a load error becomes an error job per target."""
+def jobs_for(path: str, targets: list[str], defines: dict[str, str] | None = None,
+             versions: Iterable[str] | None = None) -> list[Job]:
+    """One job per target and IP version for a case file (`versions`: only these); a load
+    error becomes an error job per target."""
     try:
         script = load(path, defines)
     except CaseError as exc:
         return [Job(path, target, error=exc, case_id=Path(path).stem) for target in targets]
     wanted = [t for t in targets if script.targets is None or t in script.targets]
-    return [Job(path, t, script, case_id=script.id, requirements=script.requirements)
-            for t in wanted]
+    return [Job(path, t, None if error else variant, error=error, case_id=variant.id,
+                requirements=script.requirements)
+            for variant, error in variants(script, versions) for t in wanted]
+
+
+def variants(script: Script, only: Iterable[str] | None = None) -> list[tuple[Script, CaseError | None]]:
+    """The script once per IP version it runs in, ids marked `@version` when there are
+    several; a version whose plan cannot work (an IPv4 --local_ip in IPv6) carries an error."""
+    versions = [v for v in script.plan.ip_versions if only is None or v in only]
+    out = []
+    for version in versions:
+        plan = script.plan.variant(version)
+        case_id = script.id + VARIANT_MARK + version if len(script.plan.ip_versions) > 1 else script.id
+        problem = plan.check_addresses()
+        error = CaseError(Loc(script.path, 1), problem) if problem else None
+        out.append((replace(script, id=case_id, plan=plan), error))
+    return out
 
 
 def check_unique(jobs: list[Job]) -> None:
@@ -61,10 +81,16 @@ def check_unique(jobs: list[Job]) -> None:
 
 
 def skipped_result(job: Job) -> Result | None:
-    """A Result for a job its target's expectations say to skip, else None."""
-    expectation = expectations.is_skipped(job.path, job.case_id, job.target)
-    if expectation is None:
-        return None
+    """A Result for a job its target cannot run (an IP version it lacks) or its target's
+    expectations say to skip, else None."""
+    version = job.script.plan.ip_version if job.script else "ipv4"
+    if version not in TARGETS[job.target].ip_versions:
+        reason = f"the {job.target} target does not run {version} (it runs {', '.join(TARGETS[job.target].ip_versions)})"
+    else:
+        expectation = expectations.is_skipped(job.path, job.case_id, job.target)
+        if expectation is None:
+            return None
+        reason = expectation.reason
     return Result(job.case_id, job.path, job.target, SKIPPED, title=job.script.title if job.script else "",
-                  requirements=job.requirements, failure=Failure(expectation.reason),
-                  expectation=expectation.reason, raw_verdict=SKIPPED)
+                  requirements=job.requirements, failure=Failure(reason),
+                  expectation=reason, raw_verdict=SKIPPED)

@@ -17,6 +17,7 @@ from typing import Any, Callable, Protocol
 
 from harness.constants import CONSTANTS, TCP_STATES, errno_name
 from harness.errors import CaseError
+from harness.ip import socket_address
 from harness.model import Expr, SyscallEvent
 from harness.options import Plan
 from harness.tcpinfo import TCP_INFO_LEN, decode_tcp_info
@@ -127,12 +128,22 @@ class Syscalls:
         return CallResult(fd)
 
     def sys_socket(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
-        family = evaluate(args[0]) if args[0].kind != "ellipsis" else socket.AF_INET
+        """`socket(..., type, proto)`: the family is the plan's, as in packetdrill (AF_INET6 in
+        the ipv6 and ipv4-mapped-ipv6 plans; the latter with IPV6_V6ONLY off)."""
+        plan_family = socket.AF_INET if self.plan.ip_version == "ipv4" else socket.AF_INET6
+        family = evaluate(args[0]) if args[0].kind != "ellipsis" else plan_family
         type_, proto = evaluate(args[1]), evaluate(args[2])
-        return self._new_fd(event, self.api.socket(family, type_, proto))
+        sock = self.api.socket(family, type_, proto)
+        if family == socket.AF_INET6 and self.plan.ip_version == "ipv4-mapped-ipv6":
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        return self._new_fd(event, sock)
+
+    def _address(self, sock: Any, address: str, port: int) -> tuple[str, int]:
+        return socket_address(self.plan.ip_version, address, sock.family), port
 
     def sys_bind(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
-        self.sock(args[0]).bind((self.plan.local_ip, self.plan.bind_port))
+        sock = self.sock(args[0])
+        sock.bind(self._address(sock, self.plan.local_ip, self.plan.bind_port))
         return CallResult(0)
 
     def sys_listen(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
@@ -144,7 +155,8 @@ class Syscalls:
         return self._new_fd(event, conn)
 
     def sys_connect(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
-        err = self.sock(args[0]).connect_ex((self.plan.remote_ip, self.plan.connect_port))
+        sock = self.sock(args[0])
+        err = sock.connect_ex(self._address(sock, self.plan.remote_ip, self.plan.connect_port))
         return CallResult(0) if err == 0 else CallResult(-1, err)
 
     def _recv(self, fd: Expr, size: int, flags: int = 0) -> CallResult:

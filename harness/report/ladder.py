@@ -18,7 +18,8 @@ from html import escape
 
 from harness.peer import Peer
 from harness.result import Failure, PacketRecord
-from stack.wire import SYN, IPv4, Malformed, TCPSegment, parse
+from harness.ip import IP, decode
+from stack.wire import SYN, Malformed, TCPSegment
 
 MOD = 1 << 32
 LEFT, RIGHT, WIDTH = 150, 690, 860     # rails and canvas, in px
@@ -44,7 +45,7 @@ def target_isns(packets: list[PacketRecord]) -> dict[tuple[int, int], int]:
     return isns
 
 
-def label(ip: IPv4, seg: TCPSegment, inbound: bool, isn: int) -> str:
+def label(ip: IP, seg: TCPSegment, inbound: bool, isn: int) -> str:
     """A segment in script notation: the target's own numbers relative to its ISN, and on
     injected segments the ack and SACK blocks that refer to them; the runner's as they are."""
     if not inbound:
@@ -141,9 +142,9 @@ def _is_outbound_line(script_line: str) -> bool:
     return ">" in script_line.split()[1:2]
 
 
-def _decode(packet: PacketRecord) -> tuple[IPv4, TCPSegment] | str:
+def _decode(packet: PacketRecord) -> tuple[IP, TCPSegment] | str:
     """The packet's IP header and TCP segment, or why it has none."""
     try:
-        return parse(packet.data)
+        return decode(packet.data)
     except Malformed as exc:
         return f"not a TCP segment: {exc}"

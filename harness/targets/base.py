@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from harness.ip import VERSIONS
 from harness.model import Script
 
 
@@ -41,6 +42,7 @@ class CallHandle:
 
 class Target(ABC):
     name: str = ""
+    ip_versions: tuple[str, ...] = VERSIONS    # the address plans it can run (harness.ip)
 
     @abstractmethod
     def setup(self, script: Script) -> None:

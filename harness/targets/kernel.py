@@ -14,7 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-from harness import netns, vnet
+from harness import ip, netns, vnet
 from harness.constants import CONSTANTS
 from harness.errors import CaseError
 from harness.model import Script
@@ -144,6 +144,7 @@ class KernelTarget(Target):
         self.offload = False
         self._wake_r, self._wake_w = -1, -1
         self._t0 = 0.0
+        self.wire_version = 4
 
     @property
     def api(self) -> KernelAPI:
@@ -151,14 +152,18 @@ class KernelTarget(Target):
 
     def setup(self, script: Script) -> None:
         netns.enter_private_netns()
-        for name in ("net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6"):
-            netns.write_sysctl(name, 1)      # no router solicitations on the new device
-        for name, value in script.sysctl.items():
-            netns.write_sysctl(name, value)
         plan = script.plan
+        self.wire_version = 6 if plan.ip_version == "ipv6" else 4
+        if self.wire_version == 6:
+            quiet = netns.QUIET_IPV6
+        else:     # no IPv6 on the device at all: no router solicitations
+            quiet = {"net.ipv6.conf.all.disable_ipv6": 1, "net.ipv6.conf.default.disable_ipv6": 1}
+        for name, value in {**quiet, **script.sysctl}.items():
+            netns.write_sysctl(name, value)
         try:
             self.tun = netns.open_tun(address=plan.local_ip, netmask=plan.netmask,
-                                      peer=plan.remote_ip, mtu=plan.mtu, offload=plan.offload)
+                                      peer=plan.remote_ip, mtu=plan.mtu, offload=plan.offload,
+                                      prefix_len=plan.prefix_len)
         except OSError as exc:
             raise CaseError(None, f"the TUN device cannot be set up with local_ip {plan.local_ip}, "
                             f"remote_ip {plan.remote_ip}, netmask {plan.netmask}, mtu {plan.mtu}: "
@@ -211,10 +216,20 @@ class KernelTarget(Target):
             return None
         if self.offload:
             data = vnet.strip(data)
-        if not data or data[0] >> 4 != 4:
+        if not self._relevant(data):
             return None
         seconds, nanos = struct.unpack("qq", ancillary[0][2][:16])
         return Captured(seconds + nanos / 1e9 - self._realtime_offset, data)
+
+    def _relevant(self, data: bytes) -> bool:
+        """A packet of the case's IP version, IPv6 neighbour discovery and MLD left out."""
+        if not data or data[0] >> 4 != self.wire_version:
+            return False
+        if self.wire_version == 4:
+            return True
+        proto = ip.protocol(data)
+        return proto != ip.IPPROTO_ICMPV6 or (len(data) > ip.V6_HEADER_LEN
+                                               and data[ip.V6_HEADER_LEN] < 128)
 
     def start_call(self, fn: Callable[[], Any]) -> CallHandle:
         handle = CallHandle()

@@ -77,6 +77,7 @@ def route_initcwnd() -> int | None:
 
 class StackTarget(Target):
     name = "stack"
+    ip_versions = ("ipv4",)      # a TCP/IPv4 stack: IPv6 and its sockets are out of its scope
 
     def __init__(self) -> None:
         self.clock = VirtualClock()

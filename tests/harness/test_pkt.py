@@ -85,7 +85,7 @@ def test_a_script_that_hangs_is_stopped(tmp_path):
     ("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 fsync(3) = 0\n", "2:4", "not supported: fsync"),
     ("--tolerance_usecs=abc\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n", "1:1", "--tolerance_usecs needs a number"),
     ("--no_such_option=1\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n", "1:1", "unknown option --no_such_option"),
-    ("--ip_version=ipv6\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n", "1:1", "not supported yet"),
+    ("--ip_version=ipv5\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n", "1:1", "expected ipv4, ipv4-mapped-ipv6, ipv6"),
     ("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n`true`\n+0 close(3) = 0\n", "3:1", "after the cleanup command"),
 ])
 def test_broken_scripts_are_errors_at_their_place(tmp_path, text, where, message):
