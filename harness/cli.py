@@ -211,6 +211,8 @@ def _progress(result: Result, done: int, total: int, quiet: bool) -> None:
         return
     print(f"[{done:>{len(str(total))}}/{total}] {label:<5} {result.target:<6} "
           f"{result.case_id} ({result.duration:.2f} s)", flush=True)
+    for warning in result.warnings:
+        print("    " + warning, flush=True)
     if result.verdict in (FAIL, ERROR) and result.failure:
         print("    " + result.failure.render(result.path).replace("\n", "\n    "), flush=True)
     elif result.verdict == XPASS:

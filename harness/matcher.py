@@ -4,7 +4,8 @@ Checked always: the packet is well formed IPv4/TCP, both checksums are right, fl
 payload length, and the options in order (unless written `<...>`). Checked when written:
 ack, win, urg, IP tos (IPv6: traffic class), ttl (hop limit), ECN bits, IP id (IPv4),
 flow label (IPv6), addresses and IP options. Values written `*` match anything. TS val is the
-target's own clock and is never compared (packetdrill does the same).
+target's own clock: compared only with packetdrill's --tcp_ts_tick_usecs, within the timing
+tolerance, after the offset learned from the first outbound timestamp.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def compare(event: PacketEvent, ip: IP, seg: TCPSegment, peer: Peer,
         check("ecn", _ecn(event.ip["ecn"]), _ecn(ip.tos & 3))
     if event.options is not None:
         _compare_options(event.options, seg.options, diffs)
+        _compare_ts_val(event.options, seg, peer, diffs)
     if sent is not None and seg.payload and not seg.flags & SYN:
         _compare_payload((peer.relative_seq(seg) - 1) % MOD, seg.payload, sent, diffs)
     return diffs
@@ -105,6 +107,15 @@ def _compare_options(expected: list, actual: list, diffs: list[Difference]) -> N
     for index, (want, got) in enumerate(zip(expected, actual)):
         if want[0] != got[0] or not _option_matches(want, got):
             diffs.append(Difference(f"option {index + 1}", option_text(want), option_text(got)))
+
+
+def _compare_ts_val(expected: list, seg: TCPSegment, peer: Peer, diffs: list[Difference]) -> None:
+    want, got = next((o for o in expected if o[0] == "TS"), None), seg.option("TS")
+    if want is None or got is None or want[1] is ANY:
+        return
+    problem = peer.ts_val_error(want[1], got[1])
+    if problem is not None:
+        diffs.append(Difference("TS val", f"{want[1]} (+ the target's clock offset)", problem))
 
 
 def _option_matches(want: tuple, got: tuple) -> bool:

@@ -30,6 +30,8 @@ class Plan:
     prefix_len: int = TARGET_PREFIX6   # IPv6 only: the local address's prefix
     offload: bool = False              # packetdrill's TUN offloads: TSO super-packets
     strict_segments: bool = True       # False: consecutive outbound segments may be merged
+    ts_tick_usecs: int = 0             # >0: outbound TS val is checked, one tick per so many us
+    non_fatal: frozenset[str] = frozenset()   # packetdrill's --non_fatal: packet, syscall
     init_scripts: tuple[str, ...] = ()
     ignored: tuple[str, ...] = field(default=())   # accepted options with no effect here
     given: frozenset[str] = field(default=frozenset(), compare=False)   # fields options set
@@ -92,6 +94,14 @@ def _prefix(value: str) -> int:
     return length
 
 
+def _non_fatal(value: str) -> frozenset[str]:
+    """packetdrill's `--non_fatal=packet,syscall`: which mismatches are only warnings."""
+    kinds = frozenset(v for v in value.replace(",", " ").split())
+    if not kinds <= {"packet", "syscall"}:
+        raise ValueError("expected packet, syscall or both (comma-separated)")
+    return kinds
+
+
 def _flag(value: str) -> bool:
     if value in ("", "1", "true", "yes", "True"):
         return True
@@ -105,13 +115,14 @@ _SETTERS: dict[str, tuple[str, Callable[[str], object]]] = {
     "netmask_ip": ("netmask", _netmask), "bind_port": ("bind_port", _port),
     "connect_port": ("connect_port", _port), "mtu": ("mtu", int),
     "ip_version": ("ip_versions", _versions), "offload": ("offload", _flag),
-    "strict_segments": ("strict_segments", _flag),
+    "strict_segments": ("strict_segments", _flag), "tcp_ts_tick_usecs": ("ts_tick_usecs", int),
+    "non_fatal": ("non_fatal", _non_fatal),
     "init_scripts": ("init_scripts", lambda v: tuple(p for p in v.split(",") if p)),
 }
 # Options packetdrill has that change nothing on this runner (or are read elsewhere:
 # the tolerances go into the Script's Tolerance).
 _ACCEPTED = {"tolerance_usecs", "tolerance_percent", "gateway_ip", "speed", "mss",
-             "tcp_ts_ecr_scaled", "tcp_ts_tick_usecs", "non_fatal", "dry_run", "is_anyip",
+             "tcp_ts_ecr_scaled", "dry_run", "is_anyip",
              "send_omit_free", "debug", "verbose", "code_command", "code_format",
              "code_sockopt", "so_filename", "so_flags", "define"}
 KNOWN = frozenset(_SETTERS) | _ACCEPTED

@@ -36,6 +36,22 @@ class Peer:
     isns: dict[tuple[int, int], int] = field(default_factory=dict)   # (local, remote port)
     ts_offset: int | None = None
     ip_version: str = Plan.ip_version
+    ts_tick_usecs: int = 0             # packetdrill's --tcp_ts_tick_usecs (0: TS val unchecked)
+    ts_tolerance_usecs: float = 4000.0
+
+    def ts_val_error(self, script_val: int, wire_val: int) -> str | None:
+        """Why an outbound TS val is wrong, or None. With a tick, packetdrill checks it: the
+        script's value, moved into the target's clock by the offset learned from the first
+        outbound timestamp, may be off by at most the tolerance in time (RFC 7323 5.4 leaves
+        the clock's rate to the sender; the script states it)."""
+        if not self.ts_tick_usecs or self.ts_offset is None:
+            return None
+        off = (wire_val - script_val - self.ts_offset) % MOD
+        ticks = min(off, MOD - off)
+        if ticks * self.ts_tick_usecs > self.ts_tolerance_usecs:
+            return (f"bad outbound TCP timestamp value: {ticks} ticks of {self.ts_tick_usecs} us "
+                    f"from the script's, more than {self.ts_tolerance_usecs:.0f} us")
+        return None
 
     @property
     def isn(self) -> int:

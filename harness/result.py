@@ -17,7 +17,8 @@ VERDICTS = (PASS, FAIL, XFAIL, XPASS, ERROR, SKIPPED)
 
 @dataclass
 class Step:
-    """One event as it happened: `kind` is inject, outbound, call, assert, python, shell."""
+    """One event as it happened: `kind` is inject, outbound, call, assert, python, shell, or
+    warning (a mismatch that --non_fatal let pass)."""
 
     time: float
     line: int
@@ -75,6 +76,11 @@ class Result:
     environment: dict[str, str] = field(default_factory=dict)
     expectation: str = ""          # the reason from the target's expectations file, if any
     raw_verdict: str = ""          # pass/fail/error before expectations were applied
+
+    @property
+    def warnings(self) -> list[str]:
+        """Mismatches the script's --non_fatal let pass, `file:line: message` each."""
+        return [f"{self.path}:{s.line}: warning: {s.note}" for s in self.timeline if s.kind == "warning"]
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

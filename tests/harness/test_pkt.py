@@ -26,7 +26,7 @@ def run_pkt(tmp_path: Path, text: str, defines: dict[str, str] | None = None) ->
 
 
 @needs_root
-@pytest.mark.parametrize("name", ["offload-tso", "syscalls-io", "syscalls-fds"])
+@pytest.mark.parametrize("name", ["offload-tso", "syscalls-io", "syscalls-fds", "ts-tick"])
 def test_shipped_scripts_pass_on_the_kernel(name):
     result = run_one(load(PKT / f"{name}.pkt"), "kernel")
     assert result.verdict == PASS, result.failure
@@ -54,6 +54,45 @@ def test_a_failing_python_block_names_its_line(tmp_path):
     result = run_pkt(tmp_path, HEAD + "+0 %{\nassert tcpi_snd_mss == 9, 'mss was %d' % tcpi_snd_mss\n}%\n")
     assert result.verdict == FAIL and result.failure.line == 10
     assert result.failure.message == "Python assertion failed: mss was 1460"
+
+
+@needs_root
+def test_python_blocks_run_at_the_end_with_the_tcp_info_of_their_moment(tmp_path):
+    """packetdrill's meaning: each block sees TCP_INFO as it was when its line was reached,
+    the blocks share one namespace, and they run after the last line."""
+    passing = run_pkt(tmp_path, HEAD + "+0 write(4, ..., 10) = 10\n+0 > P. 1:11(10) ack 1\n"
+                      "+0 %{ unacked_then = tcpi_unacked }%\n+.01 < . 1:1(0) ack 11 win 65535\n"
+                      "+0 %{\nassert unacked_then == 1 and tcpi_unacked == 0\n}%\n")
+    assert passing.verdict == PASS, passing.failure
+    later = run_pkt(tmp_path, HEAD + "+0 %{ assert False, 'the block' }%\n"
+                    "+0 write(4, ..., 10) = 10\n+0 > P. 1:99(98) ack 1\n")
+    assert later.verdict == FAIL and later.failure.line == 12, later.failure
+
+
+@needs_root
+def test_tcp_ts_tick_usecs_checks_the_outbound_ts_val(tmp_path):
+    text = (PKT / "ts-tick.pkt").read_text()
+    assert run_pkt(tmp_path, text).verdict == PASS
+    early = run_pkt(tmp_path, text.replace("TS val 600 ecr 200", "TS val 560 ecr 200"))
+    assert early.verdict == FAIL
+    assert "bad outbound TCP timestamp value: 4" in early.failure.diff[0]["actual"]
+    unchecked = run_pkt(tmp_path, text.replace("TS val 600 ecr 200", "TS val 560 ecr 200")
+                        .replace("--tcp_ts_tick_usecs=1000", ""))
+    assert unchecked.verdict == PASS
+
+
+@needs_root
+def test_non_fatal_makes_packet_and_syscall_mismatches_warnings(tmp_path):
+    wrong = HEAD + "+0 write(4, ..., 10) = 11\n+0 > P. 1:11(10) ack 1 win 9\n+0 close(4) = 0\n+0 > F. 11:11(0) ack 1\n"
+    assert run_pkt(tmp_path, wrong).verdict == FAIL
+    both = run_pkt(tmp_path, "--non_fatal=packet,syscall\n" + wrong)
+    assert both.verdict == PASS, both.failure
+    assert [w.split(": warning: ")[1].split(" (")[0] for w in both.warnings] == \
+        ["returned 10, expected 11", "outbound segment does not match"]
+    packet_only = run_pkt(tmp_path, "--non_fatal=packet\n" + wrong)
+    assert packet_only.verdict == FAIL and packet_only.failure.line == 11   # the write
+    missing = run_pkt(tmp_path, "--non_fatal=packet\n" + HEAD + "+0 > P. 1:11(10) ack 1\n")
+    assert missing.verdict == FAIL and "did not arrive" in missing.failure.message
 
 
 @needs_root
@@ -85,6 +124,7 @@ def test_a_script_that_hangs_is_stopped(tmp_path):
     ("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 fsync(3) = 0\n", "2:4", "not supported: fsync"),
     ("--tolerance_usecs=abc\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n", "1:1", "--tolerance_usecs needs a number"),
     ("--no_such_option=1\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n", "1:1", "unknown option --no_such_option"),
+    ("--non_fatal=packets\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n", "1:1", "expected packet, syscall"),
     ("--ip_version=ipv5\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n", "1:1", "expected ipv4, ipv4-mapped-ipv6, ipv6"),
     ("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n`true`\n+0 close(3) = 0\n", "3:1", "after the cleanup command"),
 ])
