@@ -392,6 +392,9 @@ class Parser:
             if self.word("'ecr'") != "ecr":
                 raise self.fail("'ecr' after the TS value", self.pos - 3)
             return ("TS", val, self.int_or_any("the TS echo reply"))
+        if name in ("FO", "FOEXP"):         # TCP Fast Open (RFC 7413 4.1.1), as packetdrill
+            cookie = self.fast_open_cookie()
+            return ("raw", 34, cookie) if name == "FO" else ("raw", 254, b"\xf9\x89" + cookie)
         if name == "opt":                   # any option: `opt 253 0x0102`, `opt 2 len 9`
             kind = self.integer("an option kind")
             length = None
@@ -406,7 +409,19 @@ class Parser:
                 return ("raw", kind, data)
             return ("bytes", bytes((kind & 0xFF, length & 0xFF)) + data)
         raise CaseError(self.loc(pos), f"unknown TCP option {name!r} "
-                        "(expected mss, wscale, sackOK, sack, TS, nop, eol or opt KIND [len N] [0xDATA])")
+                        "(expected mss, wscale, sackOK, sack, TS, nop, eol, FO, FOEXP or opt KIND [len N] [0xDATA])")
+
+    def fast_open_cookie(self) -> bytes:
+        """An optional cookie after FO: hex digits, as such or a -D name (TFO_COOKIE)."""
+        if self.peek(",") or self.peek(">"):
+            return b""
+        pos = self.pos
+        word = self.match(re.compile(r"[A-Za-z0-9_]+"))
+        text = self.defines.get(word or "", word or "")
+        try:
+            return bytes.fromhex(text.removeprefix("0x"))
+        except ValueError:
+            raise CaseError(self.loc(pos), f"a Fast Open cookie in hex after FO, got {text!r}") from None
 
     # -- system calls --------------------------------------------------------------------
     def syscall(self, time: TimeSpec, start: int, end_time: TimeSpec | None) -> SyscallEvent:

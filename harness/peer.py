@@ -169,6 +169,10 @@ def option_text(opt: tuple) -> str:
         return f"TS val {_v(opt[1])} ecr {_v(opt[2])}"
     if name == "sack":
         return "sack " + " ".join(f"{_v(l)}:{_v(r)}" for l, r in opt[1])
+    if name == "raw" and opt[1] == 34:                           # TCP Fast Open
+        return "FO" + (f" {opt[2].hex()}" if opt[2] else "")
+    if name == "raw" and opt[1] == 254 and opt[2][:2] == b"\xf9\x89":   # experimental TFO
+        return "FOEXP" + (f" {opt[2][2:].hex()}" if opt[2][2:] else "")
     if name == "raw":
         return f"opt {opt[1]}" + (f" 0x{opt[2].hex()}" if opt[2] else "")
     if name == "bytes":

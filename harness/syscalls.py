@@ -176,9 +176,11 @@ class Syscalls:
     def sys_recvmsg(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
         return self._recv(args[0], sum(iov_lengths(_msg_iov(args[1]))), _flags(args, 2))
 
-    def _send(self, fd: Expr, data: Expr | None, count: int, flags: int = 0) -> CallResult:
+    def _send(self, fd: Expr, data: Expr | None, count: int, flags: int = 0,
+              to: tuple[str, int] | None = None) -> CallResult:
         """Send `count` bytes: the script's string, or for `...` a pattern that depends on the
-        offset in the stream, so that the bytes of every outbound segment can be checked."""
+        offset in the stream, so that the bytes of every outbound segment can be checked.
+        `to`: sendto's destination (TCP uses it only to connect, with MSG_FASTOPEN)."""
         name = evaluate(fd)
         stream = self.streams.setdefault(name, bytearray())
         value = evaluate(data) if data is not None else None
@@ -186,7 +188,8 @@ class Syscalls:
             chunk = value.encode("latin-1")[:count].ljust(count, b"\0")
         else:
             chunk = pattern(len(stream) if stream is not None else 0, count)
-        sent = self.sock(fd).send(chunk, flags)
+        sock = self.sock(fd)
+        sent = sock.sendto(chunk, flags, to) if to is not None else sock.send(chunk, flags)
         if stream is not None:
             stream.extend(chunk[:sent])
         return CallResult(sent)
@@ -197,7 +200,11 @@ class Syscalls:
     def sys_send(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
         return self._send(args[0], args[1], evaluate(args[2]) or 0, _flags(args, 3))
 
-    sys_sendto = sys_send
+    def sys_sendto(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        sock = self.sock(args[0])
+        to = (self._address(sock, self.plan.remote_ip, self.plan.connect_port)
+              if len(args) > 4 and args[4].kind == "ellipsis" and hasattr(sock, "sendto") else None)
+        return self._send(args[0], args[1], evaluate(args[2]) or 0, _flags(args, 3), to)
 
     def sys_writev(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
         return self._send(args[0], None, sum(iov_lengths(args[1])))

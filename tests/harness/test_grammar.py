@@ -50,6 +50,17 @@ def test_expected_segment_wildcards_and_unchecked_options():
     assert one("+0 > [ect0] . 1:1(0)").ip == {"ecn": 2}
 
 
+def test_fast_open_options_and_ipv6_fields():
+    event = parse_script("+0 < (flowlabel 0x12, src 2001:db8::7) S 0:0(0) win 1 "
+                         "<FO abcd,FO,FOEXP TFO_COOKIE>\n", "t.pkt", defines={"TFO_COOKIE": "0102"})[0]
+    assert event.options == [("raw", 34, b"\xab\xcd"), ("raw", 34, b""),
+                             ("raw", 254, b"\xf9\x89\x01\x02")]
+    assert event.ip == {"flowlabel": 0x12, "src": "2001:db8::7"}
+    assert str(error("+0 < S 0:0(0) win 1 <FO xyz>\n")) == \
+        "t.pkt:1:25: a Fast Open cookie in hex after FO, got 'xyz'"
+    assert "an IPv4 or IPv6 address after 'dst'" in str(error("+0 > (dst 1.2.3) S 0:0(0)\n"))
+
+
 def test_syscalls_with_every_argument_form():
     event = one("+0...0.2 setsockopt(4, SOL_SOCKET, SO_LINGER, {l_onoff=1, l_linger=0}, 8) = 0")
     assert isinstance(event, SyscallEvent) and event.end_time.start == 0.2
