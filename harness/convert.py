@@ -79,6 +79,7 @@ def pkt_to_yaml(path: str, requirements: list[str] | None = None,
                                   if not k.startswith("tolerance_")}
     options["offload"] = script.plan.offload                  # the .pkt device defaults,
     options["strict_segments"] = script.plan.strict_segments  # stated for the YAML case
+    options["fail_on_unexpected"] = script.plan.fail_on_unexpected
     options["ip_version"] = list(script.plan.ip_versions)       # and the runners' versions
     case["options"] = options
     head = yaml.safe_dump(case, sort_keys=False, width=100)
@@ -102,6 +103,7 @@ def yaml_to_pkt(path: str, defines: dict[str, str] | None = None) -> str:
     options = dict(data.get("options", {}))
     options.setdefault("offload", Plan().offload)
     options.setdefault("strict_segments", Plan().strict_segments)
+    options.setdefault("fail_on_unexpected", Plan().fail_on_unexpected)
     options.setdefault("ip_version", list(Plan().ip_versions))
     if "tolerance" in data:
         options["tolerance_usecs"] = script.tolerance.usecs

@@ -30,6 +30,7 @@ class Plan:
     prefix_len: int = TARGET_PREFIX6   # IPv6 only: the local address's prefix
     offload: bool = False              # packetdrill's TUN offloads: TSO super-packets
     strict_segments: bool = True       # False: consecutive outbound segments may be merged
+    fail_on_unexpected: bool = True    # False: packetdrill's rule, only `>` lines look
     ts_tick_usecs: int = 0             # >0: outbound TS val is checked, one tick per so many us
     non_fatal: frozenset[str] = frozenset()   # packetdrill's --non_fatal: packet, syscall
     init_scripts: tuple[str, ...] = ()
@@ -59,7 +60,7 @@ class Plan:
         return None
 
 
-PKT_DEFAULTS = Plan(offload=True, strict_segments=False)
+PKT_DEFAULTS = Plan(offload=True, strict_segments=False, fail_on_unexpected=False)
 
 
 def _ip(value: str) -> str:
@@ -115,7 +116,8 @@ _SETTERS: dict[str, tuple[str, Callable[[str], object]]] = {
     "netmask_ip": ("netmask", _netmask), "bind_port": ("bind_port", _port),
     "connect_port": ("connect_port", _port), "mtu": ("mtu", int),
     "ip_version": ("ip_versions", _versions), "offload": ("offload", _flag),
-    "strict_segments": ("strict_segments", _flag), "tcp_ts_tick_usecs": ("ts_tick_usecs", int),
+    "strict_segments": ("strict_segments", _flag),
+    "fail_on_unexpected": ("fail_on_unexpected", _flag), "tcp_ts_tick_usecs": ("ts_tick_usecs", int),
     "non_fatal": ("non_fatal", _non_fatal),
     "init_scripts": ("init_scripts", lambda v: tuple(p for p in v.split(",") if p)),
 }

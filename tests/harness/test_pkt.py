@@ -97,6 +97,17 @@ def test_non_fatal_makes_packet_and_syscall_mismatches_warnings(tmp_path):
 
 
 @needs_root
+def test_a_segment_no_line_expects_is_seen_only_by_the_next_expected_line(tmp_path):
+    """packetdrill's rule: the data segment nobody expects is not a failure by itself."""
+    text = HEAD + "+0 write(4, ..., 10) = 10\n+.05 < . 1:1(0) ack 11 win 65535\n+.01 close(4) = 0\n"
+    assert run_pkt(tmp_path, text).verdict == PASS
+    taken = run_pkt(tmp_path, text + "+0 > F. 11:11(0) ack 1\n")
+    assert taken.verdict == FAIL and taken.failure.line == 13     # it meets the data segment
+    strict = run_pkt(tmp_path, "--fail_on_unexpected\n" + text)
+    assert strict.verdict == FAIL and "unexpected outbound segment" in strict.failure.message
+
+
+@needs_root
 def test_a_python_block_that_raises_is_reported(tmp_path):
     result = run_pkt(tmp_path, HEAD + "+0 %{ tcpi_nonexistent + 1 }%\n")
     assert result.verdict == FAIL and "NameError" in result.failure.message
