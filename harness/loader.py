@@ -22,7 +22,7 @@ import yaml
 from harness.catalog import requirement_ids
 from harness.errors import CaseError, Loc
 from harness.grammar import Program, parse_program, parse_script
-from harness.model import Event, Script, SyscallEvent, Tolerance
+from harness.model import Event, PacketEvent, Script, SyscallEvent, Tolerance
 from harness.ip import VERSIONS
 from harness.options import PKT_DEFAULTS, Plan, plan_from
 
@@ -240,11 +240,11 @@ def load_pkt(text: str, path: str, defines: dict[str, str] | None = None) -> Scr
             options[m.group(1)] = m.group(2) or ""
             lines[m.group(1)] = index + 1
     plan = plan_from(options, PKT_DEFAULTS, lambda name: Loc(path, lines[name]))
-    if "ip_version" not in options:
-        versions = runner_versions(path)
-        plan = replace(plan, ip_versions=versions).variant(versions[0])
     program = parse_program("\n".join(rows[body_start:]), path, body_start + 1, 1, defines)
     check_times(program.events)
+    if "ip_version" not in options:
+        versions = runner_versions(path, program.events)
+        plan = replace(plan, ip_versions=versions).variant(versions[0])
     try:
         tolerance = Tolerance(float(options.get("tolerance_usecs", 4000)),
                               float(options.get("tolerance_percent", 12.5)))
@@ -259,14 +259,33 @@ def load_pkt(text: str, path: str, defines: dict[str, str] | None = None) -> Scr
                   cleanup_command=program.cleanup, defines=dict(defines or {}))
 
 
-def runner_versions(path: str) -> tuple[str, ...]:
+def runner_versions(path: str, events: list[Event] = ()) -> tuple[str, ...]:
     """The IP versions packetdrill's run_all.py runs a script in, by its name: `*v4.pkt` in
-    IPv4 and IPv4-mapped IPv6, `*v6.pkt` in IPv6, any other in all three."""
+    IPv4 and IPv4-mapped IPv6, `*v6.pkt` in IPv6, any other in all three. A script that uses
+    rfcdrill's IPv4-only fields (`id`, `ipopt`, `bad_ip_csum`, IPv4 `src`/`dst`) runs only
+    where IPv4 is on the wire, one with IPv6 addresses only in IPv6: packetdrill cannot
+    parse these lines, so no runner of its could have meant them for another version."""
     if path.endswith("v4.pkt"):
-        return ("ipv4", "ipv4-mapped-ipv6")
-    if path.endswith("v6.pkt"):
-        return ("ipv6",)
-    return VERSIONS
+        versions: tuple[str, ...] = ("ipv4", "ipv4-mapped-ipv6")
+    elif path.endswith("v6.pkt"):
+        versions = ("ipv6",)
+    else:
+        versions = VERSIONS
+    wire = {_wire_version(e.ip) for e in events if isinstance(e, PacketEvent)} - {None}
+    if len(wire) == 1:
+        kept = tuple(v for v in versions if (v == "ipv6") == (wire == {6}))
+        return kept or versions
+    return versions
+
+
+def _wire_version(ip: dict[str, object]) -> int | None:
+    """4 or 6 when a segment line's IP fields exist in one IP version only."""
+    if any(name in ip for name in ("id", "ipopt", "bad_ip_csum")):
+        return 4
+    addresses = [str(ip[name]) for name in ("src", "dst") if name in ip]
+    if addresses:
+        return 6 if ":" in addresses[0] else 4
+    return 6 if "flowlabel" in ip else None
 
 
 # -- checks on the whole timeline -------------------------------------------------------------------

@@ -89,6 +89,19 @@ def test_a_pkt_runs_in_the_versions_packetdrills_runner_gives_it(tmp_path, name,
         assert [s.id for s, _ in runs] == [f"{path.stem}@{v}" for v in versions]
 
 
+@pytest.mark.parametrize("line, versions", [
+    ("+0 < [id 7] S 0:0(0) win 1", ("ipv4", "ipv4-mapped-ipv6")),
+    ("+0 < (src 192.0.2.9) S 0:0(0) win 1", ("ipv4", "ipv4-mapped-ipv6")),
+    ("+0 < (src 2001:db8::9) S 0:0(0) win 1", ("ipv6",)),
+    ("+0 < (flowlabel 1) S 0:0(0) win 1", ("ipv6",)),
+    ("+0 < (tos 0x10) S 0:0(0) win 1", ("ipv4", "ipv4-mapped-ipv6", "ipv6")),
+])
+def test_fields_of_one_ip_version_keep_a_pkt_to_it(tmp_path, line, versions):
+    path = tmp_path / "fields.pkt"
+    path.write_text(line + "\n")
+    assert load(path).plan.ip_versions == versions
+
+
 def test_the_ipv6_plan_is_packetdrills_and_options_win(tmp_path):
     path = tmp_path / "plan.pkt"
     path.write_text("--ip_version=ipv6\n--remote_ip=2001:db8::99\n"
@@ -147,7 +160,8 @@ def test_ipv6_header_fields_are_checked_and_ipv4_fields_refused(tmp_path):
                  "+0 > (ttl 9, dst 2001:db8::2) P. 1:11(10) ack 1\n", "ipv6")
     assert wrong.verdict == FAIL
     assert {d["field"] for d in wrong.failure.diff} == {"ttl", "dst"}
-    refused = _run(tmp_path, PLAIN + HANDSHAKE + "+0 < [id 5] . 1:1(0) ack 1 win 100\n", "ipv6")
+    refused = _run(tmp_path, "--ip_version=ipv6\n" + PLAIN + HANDSHAKE
+                   + "+0 < [id 5] . 1:1(0) ack 1 win 100\n", "ipv6")
     assert refused.verdict == ERROR and "'id' is an IPv4 field" in refused.failure.message
 
 
