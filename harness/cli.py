@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
                      help="define a symbol for the scripts (packetdrill's -D)")
     run.add_argument("--ip-version", action="append", choices=VERSIONS, dest="ip_versions",
                      help="only the runs in this IP version (repeatable; default: every version "
-                          "a case runs in; a .pkt runs in the versions packetdrill's runners use)")
+                          "a case runs in; a .pkt runs in the versions packetdrill's runners use). "
+                          "A YAML case that names no version runs in the ones given here")
 
     check = sub.add_parser("check", help="validate case files without running them")
     check.add_argument("paths", nargs="+")
@@ -158,7 +159,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     jobs = [j for j in _jobs(case_files(args.paths), targets, _defines(args.define), args.ip_versions)
             if not args.keyword or args.keyword in j.case_id]
     if not jobs:
-        print("rfcdrill: no cases found in " + " ".join(args.paths), file=sys.stderr)
+        among = f" that run in {', '.join(args.ip_versions)}" if args.ip_versions else ""
+        print(f"rfcdrill: no cases{among} found in " + " ".join(args.paths), file=sys.stderr)
         return 2
     skipped: list[Result] = []
     runnable: list[Job] = []

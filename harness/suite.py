@@ -55,13 +55,20 @@ def jobs_for(path: str, targets: list[str], defines: dict[str, str] | None = Non
 
 
 def variants(script: Script, only: Iterable[str] | None = None) -> list[tuple[Script, CaseError | None]]:
-    """The script once per IP version it runs in, ids marked `@version` when there are
-    several; a version whose plan cannot work (an IPv4 --local_ip in IPv6) carries an error."""
-    versions = [v for v in script.plan.ip_versions if only is None or v in only]
+    """The script once per IP version it runs in (`only`: of these), ids marked `@version`
+    when there are several or the version is not the case's own; a version whose plan cannot
+    work (an IPv4 --local_ip in IPv6) carries an error. A YAML case that names no version
+    is TCP without IP specifics: asked for other versions, it runs in those."""
+    declared = script.plan.ip_versions
+    if only is not None and not script.path.endswith(".pkt") and "ip_versions" not in script.plan.given:
+        versions = list(dict.fromkeys(only))
+    else:
+        versions = [v for v in declared if only is None or v in only]
     out = []
     for version in versions:
         plan = script.plan.variant(version)
-        case_id = script.id + VARIANT_MARK + version if len(script.plan.ip_versions) > 1 else script.id
+        plain = len(declared) == 1 and version == declared[0]
+        case_id = script.id if plain else script.id + VARIANT_MARK + version
         problem = plan.check_addresses()
         error = CaseError(Loc(script.path, 1), problem) if problem else None
         out.append((replace(script, id=case_id, plan=plan), error))

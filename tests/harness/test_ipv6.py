@@ -17,7 +17,7 @@ from harness.result import ERROR, FAIL, PASS, SKIPPED
 from harness.suite import jobs_for, skipped_result, variants
 from stack.wire import ACK, PSH, IPv4, Malformed, TCPSegment, checksum
 
-from tests.conftest import HANDSHAKE, needs_root
+from tests.conftest import HANDSHAKE, case_yaml, needs_root
 
 PLAIN = ("`sysctl -q -w net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=0 "
          "net.ipv4.tcp_window_scaling=0`\n")
@@ -100,6 +100,16 @@ def test_fields_of_one_ip_version_keep_a_pkt_to_it(tmp_path, line, versions):
     path = tmp_path / "fields.pkt"
     path.write_text(line + "\n")
     assert load(path).plan.ip_versions == versions
+
+
+def test_a_yaml_case_runs_in_the_versions_asked_for_unless_it_names_its_own(write_case):
+    free = load(write_case("free.yaml", case_yaml("free", "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n")))
+    assert [(s.id, s.plan.ip_version) for s, _ in variants(free)] == [("free", "ipv4")]
+    assert [(s.id, s.plan.ip_version, s.plan.local_ip) for s, _ in variants(free, ["ipv6"])] == \
+        [("free@ipv6", "ipv6", "fd3d:fa7b:d17d::")]
+    fixed = load(write_case("fixed.yaml", case_yaml("fixed", "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n",
+                                                    extra="options: {ip_version: [ipv4]}\n")))
+    assert variants(fixed, ["ipv6"]) == []
 
 
 def test_the_ipv6_plan_is_packetdrills_and_options_win(tmp_path):
