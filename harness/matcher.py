@@ -1,9 +1,10 @@
 """Field-by-field comparison of an outbound segment with the script line that expects it.
 
-Checked always: the packet is well formed IPv4/TCP, both checksums are right, flags, seq,
-payload length, and the options in order (unless written `<...>`). Checked when written:
-ack, win, urg, IP tos, ttl and ECN bits. Values written `*` match anything. TS val is the
-target's own clock and is never compared (packetdrill does the same).
+Checked always: the packet is well formed IPv4/TCP, both checksums are right, flags (but PSH
+where the caller says the sender may set it freely), seq, payload length, and the options in
+order (unless written `<...>`). Checked when written: ack, win, urg, IP tos, ttl and ECN
+bits. Values written `*` match anything. TS val is the target's own clock and is never
+compared (packetdrill does the same).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 from harness.model import ANY, PacketEvent
 from harness.peer import MOD, Peer, option_text
-from stack.wire import RST, SYN, IPv4, TCPSegment, flags_text
+from stack.wire import PSH, RST, SYN, IPv4, TCPSegment, flags_text
 
 
 @dataclass
@@ -26,8 +27,9 @@ class Difference:
 
 
 def compare(event: PacketEvent, ip: IPv4, seg: TCPSegment, peer: Peer,
-            sent: bytes | None = None) -> list[Difference]:
-    """`sent`: the bytes the script wrote on this connection, when known."""
+            sent: bytes | None = None, free_psh: bool = False) -> list[Difference]:
+    """`sent`: the bytes the script wrote on this connection, when known. `free_psh`: the
+    sender may set PSH as it likes on this segment (RFC 1122 4.2.2.2), so it is not compared."""
     diffs: list[Difference] = []
 
     def check(name: str, expected: object, actual: object) -> None:
@@ -38,7 +40,8 @@ def compare(event: PacketEvent, ip: IPv4, seg: TCPSegment, peer: Peer,
         diffs.append(Difference("ip checksum", "valid", f"{ip.checksum:#06x} (wrong)"))
     if not seg.checksum_ok:
         diffs.append(Difference("tcp checksum", "valid", f"{seg.checksum:#06x} (wrong)"))
-    check("flags", flags_text(event.flags), flags_text(seg.flags))
+    if (event.flags ^ seg.flags) & ~(PSH if free_psh else 0):
+        diffs.append(Difference("flags", flags_text(event.flags), flags_text(seg.flags)))
     # RFC 793 3.4 / RFC 9293 3.10.7.1: a reset answering a segment without ACK is
     # <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>; its 0 is absolute, not relative to an ISN.
     absolute_zero_rst = event.flags & RST and event.seq == 0 and seg.seq == 0

@@ -26,6 +26,7 @@ class Plan:
     ip_version: str = "ipv4"
     offload: bool = False              # packetdrill's TUN offloads: TSO super-packets
     strict_segments: bool = True       # False: consecutive outbound segments may be merged
+    loose_psh: bool = False            # PSH not compared where a segment ends inside a write
     init_scripts: tuple[str, ...] = ()
     ignored: tuple[str, ...] = field(default=())   # accepted options with no effect here
 
@@ -65,7 +66,7 @@ _SETTERS: dict[str, tuple[str, Callable[[str], object]]] = {
     "netmask_ip": ("netmask", _ip), "bind_port": ("bind_port", _port),
     "connect_port": ("connect_port", _port), "mtu": ("mtu", int),
     "ip_version": ("ip_version", _version), "offload": ("offload", _flag),
-    "strict_segments": ("strict_segments", _flag),
+    "strict_segments": ("strict_segments", _flag), "loose_psh": ("loose_psh", _flag),
     "init_scripts": ("init_scripts", lambda v: tuple(p for p in v.split(",") if p)),
 }
 # Options packetdrill has that change nothing on this runner (or are read elsewhere:

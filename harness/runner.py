@@ -86,7 +86,7 @@ class Runner:
         plan = script.plan
         self.peer = Peer(local_ip=plan.local_ip, remote_ip=plan.remote_ip,
                          local_port=plan.bind_port)
-        self.calls = Syscalls(target.api, plan)
+        self.calls = Syscalls(target.api, plan, target.now)
         self.queue: deque[Captured] = deque()
         self.pending: list[Pending] = []
         self.packets: list[PacketRecord] = []
@@ -198,7 +198,8 @@ class Runner:
         if not self.script.plan.strict_segments:
             seg = self.coalesce(event, seg, deadline)
         actual = self.peer.notation(ip, seg, with_ip=bool(event.ip))
-        diffs = compare(event, ip, seg, self.peer, self.calls.sent_bytes(seg.sport, seg.dport))
+        diffs = compare(event, ip, seg, self.peer, self.calls.sent_bytes(seg.sport, seg.dport),
+                        free_psh=self.psh_is_free(seg, packet.time))
         if diffs:
             self.fail(event, "outbound segment does not match", expected=_script_part(event),
                       actual=f"{packet.time:.6f} {actual}",
@@ -210,6 +211,15 @@ class Runner:
                       f"{_window(due, tolerance)}", expected=_script_part(event), actual=actual)
         self.anchor = (packet.time, packet.time)
         self.step(packet.time, event, "outbound", actual, due[0] if due else None)
+
+    def psh_is_free(self, seg: TCPSegment, sent_at: float) -> bool:
+        """With the case option `loose_psh`: RFC 1122 4.2.2.2 / RFC 9293 3.9.1.2 require PSH
+        only on the segment that empties the send queue; on a data segment with bytes
+        queued after it the sender may set it or not."""
+        if not (self.script.plan.loose_psh and seg.payload):
+            return False
+        end = (self.peer.relative_seq(seg) - 1 + len(seg.payload)) % MOD
+        return self.calls.queued_after(seg.sport, seg.dport, end, sent_at)
 
     def next_packet(self, event: Event, deadline: float) -> Captured | None:
         """The first outbound TCP packet not yet matched, waiting for it until `deadline`."""

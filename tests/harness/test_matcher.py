@@ -6,7 +6,7 @@ from harness.grammar import parse_script
 from harness.matcher import compare
 from harness.peer import Peer
 from harness.syscalls import pattern
-from stack.wire import ACK, PSH, IPv4, TCPSegment, build, parse
+from stack.wire import ACK, FIN, PSH, IPv4, TCPSegment, build, parse
 
 ISN = 1_000_000
 
@@ -50,3 +50,19 @@ def test_wildcards_and_unchecked_fields():
     assert compare(expected("0 > . 1:1(0) ack * win *"), ip, seg, PEER) == []
     diffs = compare(expected("0 > . 1:1(0) ack 2 win 5"), ip, seg, PEER)
     assert {d.field for d in diffs} == {"ack", "win"}
+
+
+def test_psh_is_compared_exactly_unless_the_sender_may_set_it_freely():
+    # RFC 1122 4.2.2.2: PSH is required only on the segment that empties the send queue.
+    ip, seg = outbound(b"x" * 100, flags=ACK)
+    line = expected("0 > P. 1:101(100) ack 1")
+    assert [d.field for d in compare(line, ip, seg, PEER)] == ["flags"]
+    assert compare(line, ip, seg, PEER, free_psh=True) == []
+    ip, seg = outbound(b"x" * 100)
+    assert compare(expected("0 > . 1:101(100) ack 1"), ip, seg, PEER, free_psh=True) == []
+
+
+def test_a_free_psh_frees_no_other_flag():
+    ip, seg = outbound(b"x" * 100, flags=PSH | ACK | FIN)
+    diffs = compare(expected("0 > P. 1:101(100) ack 1"), ip, seg, PEER, free_psh=True)
+    assert [(d.field, d.expected, d.actual) for d in diffs] == [("flags", "P.", "FP.")]
