@@ -19,11 +19,12 @@ The runner raises `RunFailure` at the first mismatch; the caller turns it into a
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
 from collections import deque
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 
@@ -36,7 +37,7 @@ from harness.peer import MOD, Peer
 from harness.result import Failure, PacketRecord, Step
 from harness.syscalls import STATE_NAMES, CallResult, Syscalls
 from harness.targets.base import CallHandle, Captured, Target
-from stack.wire import FIN, PSH, IPv4, Malformed, TCPSegment, parse
+from stack.wire import FIN, PSH, IPv4, Malformed, TCPSegment, flags_text, parse
 
 CALL_SLACK = 0.25      # how long a call without `...` may take before it counts as blocking
 ANY_TIME_WAIT = 10.0   # how long a `*` line waits for its segment
@@ -66,6 +67,21 @@ class RunFailure(Exception):
         self.failure = failure
 
 
+@dataclass(frozen=True)
+class Outbound:
+    """A segment of the target's that a `>` line matched, as a Python block sees it (in
+    `outbound`): to compare segments with each other, e.g. the ISNs of two connections
+    (RFC 9293 3.4.1) or the IP Identification of a retransmission (RFC 9293 3.8.1)."""
+
+    time: float     # when it was sent, on the case's clock
+    flags: str      # tcpdump style, e.g. "S."
+    seq: int        # as on the wire, not relative to the ISN
+    ack: int
+    win: int
+    length: int     # payload octets
+    ip_id: int
+
+
 @dataclass
 class Pending:
     """A blocking call in progress and the time it must return."""
@@ -90,6 +106,7 @@ class Runner:
         self.queue: deque[Captured] = deque()
         self.pending: list[Pending] = []
         self.packets: list[PacketRecord] = []
+        self.outbound: list[Outbound] = []      # what `>` lines matched, oldest first
         self.anchor = (0.0, 0.0)   # when the previous event happened: (began, was done)
         self.last_fd: int | None = None
 
@@ -210,6 +227,8 @@ class Runner:
             self.fail(event, f"outbound segment {when}: at {packet.time:.6f}, expected "
                       f"{_window(due, tolerance)}", expected=_script_part(event), actual=actual)
         self.anchor = (packet.time, packet.time)
+        self.outbound.append(Outbound(packet.time, flags_text(seg.flags), seg.seq, seg.ack,
+                                      seg.window, len(seg.payload), ip.ident))
         self.step(packet.time, event, "outbound", actual, due[0] if due else None)
 
     def psh_is_free(self, seg: TCPSegment, sent_at: float) -> bool:
@@ -335,13 +354,19 @@ class Runner:
         fd = self.last_fd if self.last_fd in self.calls.fds else max(self.calls.fds, default=None)
         if fd is not None:
             names.update(self.calls.tcp_info(fd))
+        names["outbound"] = tuple(self.outbound)
+        printed = io.StringIO()          # what the block prints is its step's note
         try:
-            exec(compile(_dedent(event.code), f"{event.loc.file}:{event.loc.line}", "exec"), names)
+            with redirect_stdout(printed):
+                exec(compile(_dedent(event.code), f"{event.loc.file}:{event.loc.line}", "exec"),
+                     names)
         except AssertionError as exc:
-            self.fail(event, f"Python assertion failed{': ' + str(exc) if str(exc) else ''}")
+            self.fail(event, f"Python assertion failed{': ' + str(exc) if str(exc) else ''}",
+                      actual=printed.getvalue().strip())
         except Exception as exc:       # the block is the script's code; report, do not crash
-            self.fail(event, f"Python block raised {type(exc).__name__}: {exc}")
-        self.step(self.target.now(), event, "python", "ok")
+            self.fail(event, f"Python block raised {type(exc).__name__}: {exc}",
+                      actual=printed.getvalue().strip())
+        self.step(self.target.now(), event, "python", printed.getvalue().strip() or "ok")
 
     def shell(self, event: ShellEvent) -> None:
         done = subprocess.run(event.command, shell=True, capture_output=True, text=True,

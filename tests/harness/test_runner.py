@@ -10,6 +10,7 @@ import pytest
 from harness.execute import run_one
 from harness.loader import load
 from harness.result import ERROR, FAIL, PASS, Result
+from stack.wire import parse
 
 from tests.conftest import HANDSHAKE, case_yaml, needs_root
 
@@ -110,6 +111,16 @@ def test_python_blocks_see_tcp_info_and_fail_with_their_line(write_case):
     assert good.verdict == PASS, good.failure
     bad = run(write_case, HANDSHAKE + "+0 %{ assert tcpi_snd_mss == 1, 'mss' }%\n")
     assert bad.verdict == FAIL and bad.failure.line == 16 and "mss" in bad.failure.message
+
+
+def test_python_blocks_see_the_segments_lines_matched_and_print_into_the_report(write_case):
+    good = run(write_case, HANDSHAKE + "+0 %{ print(len(outbound), outbound[0].flags, outbound[0].seq) }%\n")
+    assert good.verdict == PASS, good.failure
+    syn_ack = parse(next(p.data for p in good.packets if p.direction == "out"))
+    assert good.timeline[-1].note == f"1 S. {syn_ack[1].seq}"      # the ISN as on the wire
+    bad = run(write_case, HANDSHAKE + "+0 %{ print(outbound[0].ip_id); assert False, 'seen' }%\n")
+    ip, _ = parse(next(p.data for p in bad.packets if p.direction == "out"))
+    assert bad.verdict == FAIL and bad.failure.actual == str(ip.ident)    # shown on failure
 
 
 def test_a_failing_shell_command_fails_the_case(write_case):
