@@ -1,10 +1,10 @@
 """Field-by-field comparison of an outbound segment with the script line that expects it.
 
 Checked always: the packet is well formed IPv4/TCP, both checksums are right, flags (but PSH
-where the caller says the sender may set it freely), seq, payload length, and the options in
-order (unless written `<...>`). Checked when written: ack, win, urg, IP tos, ttl and ECN
-bits. Values written `*` match anything. TS val is the target's own clock and is never
-compared (packetdrill does the same).
+where the caller says the sender may set it freely), seq, payload length, zeros after an EOL
+option, and the options in order (unless written `<...>`). Checked when written: ack, win,
+urg, IP tos, ttl and ECN bits. Values written `*` match anything. TS val is the target's own
+clock and is never compared (packetdrill does the same).
 """
 
 from __future__ import annotations
@@ -65,6 +65,10 @@ def compare(event: PacketEvent, ip: IPv4, seg: TCPSegment, peer: Peer,
         check("ports", "%d>%d" % event.ports, f"{seg.sport}>{seg.dport}")
     if "ecn" in event.ip and not (event.ip["ecn"] == -1 and ip.tos & 3 in (1, 2)):
         check("ecn", _ecn(event.ip["ecn"]), _ecn(ip.tos & 3))
+    padding = _after_eol(ip.payload[20:(seg.data_offset or 5) * 4])
+    if padding.strip(b"\0"):
+        diffs.append(Difference("option padding", "zeros after EOL (RFC 9293 3.1, MUST-69)",
+                                "0x" + padding.hex()))
     if event.options is not None:
         _compare_options(event.options, seg.options, diffs)
     if sent is not None and seg.payload and not seg.flags & SYN:
@@ -82,6 +86,22 @@ def _compare_payload(offset: int, payload: bytes, sent: bytes, diffs: list[Diffe
         diffs.append(Difference("payload", f"the bytes written at stream offset {offset}",
                                 f"byte {first} differs ({payload[first]:#04x}, "
                                 f"written {expected[first]:#04x})"))
+
+
+def _after_eol(area: bytes) -> bytes:
+    """The header bytes after an End of Option List up to the data offset (RFC 9293 3.1:
+    they MUST be zero padding); empty without an EOL or past an option of bad length."""
+    i = 0
+    while i < len(area):
+        if area[i] == 0:                # EOL
+            return area[i + 1:]
+        if area[i] == 1:                # NOP
+            i += 1
+        elif i + 1 < len(area) and area[i + 1] >= 2:
+            i += area[i + 1]
+        else:
+            return b""
+    return b""
 
 
 def _ecn(bits: int) -> str:

@@ -66,3 +66,14 @@ def test_a_free_psh_frees_no_other_flag():
     ip, seg = outbound(b"x" * 100, flags=PSH | ACK | FIN)
     diffs = compare(expected("0 > P. 1:101(100) ack 1"), ip, seg, PEER, free_psh=True)
     assert [(d.field, d.expected, d.actual) for d in diffs] == [("flags", "P.", "FP.")]
+
+
+def test_header_bytes_after_an_eol_option_must_be_zero():
+    # RFC 9293 3.1 (MUST-69): the content of the header beyond EOL is padding of zeros.
+    line = expected("0 > P. 1:4(3) ack 1 <mss 1460,eol>")
+    for padding, fields in ((b"\0\0\0", []), (b"\0\x07\0", ["option padding"])):
+        seg = TCPSegment(8080, 40000, ISN + 1, 1, PSH | ACK, 1000,
+                         options=[("mss", 1460), ("eol",), ("bytes", padding)], payload=b"abc")
+        assert [d.field for d in compare(line, *parse(build(IPv4("192.168.0.1", "192.0.2.1"), seg)),
+                                         PEER)] == fields
+
