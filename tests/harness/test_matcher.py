@@ -6,7 +6,7 @@ from harness.grammar import parse_script
 from harness.matcher import compare
 from harness.peer import Peer
 from harness.syscalls import pattern
-from stack.wire import ACK, FIN, PSH, IPv4, TCPSegment, build, parse
+from stack.wire import ACK, FIN, PSH, SYN, IPv4, TCPSegment, build, final_destination, parse
 
 ISN = 1_000_000
 
@@ -77,3 +77,16 @@ def test_header_bytes_after_an_eol_option_must_be_zero():
         assert [d.field for d in compare(line, *parse(build(IPv4("192.168.0.1", "192.0.2.1"), seg)),
                                          PEER)] == fields
 
+
+def test_a_source_routed_segment_is_checksummed_for_its_final_destination():
+    # RFC 9293 3.1: the pseudo-header names the final destination. Under way, that is the last
+    # address of the LSRR route data; once the route is completed (pointer past its end), the
+    # header's destination.
+    seg = TCPSegment(40000, 8080, 1, 0, SYN, 1000)
+    under_way = IPv4("192.0.2.1", "192.0.2.2", ip_options=bytes.fromhex("830704c0a8000100"))
+    completed = IPv4("192.0.2.1", "192.168.0.1", ip_options=bytes.fromhex("830708c000020200"))
+    direct = parse(build(IPv4("192.0.2.1", "192.168.0.1"), seg))[1].checksum
+    for ip in (under_way, completed):
+        assert final_destination(ip) == "192.168.0.1"
+        routed = parse(build(ip, seg))[1]
+        assert routed.checksum_ok and routed.checksum == direct
