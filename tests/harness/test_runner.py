@@ -114,7 +114,8 @@ def test_python_blocks_see_tcp_info_and_fail_with_their_line(write_case):
 
 
 def test_python_blocks_see_the_segments_lines_matched_and_print_into_the_report(write_case):
-    good = run(write_case, HANDSHAKE + "+0 %{ print(len(outbound), outbound[0].flags, outbound[0].seq) }%\n")
+    good = run(write_case, HANDSHAKE
+               + "+0 %{ print(len(outbound), outbound[0].flags, outbound[0].seq) }%\n")
     assert good.verdict == PASS, good.failure
     syn_ack = parse(next(p.data for p in good.packets if p.direction == "out"))
     assert good.timeline[-1].note == f"1 S. {syn_ack[1].seq}"      # the ISN as on the wire
@@ -188,4 +189,5 @@ def test_loose_psh_frees_psh_only_on_segments_that_end_inside_a_write(
     result = run(write_case, MSS_1000_WRITE.format(mid=mid, last=last), extra=option)
     assert result.verdict == verdict, result.failure
     if verdict == FAIL:
-        assert result.failure.line == line and [d["field"] for d in result.failure.diff] == ["flags"]
+        assert result.failure.line == line
+        assert [d["field"] for d in result.failure.diff] == ["flags"]
