@@ -1,10 +1,11 @@
 """Field-by-field comparison of an outbound segment with the script line that expects it.
 
-Checked always: the packet is well formed IPv4/TCP, both checksums are right, flags, seq,
-payload length, and the options in order (unless written `<...>`). Checked when written:
-ack, win, urg, IP tos (IPv6: traffic class), ttl (hop limit), ECN bits, IP id (IPv4),
-flow label (IPv6), addresses and IP options. Values written `*` match anything. TS val is the
-target's own clock: compared only with packetdrill's --tcp_ts_tick_usecs, within the timing
+Checked always: the packet is well formed IPv4/TCP, both checksums are right, flags (but PSH
+where the caller says the sender may set it freely), seq, payload length, zeros after an EOL
+option, and the options in order (unless written `<...>`). Checked when written: ack, win,
+urg, IP tos (IPv6: traffic class), ttl (hop limit), ECN bits, IP id (IPv4), flow label
+(IPv6), addresses and IP options. Values written `*` match anything. TS val is the target's
+own clock: compared only with packetdrill's --tcp_ts_tick_usecs, within the timing
 tolerance, after the offset learned from the first outbound timestamp.
 """
 
@@ -16,7 +17,7 @@ from typing import Callable
 from harness.ip import IP, IPv6
 from harness.model import ANY, PacketEvent
 from harness.peer import MOD, Peer, option_text
-from stack.wire import RST, SYN, TCPSegment, flags_text
+from stack.wire import PSH, RST, SYN, TCPSegment, flags_text
 
 
 @dataclass
@@ -30,8 +31,9 @@ class Difference:
 
 
 def compare(event: PacketEvent, ip: IP, seg: TCPSegment, peer: Peer,
-            sent: bytes | None = None) -> list[Difference]:
-    """`sent`: the bytes the script wrote on this connection, when known."""
+            sent: bytes | None = None, free_psh: bool = False) -> list[Difference]:
+    """`sent`: the bytes the script wrote on this connection, when known. `free_psh`: the
+    sender may set PSH as it likes on this segment (RFC 1122 4.2.2.2), so it is not compared."""
     diffs: list[Difference] = []
 
     def check(name: str, expected: object, actual: object) -> None:
@@ -42,7 +44,8 @@ def compare(event: PacketEvent, ip: IP, seg: TCPSegment, peer: Peer,
         diffs.append(Difference("ip checksum", "valid", f"{ip.checksum:#06x} (wrong)"))
     if not seg.checksum_ok:
         diffs.append(Difference("tcp checksum", "valid", f"{seg.checksum:#06x} (wrong)"))
-    check("flags", flags_text(event.flags), flags_text(seg.flags))
+    if (event.flags ^ seg.flags) & ~(PSH if free_psh else 0):
+        diffs.append(Difference("flags", flags_text(event.flags), flags_text(seg.flags)))
     # RFC 793 3.4 / RFC 9293 3.10.7.1: a reset answering a segment without ACK is
     # <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>; its 0 is absolute, not relative to an ISN.
     absolute_zero_rst = event.flags & RST and event.seq == 0 and seg.seq == 0
@@ -64,6 +67,10 @@ def compare(event: PacketEvent, ip: IP, seg: TCPSegment, peer: Peer,
         check("ports", "%d>%d" % event.ports, f"{seg.sport}>{seg.dport}")
     if "ecn" in event.ip and not (event.ip["ecn"] == -1 and ip.tos & 3 in (1, 2)):
         check("ecn", _ecn(event.ip["ecn"]), _ecn(ip.tos & 3))
+    padding = _after_eol(ip.payload[20:(seg.data_offset or 5) * 4])
+    if padding.strip(b"\0"):
+        diffs.append(Difference("option padding", "zeros after EOL (RFC 9293 3.1, MUST-69)",
+                                "0x" + padding.hex()))
     if event.options is not None:
         _compare_options(event.options, seg.options, diffs)
         _compare_ts_val(event.options, seg, peer, diffs)
@@ -92,6 +99,22 @@ def _compare_payload(offset: int, payload: bytes, sent: bytes, diffs: list[Diffe
         diffs.append(Difference("payload", f"the bytes written at stream offset {offset}",
                                 f"byte {first} differs ({payload[first]:#04x}, "
                                 f"written {expected[first]:#04x})"))
+
+
+def _after_eol(area: bytes) -> bytes:
+    """The header bytes after an End of Option List up to the data offset (RFC 9293 3.1:
+    they MUST be zero padding); empty without an EOL or past an option of bad length."""
+    i = 0
+    while i < len(area):
+        if area[i] == 0:                # EOL
+            return area[i + 1:]
+        if area[i] == 1:                # NOP
+            i += 1
+        elif i + 1 < len(area) and area[i + 1] >= 2:
+            i += area[i + 1]
+        else:
+            return b""
+    return b""
 
 
 def _ecn(bits: int) -> str:

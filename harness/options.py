@@ -33,6 +33,7 @@ class Plan:
     fail_on_unexpected: bool = True    # False: packetdrill's rule, only `>` lines look
     ts_tick_usecs: int = 0             # >0: outbound TS val is checked, one tick per so many us
     non_fatal: frozenset[str] = frozenset()   # packetdrill's --non_fatal: packet, syscall
+    loose_psh: bool = False            # PSH not compared where a segment ends inside a write
     init_scripts: tuple[str, ...] = ()
     ignored: tuple[str, ...] = field(default=())   # accepted options with no effect here
     given: frozenset[str] = field(default=frozenset(), compare=False)   # fields options set
@@ -119,6 +120,7 @@ _SETTERS: dict[str, tuple[str, Callable[[str], object]]] = {
     "strict_segments": ("strict_segments", _flag),
     "fail_on_unexpected": ("fail_on_unexpected", _flag), "tcp_ts_tick_usecs": ("ts_tick_usecs", int),
     "non_fatal": ("non_fatal", _non_fatal),
+    "loose_psh": ("loose_psh", _flag),
     "init_scripts": ("init_scripts", lambda v: tuple(p for p in v.split(",") if p)),
 }
 # Options packetdrill has that change nothing on this runner (or are read elsewhere:

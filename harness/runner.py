@@ -19,16 +19,18 @@ The runner raises `RunFailure` at the first mismatch; the caller turns it into a
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
 from collections import deque
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 
 from harness.constants import CONSTANTS, TCP_STATES
 from harness.errors import CaseError, Loc
+from harness.ip import IP, IPv6, decode, protocol
 from harness.matcher import compare
 from harness.model import (AssertEvent, Event, PacketEvent, PythonEvent, Script, ShellEvent,
                            SyscallEvent, TimeSpec)
@@ -36,8 +38,7 @@ from harness.peer import MOD, Peer
 from harness.result import Failure, PacketRecord, Step
 from harness.syscalls import STATE_NAMES, CallResult, Syscalls
 from harness.targets.base import CallHandle, Captured, Target
-from harness.ip import IP, decode, protocol
-from stack.wire import FIN, PSH, Malformed, TCPSegment
+from stack.wire import FIN, PSH, Malformed, TCPSegment, flags_text
 
 CALL_SLACK = 0.25      # how long a call without `...` may take before it counts as blocking
 ANY_TIME_WAIT = 10.0   # how long a `*` line waits for its segment
@@ -67,6 +68,21 @@ class RunFailure(Exception):
         self.failure = failure
 
 
+@dataclass(frozen=True)
+class Outbound:
+    """A segment of the target's that a `>` line matched, as a Python block sees it (in
+    `outbound`): to compare segments with each other, e.g. the ISNs of two connections
+    (RFC 9293 3.4.1) or the IP Identification of a retransmission (RFC 9293 3.8.1)."""
+
+    time: float     # when it was sent, on the case's clock
+    flags: str      # tcpdump style, e.g. "S."
+    seq: int        # as on the wire, not relative to the ISN
+    ack: int
+    win: int
+    length: int     # payload octets
+    ip_id: int | None   # None in IPv6, which has no Identification field
+
+
 @dataclass
 class Pending:
     """A blocking call in progress and the time it must return."""
@@ -89,13 +105,14 @@ class Runner:
                          local_port=plan.bind_port, ip_version=plan.ip_version,
                          ts_tick_usecs=plan.ts_tick_usecs,
                          ts_tolerance_usecs=script.tolerance.usecs * scale)
-        self.calls = Syscalls(target.api, plan)
+        self.calls = Syscalls(target.api, plan, target.now)
         self.queue: deque[Captured] = deque()
         self.pending: list[Pending] = []
         self.packets: list[PacketRecord] = []
+        self.outbound: list[Outbound] = []      # what `>` lines matched, oldest first
         self.anchor = (0.0, 0.0)   # when the previous event happened: (began, was done)
         self.last_fd: int | None = None
-        self.code_blocks: list[tuple[PythonEvent, dict[str, int]]] = []   # with their TCP_INFO
+        self.code_blocks: list[tuple[PythonEvent, dict[str, object]]] = []   # with their TCP_INFO
 
     # -- the timeline ----------------------------------------------------------------------
     def run(self) -> None:
@@ -208,7 +225,8 @@ class Runner:
         if not self.script.plan.strict_segments:
             seg = self.coalesce(event, seg, deadline)
         actual = self.peer.notation(ip, seg, with_ip=bool(event.ip))
-        diffs = compare(event, ip, seg, self.peer, self.calls.sent_bytes(seg.sport, seg.dport))
+        diffs = compare(event, ip, seg, self.peer, self.calls.sent_bytes(seg.sport, seg.dport),
+                        free_psh=self.psh_is_free(seg, packet.time))
         # packetdrill's --non_fatal=packet: a wrong field or time is a warning; a wrong
         # checksum or a missing segment stays fatal.
         lenient = "packet" in self.script.plan.non_fatal and not any(
@@ -224,7 +242,19 @@ class Runner:
                 event, f"outbound segment {when}: at {packet.time:.6f}, expected "
                 f"{_window(due, tolerance)}", expected=_script_part(event), actual=actual)
         self.anchor = (packet.time, packet.time)
+        self.outbound.append(Outbound(packet.time, flags_text(seg.flags), seg.seq, seg.ack,
+                                      seg.window, len(seg.payload),
+                                      None if isinstance(ip, IPv6) else ip.ident))
         self.step(packet.time, event, "outbound", actual, due[0] if due else None)
+
+    def psh_is_free(self, seg: TCPSegment, sent_at: float) -> bool:
+        """With the case option `loose_psh`: RFC 1122 4.2.2.2 / RFC 9293 3.9.1.2 require PSH
+        only on the segment that empties the send queue; on a data segment with bytes
+        queued after it the sender may set it or not."""
+        if not (self.script.plan.loose_psh and seg.payload):
+            return False
+        end = (self.peer.relative_seq(seg) - 1 + len(seg.payload)) % MOD
+        return self.calls.queued_after(seg.sport, seg.dport, end, sent_at)
 
     def next_packet(self, event: Event, deadline: float) -> Captured | None:
         """The first outbound TCP packet not yet matched, waiting for it until `deadline`."""
@@ -342,7 +372,8 @@ class Runner:
         the script used last is taken; the blocks run after the last line, in order, in one
         namespace (a name one block sets, a later one sees), each with its own snapshot."""
         fd = self.last_fd if self.last_fd in self.calls.fds else max(self.calls.fds, default=None)
-        snapshot = self.calls.tcp_info(fd) if fd is not None else {}
+        snapshot: dict[str, object] = dict(self.calls.tcp_info(fd)) if fd is not None else {}
+        snapshot["outbound"] = tuple(self.outbound)
         self.code_blocks.append((event, snapshot))
         self.step(self.target.now(), event, "python", f"TCP_INFO of fd {fd} taken" if fd is not None
                   else "no socket yet")
@@ -351,13 +382,18 @@ class Runner:
         names: dict[str, object] = {f"TCP_{k}": v for k, v in TCP_STATES.items()}
         for event, snapshot in self.code_blocks:
             names.update(snapshot)
+            printed = io.StringIO()          # what the block prints is its step's note
             try:
-                exec(compile(_dedent(event.code), f"{event.loc.file}:{event.loc.line}", "exec"), names)
+                with redirect_stdout(printed):
+                    exec(compile(_dedent(event.code), f"{event.loc.file}:{event.loc.line}", "exec"),
+                         names)
             except AssertionError as exc:
-                self.fail(event, f"Python assertion failed{': ' + str(exc) if str(exc) else ''}")
+                self.fail(event, f"Python assertion failed{': ' + str(exc) if str(exc) else ''}",
+                          actual=printed.getvalue().strip())
             except Exception as exc:       # the block is the script's code; report, do not crash
-                self.fail(event, f"Python block raised {type(exc).__name__}: {exc}")
-            self.step(self.target.now(), event, "python", "ok")
+                self.fail(event, f"Python block raised {type(exc).__name__}: {exc}",
+                          actual=printed.getvalue().strip())
+            self.step(self.target.now(), event, "python", printed.getvalue().strip() or "ok")
 
     def shell(self, event: ShellEvent) -> None:
         done = subprocess.run(event.command, shell=True, capture_output=True, text=True,

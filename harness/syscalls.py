@@ -74,14 +74,25 @@ def evaluate(expr: Expr) -> Any:
     return None      # ellipsis / any: filled in by the call
 
 
+@dataclass(frozen=True)
+class Write:
+    """One write's bytes, [start, stop) in its connection's stream, and when it returned."""
+
+    start: int
+    stop: int
+    returned: float
+
+
 class Syscalls:
     """The fd table of one case and the implementation of each supported call."""
 
-    def __init__(self, api: SocketAPI, plan: Plan) -> None:
+    def __init__(self, api: SocketAPI, plan: Plan, clock: Callable[[], float]) -> None:
         self.api = api
         self.plan = plan
+        self.clock = clock          # the target's time, to stamp when each write returned
         self.fds: dict[int, Any] = {}
         self.streams: dict[int, bytearray | None] = {}   # what was written, per script fd
+        self.writes: dict[int, list[Write]] = {}         # each write's place in its stream
 
     def sock(self, expr: Expr) -> Any:
         fd = evaluate(expr)
@@ -191,6 +202,8 @@ class Syscalls:
         sock = self.sock(fd)
         sent = sock.sendto(chunk, flags, to) if to is not None else sock.send(chunk, flags)
         if stream is not None:
+            self.writes.setdefault(name, []).append(
+                Write(len(stream), len(stream) + sent, self.clock()))
             stream.extend(chunk[:sent])
         return CallResult(sent)
 
@@ -212,16 +225,34 @@ class Syscalls:
     def sys_sendmsg(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
         return self._send(args[0], None, sum(iov_lengths(_msg_iov(args[1]))), _flags(args, 2))
 
-    def sent_bytes(self, local_port: int, remote_port: int) -> bytes | None:
-        """What the script wrote on the connection with these ports (None: unknown)."""
+    def _writer(self, local_port: int, remote_port: int) -> int | None:
+        """The script fd of the connection with these ports (None: no open fd has them)."""
         for name, sock in self.fds.items():
             try:
                 if sock.getsockname()[1] == local_port and sock.getpeername()[1] == remote_port:
-                    stream = self.streams.get(name, bytearray())
-                    return None if stream is None else bytes(stream)
+                    return name
             except (OSError, AttributeError, TypeError):
                 continue
         return None
+
+    def sent_bytes(self, local_port: int, remote_port: int) -> bytes | None:
+        """What the script wrote on the connection with these ports (None: unknown)."""
+        name = self._writer(local_port, remote_port)
+        if name is None:
+            return None
+        stream = self.streams.get(name, bytearray())
+        return None if stream is None else bytes(stream)
+
+    def queued_after(self, local_port: int, remote_port: int, offset: int, at: float) -> bool:
+        """Whether the connection with these ports had bytes queued beyond stream offset
+        `offset` when a segment ending there was sent at `at`: the rest of a write the offset
+        falls inside, or a later write that had returned by then. Such a segment does not
+        empty the send queue (RFC 1122 4.2.2.2, RFC 9293 3.9.1.2: its PSH is the sender's
+        choice). Writes still blocked, and fds already closed, are not known here."""
+        name = self._writer(local_port, remote_port)
+        return name is not None and any(
+            write.stop > offset and (write.start < offset or write.returned <= at)
+            for write in self.writes.get(name, []))
 
     # -- descriptors that are not sockets (kernel target) --------------------------------------
     def sys_pipe(self, event: SyscallEvent, args: list[Expr]) -> CallResult:

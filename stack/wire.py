@@ -307,8 +307,9 @@ def decode_ipv4(raw: bytes) -> IPv4:
 
 def final_destination(ip: IPv4) -> str:
     """The destination in TCP's pseudo-header: with a loose or strict source route option
-    that is the route's last address, not the IP header's next hop (RFC 9293 3.1; RFC 791
-    3.1 keeps the final destination at the end of the route data)."""
+    still to be followed, the route's last address, not the IP header's next hop (RFC 9293
+    3.1; RFC 791 3.1 keeps the final destination at the end of the route data). A completed
+    route (pointer past its end) has brought the datagram there: the header's destination."""
     opts, i = ip.ip_options, 0
     while i < len(opts) and opts[i] != 0:
         if opts[i] == 1:
@@ -318,7 +319,8 @@ def final_destination(ip: IPv4) -> str:
             break
         kind, length = opts[i], opts[i + 1]
         if kind in (0x83, 0x89) and length >= 7 and (length - 3) % 4 == 0 and i + length <= len(opts):
-            return _text(opts[i + length - 4:i + length])
+            completed = opts[i + 2] > length
+            return ip.dst if completed else _text(opts[i + length - 4:i + length])
         i += length
     return ip.dst
 

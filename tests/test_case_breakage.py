@@ -1,11 +1,13 @@
-"""The rfc793 cases catch the breakage they are written against.
+"""The cases catch the breakage they are written against.
 
 A case that passes on a broken target is worse than no case. Each test here takes one real
-case from cases/rfc793/, checks that it passes as written (the control), then breaks the rule
-it checks and requires the runner to FAIL it at the right line and for the right reason:
+case (most from cases/rfc793/), checks that it passes as written (the control), then breaks
+the rule it checks and requires the runner to FAIL it at the right line and for the right
+reason:
 
 - by changing the target's behaviour with a sysctl in the case's own namespace (the kernel
-  then acts as a target that gets the rule wrong), or
+  then acts as a target that gets the rule wrong), or by replacing a part of the project's
+  stack with one that breaks the rule (the stack target runs in a fork of the test), or
 - by making the case's expectation deliberately wrong (an edited Script, or an edited copy of
   the case file in tmp_path): the kernel's correct answer must then be reported as a mismatch
   of exactly the edited field.
@@ -13,6 +15,7 @@ it checks and requires the runner to FAIL it at the right line and for the right
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -20,14 +23,16 @@ import pytest
 
 from harness.execute import run_one
 from harness.loader import load
-from harness.model import PacketEvent, Script, TimeSpec
+from harness.model import PacketEvent, PythonEvent, Script, TimeSpec
 from harness.result import Result
+from stack.isn import IsnGenerator
 from stack.wire import ACK, RST
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="needs root to create network namespaces")
 
 CASES = Path(__file__).resolve().parent.parent / "cases" / "rfc793"
+RFC1122, RFC9293 = CASES.parent / "rfc1122", CASES.parent / "rfc9293"
 
 
 def event(script: Script, text: str) -> PacketEvent:
@@ -41,10 +46,10 @@ def run(script: Script) -> Result:
     return run_one(script, "kernel")
 
 
-def control(path: str) -> None:
-    """The case as written passes on the kernel."""
-    result = run(load(CASES / path))
-    assert result.verdict == "pass", result.failure and result.failure.render(path)
+def control(path: str | Path, target: str = "kernel") -> None:
+    """The case as written passes on the target (the kernel unless told)."""
+    result = run_one(load(CASES / path), target)
+    assert result.verdict == "pass", result.failure and result.failure.render(str(path))
 
 
 def failed_at(result: Result, line: int) -> str:
@@ -104,6 +109,33 @@ def test_active_open_fails_when_syn_changes(path: str, sysctl: str, field: str):
     result = run(script)
     failed_at(result, syn.loc.line)
     assert field in diff_fields(result)
+
+
+def test_return_route_case_fails_when_source_routes_are_refused():
+    """RFC 1122 4.2.3.8 return route: with accept_source_route off again, Linux drops the
+    source-routed SYN (as RFC 7126 advises), and the SYN-ACK along the reversed route that the
+    case requires never comes."""
+    path = RFC1122 / "4.2.3.8-ip-options" / "passive-open-return-route.yaml"
+    control(path)
+    script = load(path)
+    script.sysctl["net.ipv4.conf.all.accept_source_route"] = 0
+    syn_ack = event(script, "> (dst 192.0.2.2, ipopt 0x830704c0000201) S.")
+    text = failed_at(run(script), syn_ack.loc.line)
+    assert "did not arrive" in text
+
+
+def test_clock_driven_isn_case_fails_on_a_per_connection_counter(monkeypatch):
+    """RFC 9293 3.4.1 clock-driven ISNs: a stack whose ISN grows by a fixed step per
+    connection (time plays no part) gives equal differences for unequal gaps; the case's
+    Python block must fail on proportionality."""
+    path = RFC9293 / "isn" / "isn-clock-driven.yaml"
+    control(path, "stack")
+    counter = itertools.count(1)
+    monkeypatch.setattr(IsnGenerator, "isn", lambda self, local, remote, now: 64000 * next(counter))
+    script = load(path)
+    block = next(e for e in script.events if isinstance(e, PythonEvent))
+    text = failed_at(run_one(script, "stack"), block.loc.line)
+    assert "not proportional to time" in text
 
 
 # -- the case's expectation made wrong ---------------------------------------------------------

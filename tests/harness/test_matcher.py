@@ -6,7 +6,7 @@ from harness.grammar import parse_script
 from harness.matcher import compare
 from harness.peer import Peer
 from harness.syscalls import pattern
-from stack.wire import ACK, PSH, IPv4, TCPSegment, build, parse
+from stack.wire import ACK, FIN, PSH, SYN, IPv4, TCPSegment, build, final_destination, parse
 
 ISN = 1_000_000
 
@@ -50,3 +50,43 @@ def test_wildcards_and_unchecked_fields():
     assert compare(expected("0 > . 1:1(0) ack * win *"), ip, seg, PEER) == []
     diffs = compare(expected("0 > . 1:1(0) ack 2 win 5"), ip, seg, PEER)
     assert {d.field for d in diffs} == {"ack", "win"}
+
+
+def test_psh_is_compared_exactly_unless_the_sender_may_set_it_freely():
+    # RFC 1122 4.2.2.2: PSH is required only on the segment that empties the send queue.
+    ip, seg = outbound(b"x" * 100, flags=ACK)
+    line = expected("0 > P. 1:101(100) ack 1")
+    assert [d.field for d in compare(line, ip, seg, PEER)] == ["flags"]
+    assert compare(line, ip, seg, PEER, free_psh=True) == []
+    ip, seg = outbound(b"x" * 100)
+    assert compare(expected("0 > . 1:101(100) ack 1"), ip, seg, PEER, free_psh=True) == []
+
+
+def test_a_free_psh_frees_no_other_flag():
+    ip, seg = outbound(b"x" * 100, flags=PSH | ACK | FIN)
+    diffs = compare(expected("0 > P. 1:101(100) ack 1"), ip, seg, PEER, free_psh=True)
+    assert [(d.field, d.expected, d.actual) for d in diffs] == [("flags", "P.", "FP.")]
+
+
+def test_header_bytes_after_an_eol_option_must_be_zero():
+    # RFC 9293 3.1 (MUST-69): the content of the header beyond EOL is padding of zeros.
+    line = expected("0 > P. 1:4(3) ack 1 <mss 1460,eol>")
+    for padding, fields in ((b"\0\0\0", []), (b"\0\x07\0", ["option padding"])):
+        seg = TCPSegment(8080, 40000, ISN + 1, 1, PSH | ACK, 1000,
+                         options=[("mss", 1460), ("eol",), ("bytes", padding)], payload=b"abc")
+        assert [d.field for d in compare(line, *parse(build(IPv4("192.168.0.1", "192.0.2.1"), seg)),
+                                         PEER)] == fields
+
+
+def test_a_source_routed_segment_is_checksummed_for_its_final_destination():
+    # RFC 9293 3.1: the pseudo-header names the final destination. Under way, that is the last
+    # address of the LSRR route data; once the route is completed (pointer past its end), the
+    # header's destination.
+    seg = TCPSegment(40000, 8080, 1, 0, SYN, 1000)
+    under_way = IPv4("192.0.2.1", "192.0.2.2", ip_options=bytes.fromhex("830704c0a8000100"))
+    completed = IPv4("192.0.2.1", "192.168.0.1", ip_options=bytes.fromhex("830708c000020200"))
+    direct = parse(build(IPv4("192.0.2.1", "192.168.0.1"), seg))[1].checksum
+    for ip in (under_way, completed):
+        assert final_destination(ip) == "192.168.0.1"
+        routed = parse(build(ip, seg))[1]
+        assert routed.checksum_ok and routed.checksum == direct

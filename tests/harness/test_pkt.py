@@ -157,3 +157,6 @@ def test_options_set_the_plan_and_defaults_follow_packetdrill(tmp_path):
     assert script.tolerance.usecs == 7000 and script.tolerance.percent == 12.5
     assert script.plan.bind_port == 9090 and script.plan.strict_segments and script.plan.offload
     assert script.events[0].loc.line == 3
+    assert not script.plan.loose_psh          # packetdrill's exact flags unless asked
+    path.write_text("--loose_psh\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n")
+    assert load(path).plan.loose_psh

@@ -10,6 +10,7 @@ import pytest
 from harness.execute import run_one
 from harness.loader import load
 from harness.result import ERROR, FAIL, PASS, Result
+from stack.wire import parse
 
 from tests.conftest import HANDSHAKE, case_yaml, needs_root
 
@@ -112,6 +113,17 @@ def test_python_blocks_see_tcp_info_and_fail_with_their_line(write_case):
     assert bad.verdict == FAIL and bad.failure.line == 16 and "mss" in bad.failure.message
 
 
+def test_python_blocks_see_the_segments_lines_matched_and_print_into_the_report(write_case):
+    good = run(write_case, HANDSHAKE
+               + "+0 %{ print(len(outbound), outbound[0].flags, outbound[0].seq) }%\n")
+    assert good.verdict == PASS, good.failure
+    syn_ack = parse(next(p.data for p in good.packets if p.direction == "out"))
+    assert good.timeline[-1].note == f"1 S. {syn_ack[1].seq}"      # the ISN as on the wire
+    bad = run(write_case, HANDSHAKE + "+0 %{ print(outbound[0].ip_id); assert False, 'seen' }%\n")
+    ip, _ = parse(next(p.data for p in bad.packets if p.direction == "out"))
+    assert bad.verdict == FAIL and bad.failure.actual == str(ip.ident)    # shown on failure
+
+
 def test_a_failing_shell_command_fails_the_case(write_case):
     result = run(write_case, HANDSHAKE + "+0 `echo broken >&2; exit 3`\n")
     assert result.verdict == FAIL and "exited with 3: broken" in result.failure.message
@@ -157,3 +169,25 @@ def test_an_address_plan_the_device_cannot_take_is_an_error_of_the_case(write_ca
     result = run(write_case, "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n",
                  extra="options: {remote_ip: 224.0.0.1}\n")
     assert result.verdict == ERROR and "remote_ip 224.0.0.1" in result.failure.message
+
+
+# 2500 bytes at the peer's MSS 1000 leave Linux as `. 1:1001`, `P. 1001:2001`, `P. 2001:2501`.
+MSS_1000_WRITE = HANDSHAKE.replace("<mss 1460>\n+0    > S.", "<mss 1000>\n+0    > S.") + \
+    "+0 write(4, ..., 2500) = 2500\n+0 > . 1:1001(1000) ack 1\n+0 > {mid} 1001:2001(1000) ack 1\n" \
+    "+0 > {last} 2001:2501(500) ack 1\n"
+
+
+# (The options line of a case with loose_psh moves its script down one line.)
+@pytest.mark.parametrize("mid, last, option, verdict, line", [
+    ("P.", "P.", "", PASS, 0),                     # Linux's own PSH placement, exact
+    (".", "P.", "", FAIL, 18),                      # exact: the mid-write PSH is pinned
+    (".", "P.", "options: {loose_psh: true}\n", PASS, 0),   # inside the write: free
+    ("P.", ".", "options: {loose_psh: true}\n", FAIL, 20),  # the end of the write: exact
+])
+def test_loose_psh_frees_psh_only_on_segments_that_end_inside_a_write(
+        write_case, mid: str, last: str, option: str, verdict: str, line: int):
+    result = run(write_case, MSS_1000_WRITE.format(mid=mid, last=last), extra=option)
+    assert result.verdict == verdict, result.failure
+    if verdict == FAIL:
+        assert result.failure.line == line
+        assert [d["field"] for d in result.failure.diff] == ["flags"]
