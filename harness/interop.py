@@ -19,6 +19,7 @@ link (`stack.ImpairedLink`, seeded, in both directions).
 from __future__ import annotations
 
 import ctypes
+import errno
 import hashlib
 import json
 import os
@@ -34,6 +35,7 @@ from typing import Callable
 
 import stack
 from harness import netns
+from harness.tcpinfo import TCP_INFO_LEN, decode_tcp_info
 
 STACK_IP, KERNEL_IP = "192.168.0.1", "192.0.2.1"
 PORT = 5001
@@ -225,6 +227,34 @@ def _recv_all(sock, digest) -> tuple[int, float]:
     return total, time.perf_counter() - (first or time.perf_counter())
 
 
+FIN_UNACKED = {4, 9, 11}          # Linux's FIN_WAIT1, LAST_ACK, CLOSING (tcp_states.h)
+
+
+def _info(sock) -> dict[str, int]:
+    return decode_tcp_info(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, TCP_INFO_LEN))
+
+
+def _until_fin_acked(sock, timeout: float = 60) -> None:
+    """Wait until the peer has acknowledged our FIN, so all we sent has arrived: on a stack
+    socket by running its host's loop, on a kernel socket by watching TCP_INFO."""
+    done = lambda: _info(sock)["tcpi_state"] not in FIN_UNACKED     # noqa: E731
+    if isinstance(sock, stack.Socket):
+        sock.host.wait(done, timeout, errno.ETIMEDOUT)
+        return
+    end = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > end:
+            raise TimeoutError("our FIN was not acknowledged")
+        time.sleep(0.002)
+
+
+def _losses(sock) -> dict:
+    """The sender's repairs on `sock` (kernel or stack alike): retransmission-timer expiries
+    and retransmitted segments, from TCP_INFO."""
+    info = _info(sock)
+    return {"rto": info["tcpi_total_rto"], "retrans": info["tcpi_total_retrans"]}
+
+
 def _send(sock, data: bytes) -> None:
     view = memoryview(data)
     for start in range(0, len(view), CHUNK * 4):
@@ -250,10 +280,11 @@ def bulk_server(new, size: int, seed: int, port: int = PORT, ready=None) -> dict
             t0 = time.perf_counter()
             _send(conn, data)
             conn.shutdown(socket.SHUT_WR)
-            conn.recv(1)                   # the client closes after reading all of it
+            _until_fin_acked(conn)         # the client has all of it
             tx_s = time.perf_counter() - t0
+            losses = _losses(conn)
     return {"received": got, "sha_ok": digest.hexdigest() == expected, "rx_s": rx_s,
-            "tx_s": tx_s}
+            "tx_s": tx_s, **losses}
 
 
 def bulk_client(new, address: tuple[str, int], size: int, seed: int) -> dict:
@@ -265,8 +296,9 @@ def bulk_client(new, address: tuple[str, int], size: int, seed: int) -> dict:
         tx_s = time.perf_counter() - t0
         digest = hashlib.sha256()
         got, rx_s = _recv_all(sock, digest)
+        losses = _losses(sock)
     return {"received": got, "sha_ok": digest.hexdigest() == expected,
-            "tx_s": tx_s, "rx_s": rx_s}
+            "tx_s": tx_s, "rx_s": rx_s, **losses}
 
 
 def _connected(new, address: tuple[str, int], timeout: float, tries: int = 100):
@@ -474,8 +506,10 @@ def _bulk_outcome(name: str, res: dict, size: int, client: str) -> Outcome:
     c, s = res[client], res[server]
     ok = c["sha_ok"] and s["sha_ok"] and c["received"] == size and s["received"] == size
     up, down = _mbit(size, s["rx_s"]), _mbit(size, c["rx_s"])
+    repairs = lambda side: f"{side['rto']} RTO, {side['retrans']} retransmitted"   # noqa: E731
     detail = (f"{size / 1e6:g} MB each way, SHA-256 {'ok' if ok else 'MISMATCH'}; "
-              f"{client}->{server} {up:.0f} Mbit/s, {server}->{client} {down:.0f} Mbit/s")
+              f"{client}->{server} {up:.1f} Mbit/s ({repairs(c)}), "
+              f"{server}->{client} {down:.1f} Mbit/s ({repairs(s)})")
     return Outcome(name, ok, detail, min(up, down))
 
 

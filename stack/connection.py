@@ -219,7 +219,7 @@ class Connection:
         self.pingpong = False                  # interactive: ACKs wait to ride on replies
         self.stats = dict(segs_in=0, segs_out=0, data_segs_in=0, data_segs_out=0,
                           bytes_sent=0, bytes_retrans=0, bytes_acked=0, bytes_received=0,
-                          total_retrans=0, ooo_packets=0)
+                          total_retrans=0, ooo_packets=0, timeouts=0, timeout_episodes=0)
 
     # ---------------------------------------------------------------- sizes and windows
 
@@ -1142,6 +1142,8 @@ class Connection:
         """The retransmission timer expired (RFC 6298 5.4-5.6; RFC 1122 4.2.3.5 R1/R2;
         RFC 5681 3.1 loss window; RFC 2018 8: forget the SACK scoreboard)."""
         self.retries += 1
+        self.stats["timeouts"] += 1
+        self.stats["timeout_episodes"] += self.retries == 1
         self.rtt.expired()
         if seqnum.le(self.snd_una, self.iss):       # our SYN is not acknowledged yet
             limit = self.cfg.syn_retries if self.state is State.SYN_SENT else self.cfg.synack_retries

@@ -69,7 +69,8 @@ def values(conn: Connection, now: float) -> dict[str, int]:
         notsent_bytes=conn.unsent, data_segs_in=st["data_segs_in"],
         data_segs_out=st["data_segs_out"], bytes_sent=st["bytes_sent"],
         bytes_retrans=st["bytes_retrans"], rcv_ooopack=st["ooo_packets"],
-        snd_wnd=conn.snd_wnd, rcv_wnd=conn.rcv_wnd, total_rto=min(st["total_retrans"], 0xFFFF),
+        snd_wnd=conn.snd_wnd, rcv_wnd=conn.rcv_wnd, total_rto=min(st["timeouts"], 0xFFFF),
+        total_rto_recoveries=min(st["timeout_episodes"], 0xFFFF),
     )
 
 
