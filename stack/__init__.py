@@ -19,8 +19,9 @@ OSError subclasses with Linux errno values. With a VirtualClock nothing waits: u
 non-blocking sockets and poll; a blocking call that would wait raises BlockingIOError. With a
 RealClock and a TunLink (or MemoryLink pair), blocking calls run the host's I/O loop.
 
-Modules: wire (codec), seqnum, options, buffers, rtt, congestion, isn, config, connection (the
-state machine), icmp, tcpinfo, socket, host, link, clock, soak (`python -m stack.soak`).
+Modules: wire (codec), seqnum, options, buffers, rtt, congestion (RFC 5681 window, NewReno),
+sack (RFC 6675 loss recovery), isn, config, connection (the state machine), icmp, tcpinfo,
+socket, host, link, clock, soak (`python -m stack.soak`).
 """
 
 from .clock import RealClock, VirtualClock

@@ -35,11 +35,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from . import seqnum
-from .buffers import Reassembly, Scoreboard, SendQueue
+from .buffers import Reassembly, SendQueue
 from .config import Config, SocketOptions
-from .congestion import Reno
+from .congestion import NewReno, Reno
 from .options import Negotiated, Offer, answer, negotiate, segment_options, syn_options, wscale_for
 from .rtt import RttEstimator
+from .sack import SackRecovery
 from .wire import ACK, FIN, PSH, RST, SYN, URG, TCPSegment
 
 
@@ -202,8 +203,6 @@ class Connection:
         self.ts_recent = 0
         self.ts_recent_at = now
         self.last_ack_sent = 0
-        self.scoreboard = Scoreboard()
-        self.rexmit_next = iss                 # in SACK recovery: resent up to here
         # Timing, retransmission and congestion.
         self.rtt = RttEstimator(cfg)
         self.timing: tuple[int, float] | None = None   # (seq, sent at): Karn-safe RTT probe
@@ -211,6 +210,7 @@ class Connection:
         self.probes = 0                        # unanswered zero-window or keep-alive probes
         self.pmtu = cfg.mtu
         self.cc = Reno(self.mss, cfg.initial_window)
+        self.recovery: NewReno | SackRecovery = NewReno(self.cc, iss)
         self.last_send = self.last_recv = self.last_ack_recv = self.last_data_recv = now
         self.una_since = now                   # SND.UNA's data unacknowledged since (RFC 5482)
         self.last_invalid_ack = -1e9
@@ -483,6 +483,9 @@ class Connection:
         self.rcv_adv = seqnum.add(self.rcv_nxt, self._syn_window())
         self.neg = negotiate(self.offer, syn)
         self.cc = Reno(self.mss, self.cfg.initial_window)   # IW from the agreed MSS
+        # Loss recovery: RFC 6675 with SACK, else RFC 5681 3.2 with NewReno (RFC 6582).
+        self.recovery = SackRecovery(self.cc, self.iss) if self.neg.sack \
+            else NewReno(self.cc, self.iss)
         ts = syn.option("TS")
         if self.neg.timestamps and ts:
             self.ts_recent, self.ts_recent_at = ts[1], self.now
@@ -817,18 +820,25 @@ class Connection:
             return False
         self.last_ack_recv = self.now
         self.probes = 0
-        self._sack_update(seg)
-        if seqnum.gt(seg.ack, self.snd_una):
+        acked = seqnum.diff(seg.ack, self.snd_una)
+        recovering = self.recovery.active
+        duplicate = isinstance(self.recovery, SackRecovery) and self.recovery.on_ack(
+            self._sack_option(seg), seg.ack, self.snd_una, self.snd_max)
+        if acked > 0:
             self._ack_advance(seg)
-        elif self._is_dupack(seg):
-            self._dupack()
+            self._congestion_on_ack(acked, seg.ack, recovering)
+        elif isinstance(self.recovery, NewReno) and self._is_dupack(seg):
+            self._newreno_dupack(seg)
         self._take_window(seg)
+        if duplicate:
+            self._sack_dupack()
         self._ack_by_state(seg)
         return self.state is not State.CLOSED
 
     def _is_dupack(self, seg: TCPSegment) -> bool:
-        """RFC 5681 2 DUPLICATE ACKNOWLEDGMENT: data outstanding, no data or SYN/FIN, same
-        ACK and same window."""
+        """RFC 5681 2 DUPLICATE ACKNOWLEDGMENT, for a connection without SACK: data
+        outstanding, no data or SYN/FIN, same ACK and same window. (With SACK, RFC 6675 2
+        counts ACKs that SACK new data instead: `SackRecovery.on_ack`.)"""
         return (seg.ack == self.snd_una and seqnum.gt(self.snd_nxt, self.snd_una)
                 and not seg.payload
                 and not seg.flags & (SYN | FIN)
@@ -848,8 +858,6 @@ class Connection:
         if self.snd_up is not None and seqnum.ge(self.snd_una, self.snd_up):
             self.snd_up = None
         self.retries = 0
-        if self.state in SYNCHRONIZED and self.cc.on_ack(acked, seg.ack, self.flight):
-            self._retransmit_first()               # RFC 6582 3.2 step 5: partial ACK
         if self.flight == 0:
             self._cancel(Timer.RETRANSMIT)
         else:
@@ -868,19 +876,42 @@ class Connection:
         if self.timing and seqnum.gt(seg.ack, self.timing[0]):
             self.timing = None
 
-    def _dupack(self) -> None:
-        if self.cc.on_dupack(self.flight, self.snd_max):
-            self.rexmit_next = self.snd_una
-            self._retransmit_first()               # RFC 5681 3.2 step 2: fast retransmit
-        elif self.cc.in_recovery and self.neg.sack:
-            self._retransmit_hole()
+    def _congestion_on_ack(self, acked: int, ack: int, recovering: bool) -> None:
+        """New data acknowledged: the window grows outside loss recovery (RFC 5681 3.1); in
+        NewReno's fast recovery a partial ACK resends the next segment (RFC 6582 3.2 step 3);
+        in SACK recovery the next ACK-clocked sends are NextSeg()'s (`_recovery_output`)."""
+        if isinstance(self.recovery, NewReno):
+            if self.recovery.on_ack(acked, ack, self.flight):
+                self._retransmit_first()
+        elif not recovering:
+            self.cc.grow(acked)
 
-    def _sack_update(self, seg: TCPSegment) -> None:
+    def _newreno_dupack(self, seg: TCPSegment) -> None:
+        if self.recovery.on_dupack(seg.ack, self.flight, self.snd_max):
+            self._retransmit_first()               # RFC 5681 3.2 step 2: fast retransmit
+
+    def _sack_option(self, seg: TCPSegment) -> list[tuple[int, int]]:
         sack = seg.option("sack")
-        if self.neg.sack and sack:
-            self.scoreboard.update(sack[1], self.snd_una, self.snd_max)
-        else:
-            self.scoreboard.update([], self.snd_una, self.snd_max)
+        return sack[1] if sack else []
+
+    def _sack_dupack(self) -> None:
+        """RFC 6675 5, a duplicate ACK outside recovery: enter loss recovery (steps 4.1-4.4;
+        the sends of (C) follow in `_output`), or else limited transmit (step 3). While the
+        stack goes back over what an RTO left (SND.NXT < SND.MAX) the timeout's recovery
+        goes on instead."""
+        rec = self.recovery
+        if self.snd_nxt != self.snd_max:
+            return
+        if rec.loss_detected(self.snd_una, self.mss):
+            rec.enter(self.snd_una, self.snd_max, self.flight)
+            first_sacked = rec.board.next_left(self.snd_una)
+            limit = None if first_sacked is None else seqnum.diff(first_sacked, self.snd_una)
+            rec.first_resent(seqnum.add(self.snd_una, self._retransmit_at(self.snd_una, limit)))
+            return
+        pipe = rec.limited_transmit_pipe(self.snd_una, self.snd_max)
+        while self.cc.cwnd - pipe >= self.mss and (sent := self._send_one(self.cc.cwnd - pipe)):
+            pipe += sent
+            rec.limited += sent
 
     def _take_window(self, seg: TCPSegment, force: bool = False) -> None:
         """Send window update (RFC 9293 3.10.7.4): only from a segment newer than the one
@@ -1041,27 +1072,64 @@ class Connection:
         if self.flight == 0 and self.unsent and self.cfg.slow_start_after_idle \
                 and self.now - self.last_send >= self.rtt.rto:
             self.cc.on_idle()
-        while self._send_one():
-            pass
+        if isinstance(self.recovery, SackRecovery) and self.recovery.active:
+            self._recovery_output()
+        else:
+            while self._send_one():
+                pass
         if self.unsent and self.flight == 0 and Timer.PERSIST not in self.timers:
             self._arm(Timer.PERSIST, self.rtt.rto)   # window closed or SWS holds data back
 
-    def _send_one(self) -> bool:
-        """Send the next segment of new data and/or FIN if allowed; False if nothing went."""
+    def _recovery_output(self) -> None:
+        """RFC 6675 5 (C): while cwnd - pipe >= SMSS, send what NextSeg() names: a
+        retransmission (C.2 is NextSeg's), or new data (C.3); pipe grows by each (C.4)."""
+        rec = self.recovery
+        pipe = rec.pipe(self.snd_una, self.snd_max)
+        while self.cc.cwnd - pipe >= self.mss:
+            new_data = self._new_data_size(self.cc.cwnd - pipe) > 0
+            choice = rec.next_seg(self.snd_una, self.snd_max, new_data)
+            if choice is not None:
+                start, end = choice
+                sent = self._retransmit_at(start, seqnum.diff(end, start))
+            else:
+                sent = self._send_one(self.cc.cwnd - pipe) if new_data else 0
+            if not sent:
+                return
+            pipe += sent
+
+    def _new_data_size(self, budget: int | None = None) -> int:
+        """How much new data (from SND.NXT) may go in one segment now: within the peer's
+        window, the congestion budget (default cwnd less what is outstanding; in SACK
+        recovery and limited transmit, cwnd - pipe) and the Nagle/SWS rules; 0 if none."""
         unsent = self.unsent
         in_flight = seqnum.diff(self.snd_nxt, self.snd_una)
-        usable = min(self.snd_wnd, self.cc.cwnd) - in_flight
-        size = min(unsent, usable, self.mss)
+        if budget is None:
+            budget = self.cc.cwnd - in_flight
+        size = min(unsent, self.snd_wnd - in_flight, budget, self.mss)
         if unsent and size > 0 and self._sws_allows(size, unsent, in_flight):
+            return size
+        return 0
+
+    def _send_one(self, budget: int | None = None) -> int:
+        """Send the next segment of data and/or FIN if allowed; returns the sequence space it
+        took, 0 if nothing went (a FIN alone, which needs no window, also ends a loop).
+        Going back over data after an RTO, octets SACKed since are skipped (RFC 6675 5.1)."""
+        if isinstance(self.recovery, SackRecovery) and seqnum.lt(self.snd_nxt, self.snd_max):
+            self.snd_nxt = self.recovery.board.sacked_end(self.snd_nxt)
+        size = self._new_data_size(budget)
+        if size:
+            if isinstance(self.recovery, SackRecovery) and seqnum.lt(self.snd_nxt, self.snd_max):
+                sacked = self.recovery.board.next_left(self.snd_nxt)
+                if sacked is not None:
+                    size = min(size, seqnum.diff(sacked, self.snd_nxt))
             payload = self.sendq.take(self.snd_nxt, size)
-            last = size == unsent
+            last = size == self.unsent
             fin = last and self.fin_queued
             self._transmit(ACK | (PSH if last else 0) | (FIN if fin else 0), payload)
-            return True
-        if not unsent and self._fin_to_send():
+            return size + fin
+        if not self.unsent and self._fin_to_send():
             self._transmit(ACK | FIN, b"")        # FIN needs no window, like BSD
-            return False
-        return False
+        return 0
 
     def _sws_allows(self, size: int, unsent: int, in_flight: int) -> bool:
         """RFC 1122 4.2.3.4 sender SWS avoidance with Nagle (RFC 9293 3.7.4): send a full
@@ -1116,15 +1184,9 @@ class Connection:
         """Resend the first unacknowledged segment (fast retransmit, partial ACK, timeout)."""
         self._retransmit_at(self.snd_una)
 
-    def _retransmit_hole(self) -> None:
-        """In recovery with SACK: resend the next gap below the highest SACKed octet that
-        was not already resent (RFC 2018 5: do not resend what the receiver holds)."""
-        start = self.rexmit_next if seqnum.gt(self.rexmit_next, self.snd_una) else self.snd_una
-        hole = self.scoreboard.hole_after(start)
-        if hole is not None:
-            self._retransmit_at(hole[0], seqnum.diff(hole[1], hole[0]))
-
-    def _retransmit_at(self, seq: int, limit: int | None = None) -> None:
+    def _retransmit_at(self, seq: int, limit: int | None = None) -> int:
+        """Resend up to one MSS (at most `limit` octets) from `seq`, with the FIN if it is
+        next; returns the sequence space resent."""
         size = min(self.mss, max(0, seqnum.diff(self.sendq.end, seq)))
         if limit is not None:
             size = min(size, limit)
@@ -1132,15 +1194,14 @@ class Connection:
         end = seqnum.add(seq, size)
         fin = self.fin_seq is not None and end == self.fin_seq
         if not payload and not fin:
-            return
+            return 0
         push = payload and end == self.sendq.end
         self._transmit(ACK | (FIN if fin else 0) | (PSH if push else 0), payload, seq)
-        if seqnum.gt(end, self.rexmit_next):
-            self.rexmit_next = end
+        return size + fin
 
     def _on_retransmit(self) -> None:
         """The retransmission timer expired (RFC 6298 5.4-5.6; RFC 1122 4.2.3.5 R1/R2;
-        RFC 5681 3.1 loss window; RFC 2018 8: forget the SACK scoreboard)."""
+        RFC 5681 3.1 loss window; RFC 6582 3.2 step 4 and RFC 6675 5.1 for recovery)."""
         self.retries += 1
         self.stats["timeouts"] += 1
         self.stats["timeout_episodes"] += self.retries == 1
@@ -1173,7 +1234,7 @@ class Connection:
             self.pmtu = self.cfg.mtu
             self.cc.set_mss(self.mss)
         self.cc.on_timeout(self.flight)
-        self.scoreboard.clear()
+        self.recovery.on_timeout(self.snd_max)
         self.snd_nxt = self.snd_una                # go back
         self._retransmit_first()
         self._arm_retransmit()

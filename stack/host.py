@@ -13,7 +13,8 @@ Blocking: `wait(condition, timeout)` runs the loop (read the link until the next
 process, fire timers) until the condition holds. It needs a clock that moves by itself; with
 a `VirtualClock` it raises BlockingIOError at once (the caller drives time instead).
 
-Congestion control: whatever tcp_congestion_control names, NewReno (RFC 5681, RFC 6582) runs.
+Congestion control: whatever tcp_congestion_control names, RFC 5681 runs, with SACK-based loss
+recovery (RFC 6675) when SACK was agreed and NewReno (RFC 6582) when not.
 """
 
 from __future__ import annotations

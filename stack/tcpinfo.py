@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 
 from .connection import LINUX_STATE, Connection, State
+from .sack import SackRecovery
 
 TCPI_OPT_TIMESTAMPS, TCPI_OPT_SACK, TCPI_OPT_WSCALE = 1, 2, 4
 CA_OPEN, CA_RECOVERY, CA_LOSS = 0, 3, 4
@@ -49,7 +50,8 @@ def values(conn: Connection, now: float) -> dict[str, int]:
     mss = conn.mss
     options = ((TCPI_OPT_TIMESTAMPS if neg.timestamps else 0) | (TCPI_OPT_SACK if neg.sack else 0)
                | (TCPI_OPT_WSCALE if neg.window_scaling else 0))
-    ca_state = CA_RECOVERY if cc.in_recovery else CA_LOSS if conn.retries else CA_OPEN
+    ca_state = CA_RECOVERY if conn.recovery.active else CA_LOSS if conn.retries else CA_OPEN
+    sacked = conn.recovery.board.sacked_octets() if isinstance(conn.recovery, SackRecovery) else 0
     synchronized = conn.state not in (State.SYN_SENT, State.SYN_RECEIVED, State.CLOSED)
     return dict(
         state=LINUX_STATE[conn.state], ca_state=ca_state, retransmits=min(conn.retries, 255),
@@ -57,7 +59,7 @@ def values(conn: Connection, now: float) -> dict[str, int]:
         wscales=neg.snd_scale | (neg.rcv_scale << 4),
         rto=_usec(rtt.rto), ato=_usec(conn.cfg.delayed_ack), snd_mss=mss, rcv_mss=conn.rcv_mss,
         unacked=-(-conn.flight // mss) if synchronized else int(conn.flight > 0),
-        sacked=len(conn.scoreboard.ranges), retrans=int(bool(conn.retries)),
+        sacked=-(-sacked // mss), retrans=int(bool(conn.retries)),
         last_data_sent=_ms_since(now, conn.last_send),
         last_data_recv=_ms_since(now, conn.last_data_recv),
         last_ack_recv=_ms_since(now, conn.last_ack_recv), pmtu=conn.pmtu,
