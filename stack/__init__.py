@@ -20,13 +20,15 @@ non-blocking sockets and poll; a blocking call that would wait raises BlockingIO
 RealClock and a TunLink (or MemoryLink pair), blocking calls run the host's I/O loop.
 
 Modules: wire (codec), seqnum, options, buffers, rtt, congestion (RFC 5681 window, NewReno),
-sack (RFC 6675 loss recovery), isn, config, connection (the state machine), icmp, tcpinfo,
-socket, host, link, clock, soak (`python -m stack.soak`).
+sack (RFC 6675 loss recovery), isn, config, events (states, timers, effects), connection (the
+state machine) with its parts handshake, sender, receiver and timeouts, icmp, tcpinfo, socket,
+host, link, clock, soak (`python -m stack.soak`).
 """
 
 from .clock import RealClock, VirtualClock
 from .config import Config, SocketOptions
-from .connection import Connection, Effects, Notice, State, Timer
+from .connection import Connection
+from .events import Effects, Notice, State, Timer
 from .host import Host
 from .link import ImpairedLink, MemoryLink, TunLink
 from .socket import Socket

@@ -28,7 +28,8 @@ from typing import Callable, Iterable
 from . import icmp, seqnum
 from .clock import RealClock, VirtualClock
 from .config import Config
-from .connection import Connection, Effects, IcmpError, Notice, State, Throttle, reset_for
+from .connection import Connection
+from .events import Effects, IcmpError, Notice, State, Throttle, reset_for
 from .isn import IsnGenerator
 from .link import MemoryLink
 from .socket import Socket, error, inherit

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import struct
 
-from .connection import LINUX_STATE, Connection, State
+from .connection import Connection
+from .events import LINUX_STATE, State
 from .sack import SackRecovery
 
 TCPI_OPT_TIMESTAMPS, TCPI_OPT_SACK, TCPI_OPT_WSCALE = 1, 2, 4
