@@ -24,19 +24,16 @@ class SendQueue:
 
     def __init__(self, base: int) -> None:
         self.base = base
+        self.end = base                # the sequence number after the last queued octet
         self.data = bytearray()
         self.head = 0
 
     def __len__(self) -> int:
         return len(self.data) - self.head
 
-    @property
-    def end(self) -> int:
-        """Sequence number just after the last queued octet."""
-        return seqnum.add(self.base, len(self.data) - self.head)
-
     def append(self, data: bytes) -> None:
         self.data += data
+        self.end = seqnum.add(self.end, len(data))
 
     def take(self, seq: int, size: int) -> bytes:
         start = seqnum.diff(seq, self.base)

@@ -23,7 +23,15 @@ if TYPE_CHECKING:
     from .connection import Connection
 
 
-class State(enum.Enum):
+class Singletons(enum.Enum):
+    """An Enum hashed by identity, in C: its members are singletons anyway, and Enum's own
+    __hash__ (a Python function hashing the name) would otherwise run for every timer lookup
+    and state test on the data path."""
+
+    __hash__ = object.__hash__
+
+
+class State(Singletons):
     CLOSED = "CLOSED"
     LISTEN = "LISTEN"
     SYN_SENT = "SYN-SENT"
@@ -53,7 +61,7 @@ TRANSMITTING = frozenset({State.ESTABLISHED, State.CLOSE_WAIT, State.FIN_WAIT_1,
                           State.CLOSING, State.LAST_ACK})
 
 
-class Timer(enum.Enum):
+class Timer(Singletons):
     RETRANSMIT = "retransmit"     # RFC 6298 (also SYN and SYN-ACK retransmission)
     PERSIST = "persist"           # RFC 9293 3.8.6.1 zero-window probes; RFC 1122 4.2.3.4 override
     DELACK = "delack"             # RFC 9293 3.8.6.3 delayed ACK
@@ -62,7 +70,7 @@ class Timer(enum.Enum):
     FIN_WAIT_2 = "fin-wait-2"     # orphaned FIN-WAIT-2 lifetime (Linux tcp_fin_timeout)
 
 
-class Notice(enum.Enum):
+class Notice(Singletons):
     ESTABLISHED = "established"
     READABLE = "readable"
     URGENT = "urgent"
@@ -122,13 +130,12 @@ def event(method: Callable[..., Any]) -> Callable[..., Effects]:
     @functools.wraps(method)
     def run(self: Connection, *args: Any) -> Effects:
         self.now = args[-1]
-        self._fx = Effects()
-        self._fx.result = method(self, *args[:-1])
+        fx = self._fx = Effects()
+        fx.result = method(self, *args[:-1])
         if self.state in TRANSMITTING:
             self._output()
         if self._ack_due and self.state is not State.CLOSED:
             self._send_ack()
-        fx, self._fx = self._fx, Effects()
         fx.timers = dict(self.timers)
         return fx
 

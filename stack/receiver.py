@@ -255,8 +255,12 @@ class Receiver:
         self.stats["data_segs_in"] += 1
         self.stats["bytes_received"] += len(seg.payload)
         self.last_data_recv = self.now
-        start = self.rcv_off + seqnum.diff(seg.seq, self.rcv_nxt)
         had_gap = bool(self.reasm.blocks)
+        if not had_gap and seg.seq == self.rcv_nxt:
+            self._deliver(seg.payload)                 # in order, nothing held: no reassembly
+            self._ack_soon(len(seg.payload))
+            return
+        start = self.rcv_off + seqnum.diff(seg.seq, self.rcv_nxt)
         self.reasm.add(start, seg.payload)
         data = self.reasm.pop(self.rcv_off)
         if not data:

@@ -52,6 +52,8 @@ class Scoreboard:
         beyond what was sent is bogus). Returns True if a block SACKed octets that were
         neither acknowledged nor SACKed before: the ACK is then a duplicate acknowledgment as
         RFC 6675 2 defines it, whatever its cumulative ACK and window say."""
+        if not blocks and not self.ranges:
+            return False
         limit = seqnum.diff(top, una)
         spans = [(max(seqnum.diff(left, una), 0), seqnum.diff(right, una))
                  for left, right in self.ranges]

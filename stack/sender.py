@@ -88,6 +88,8 @@ class Sender:
     def _output(self) -> None:
         """Send what the windows and the Nagle/SWS rules allow (RFC 9293 3.7.4, 3.8.6.2.1;
         RFC 1122 4.2.3.4), restarting cwnd after idle (RFC 5681 4.1)."""
+        if self.snd_nxt == self.sendq.end and not self.fin_queued and not self.recovery.active:
+            return                                   # nothing queued, nothing to repair
         if self.flight == 0 and self.unsent and self.cfg.slow_start_after_idle \
                 and self.now - self.last_send >= self.rtt.rto:
             self.cc.on_idle()
