@@ -47,13 +47,15 @@ CHUNK = 1 << 16
 
 # ---------------------------------------------------------------------------- plumbing
 
-def stack_host(mtu: int = 1500, impair: dict | None = None, **settings) -> stack.Host:
+def stack_host(mtu: int = 1500, impair: dict | None = None, gso: bool = False,
+               **settings) -> stack.Host:
     """In a process that has entered its private namespace: the TUN device (kernel side
-    KERNEL_IP, peer STACK_IP) and a real-time stack host on it."""
+    KERNEL_IP, peer STACK_IP) and a real-time stack host on it. With `gso` the stack hands the
+    kernel each flight of segments as one GSO packet (stack.gso)."""
     fd = netns.open_tun("tun0", address=KERNEL_IP, netmask="255.255.255.255", peer=STACK_IP,
-                        mtu=mtu)
+                        mtu=mtu, vnet_hdr=gso)
     clock = stack.RealClock()
-    link = stack.TunLink.from_fd(fd, mtu)
+    link = (stack.GsoTunLink if gso else stack.TunLink).from_fd(fd, mtu)
     if impair:
         link = ImpairedBothWays(link, clock, **impair)
     sysctl = dict(BIG_BUFFERS, **settings.pop("sysctl", {}))
@@ -178,13 +180,13 @@ def fork_call(fn: Callable[[], dict], timeout: float, setup: Callable[[], None] 
 
 def pair(stack_side: Callable[[stack.Host, Callable[[], bool]], dict],
          kernel_side: Callable[[], dict], *, mtu: int = 1500, impair: dict | None = None,
-         timeout: float = 120.0, settings: dict | None = None) -> dict:
+         gso: bool = False, timeout: float = 120.0, settings: dict | None = None) -> dict:
     """In a private namespace: the stack side in one process, the kernel side in another.
     `stack_side(host, kernel_done)` gets a function that says whether the kernel side has
     finished (so a server can stop). Returns {"stack": ..., "kernel": ...}."""
 
     def scenario() -> dict:
-        host = stack_host(mtu, impair, **(settings or {}))
+        host = stack_host(mtu, impair, gso, **(settings or {}))
         kernel = {}
         rfd, wfd = os.pipe()
         pid = os.fork()
@@ -514,18 +516,20 @@ def _bulk_outcome(name: str, res: dict, size: int, client: str) -> Outcome:
 
 
 def bulk_stack_client(size: int, seed: int = 1, mtu: int = 1500, impair=None,
-                      name: str = "bulk stack client -> kernel server") -> Outcome:
+                      name: str = "bulk stack client -> kernel server", gso: bool = False
+                      ) -> Outcome:
     res = pair(lambda h, _: bulk_client(h.socket, (KERNEL_IP, PORT), size, seed),
-               lambda: bulk_server(_kernel_new, size, seed), mtu=mtu, impair=impair,
+               lambda: bulk_server(_kernel_new, size, seed), mtu=mtu, impair=impair, gso=gso,
                timeout=60 + size / 1e5)
     return _bulk_outcome(name, res, size, "stack")
 
 
 def bulk_kernel_client(size: int, seed: int = 2, mtu: int = 1500, impair=None,
-                       name: str = "bulk kernel client -> stack server") -> Outcome:
+                       name: str = "bulk kernel client -> stack server", gso: bool = False
+                       ) -> Outcome:
     res = pair(lambda h, _: bulk_server(h.socket, size, seed),
                lambda: bulk_client(_kernel_new, (STACK_IP, PORT), size, seed),
-               mtu=mtu, impair=impair, timeout=60 + size / 1e5)
+               mtu=mtu, impair=impair, gso=gso, timeout=60 + size / 1e5)
     return _bulk_outcome(name, res, size, "kernel")
 
 

@@ -22,7 +22,7 @@ RealClock and a TunLink (or MemoryLink pair), blocking calls run the host's I/O 
 Modules: wire (codec), seqnum, options, buffers, rtt, congestion (RFC 5681 window, NewReno),
 sack (RFC 6675 loss recovery), isn, config, events (states, timers, effects), connection (the
 state machine) with its parts handshake, sender, receiver and timeouts, icmp, tcpinfo, socket,
-host, link, clock, soak (`python -m stack.soak`).
+host, gso (segmentation offload), link, clock, soak (`python -m stack.soak`).
 """
 
 from .clock import RealClock, VirtualClock
@@ -30,8 +30,9 @@ from .config import Config, SocketOptions
 from .connection import Connection
 from .events import Effects, Notice, State, Timer
 from .host import Host
-from .link import ImpairedLink, MemoryLink, TunLink
+from .link import GsoTunLink, ImpairedLink, MemoryLink, TunLink
 from .socket import Socket
 
-__all__ = ["Config", "Connection", "Effects", "Host", "ImpairedLink", "MemoryLink", "Notice",
-           "RealClock", "Socket", "SocketOptions", "State", "Timer", "TunLink", "VirtualClock"]
+__all__ = ["Config", "Connection", "Effects", "GsoTunLink", "Host", "ImpairedLink", "MemoryLink",
+           "Notice", "RealClock", "Socket", "SocketOptions", "State", "Timer", "TunLink",
+           "VirtualClock"]

@@ -25,7 +25,7 @@ import itertools
 from collections import Counter
 from typing import Callable, Iterable
 
-from . import icmp, seqnum
+from . import gso, icmp, seqnum
 from .clock import RealClock, VirtualClock
 from .config import Config
 from .connection import Connection
@@ -154,9 +154,19 @@ class Host:
     # ------------------------------------------------------------------ effects
 
     def apply(self, conn: Connection, fx: Effects) -> object:
-        """Carry out one event's effects; returns the event's result."""
-        for seg in fx.segments:
-            self._send_tcp(conn.remote[0], seg, conn.opts.tos, conn.opts.ttl)
+        """Carry out one event's effects; returns the event's result. On a link that takes
+        GSO packets, a flight of segments goes as one (gso.py)."""
+        send_gso = getattr(self.link, "send_gso", None)
+        if send_gso is not None and len(fx.segments) > 1:
+            for seg, gso_size in gso.coalesce(fx.segments):
+                packet = self._packet(conn.remote[0], seg, conn.opts.tos, conn.opts.ttl)
+                if gso_size:
+                    send_gso(packet, gso_size)
+                else:
+                    self.link.send(packet)
+        else:
+            for seg in fx.segments:
+                self._send_tcp(conn.remote[0], seg, conn.opts.tos, conn.opts.ttl)
         if fx.timers:
             self.deadlines[conn] = min(fx.timers.values())
         else:
@@ -197,8 +207,11 @@ class Host:
         return not (ip.is_multicast or ip.is_unspecified or ip.is_loopback or broadcast)
 
     def _send_tcp(self, dst: str, seg: TCPSegment, tos: int = 0, ttl: int = 64) -> None:
+        self.link.send(self._packet(dst, seg, tos, ttl))
+
+    def _packet(self, dst: str, seg: TCPSegment, tos: int, ttl: int) -> bytes:
         ip = IPv4(self.address, dst, IPPROTO_TCP, tos=tos, ttl=ttl, ident=next(self._ident) & 0xFFFF)
-        self.link.send(build(ip, seg))
+        return build(ip, seg)
 
     # ------------------------------------------------------------------ input
 
