@@ -246,7 +246,7 @@ class Host:
         key = (seg.dport, ip.src, seg.sport)
         now = self.clock.now()
         conn = self.conns.get(key)
-        if conn is not None and self._reopens(conn, seg):
+        if conn is not None and conn.state is State.TIME_WAIT and self._reopens(conn, seg):
             iss = seqnum.add(conn.snd_max, 65535 + 2)
             self.apply(conn, conn.abort(now))
             self._listen(ip, seg, iss)
@@ -256,10 +256,10 @@ class Host:
             self._listen(ip, seg, None)
 
     def _reopens(self, conn: Connection, seg: TCPSegment) -> bool:
-        """RFC 1122 4.2.2.13 (MAY-2) and RFC 6191: a new SYN may end TIME-WAIT and open a new
-        connection if its sequence number (or, with timestamps, its TSval) is larger."""
-        if conn.state is not State.TIME_WAIT or seg.flags & (ACK | RST) or not seg.flags & SYN \
-                or seg.dport not in self.listeners:
+        """RFC 1122 4.2.2.13 (MAY-2) and RFC 6191: a new SYN may end TIME-WAIT (where `conn`
+        is) and open a new connection if its sequence number (or, with timestamps, its TSval)
+        is larger."""
+        if seg.flags & (ACK | RST) or not seg.flags & SYN or seg.dport not in self.listeners:
             return False
         ts = seg.option("TS")
         if conn.neg.timestamps and ts is not None:

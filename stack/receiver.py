@@ -58,11 +58,12 @@ class Receiver:
     def _free_space(self) -> int:
         return max(0, self.rcv_capacity - len(self.recvq) - len(self.reasm))
 
-    def _window_to_offer(self) -> int:
+    def _window_to_offer(self, current: int | None = None) -> int:
         """The window for the next segment, with receiver-side SWS avoidance (RFC 9293
         3.8.6.2.2 / RFC 1122 4.2.3.3): the right edge moves only by min(buffer/2, MSS) or more,
-        and it never moves left (RFC 9293 3.8.6.2.2, SHLD-14)."""
-        current = self.rcv_wnd
+        and it never moves left (RFC 9293 3.8.6.2.2, SHLD-14). `current`: RCV.WND if known."""
+        if current is None:
+            current = self.rcv_wnd
         free = self._free_space()
         if free - current >= min(self.rcv_capacity // 2, self.rcv_mss):
             return free
@@ -70,10 +71,11 @@ class Receiver:
 
     def _window_field(self) -> int:
         """The 16-bit window field, scaled (RFC 7323 2.3); updates RCV.ADV accordingly."""
-        window = self._window_to_offer()
+        current = self.rcv_wnd
+        window = self._window_to_offer(current)
         shift = self.neg.rcv_scale
         value = window >> shift
-        if (value << shift) < self.rcv_wnd:
+        if (value << shift) < current:
             value += 1                           # round up rather than shrink the window
         value = min(value, 0xFFFF)
         self.rcv_adv = seqnum.add(self.rcv_nxt, value << shift)

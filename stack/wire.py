@@ -244,6 +244,13 @@ def tcp_checksum(raw: bytes, src: str, dst: str) -> int:
 
 
 def encode_tcp(seg: TCPSegment, src: str, dst: str) -> bytes:
+    return b"".join(_tcp_parts(seg, src, dst))
+
+
+def _tcp_parts(seg: TCPSegment, src: str, dst: str) -> tuple[bytes, bytes, bytes, bytes]:
+    """A TCP segment as four pieces to join: the header before the checksum, the checksum,
+    the rest of the header, the payload (so that the payload is copied only once, into the
+    whole packet)."""
     opts = encode_options(seg.options)
     opts += b"\0" * (-len(opts) % 4)
     offset = seg.data_offset if seg.data_offset is not None else 5 + len(opts) // 4
@@ -256,7 +263,7 @@ def encode_tcp(seg: TCPSegment, src: str, dst: str) -> bytes:
         length = len(head) + len(seg.payload)
         csum = _fold(_pseudo_sum(src, dst, IPPROTO_TCP, length) + int.from_bytes(head, "big")
                      + _words(seg.payload), True)
-    return b"".join((head[:16], csum.to_bytes(2, "big"), head[18:], seg.payload))
+    return head[:16], csum.to_bytes(2, "big"), head[18:], seg.payload
 
 
 def decode_tcp(raw: bytes, src: str, dst: str, strict: bool = True) -> TCPSegment:
@@ -274,17 +281,19 @@ def decode_tcp(raw: bytes, src: str, dst: str, strict: bool = True) -> TCPSegmen
 
 
 def encode_ipv4(ip: IPv4) -> bytes:
-    return _encode_ipv4(ip, ip.payload)
+    return b"".join(_ipv4_parts(ip, len(ip.payload))) + ip.payload
 
 
-def _encode_ipv4(ip: IPv4, payload: bytes) -> bytes:
+def _ipv4_parts(ip: IPv4, payload_len: int) -> tuple[bytes, bytes, bytes]:
+    """An IPv4 header for a payload of `payload_len` octets, as the pieces before, of and
+    after its checksum."""
     opts = ip.ip_options + b"\0" * (-len(ip.ip_options) % 4)
     ihl = 5 + len(opts) // 4 if ip.ip_options else ip.ihl
-    total = ip.total_length if ip.total_length is not None else ihl * 4 + len(payload)
+    total = ip.total_length if ip.total_length is not None else ihl * 4 + payload_len
     header = _IP_HDR.pack(0x40 | ihl, ip.tos, total, ip.ident, ip.flags_frag, ip.ttl, ip.proto,
                           0, _addr(ip.src), _addr(ip.dst)) + opts
     csum = ip.checksum if ip.checksum is not None else checksum(header)
-    return b"".join((header[:10], csum.to_bytes(2, "big"), header[12:], payload))
+    return header[:10], csum.to_bytes(2, "big"), header[12:]
 
 
 def decode_ipv4(raw: bytes) -> IPv4:
@@ -302,7 +311,7 @@ def decode_ipv4(raw: bytes) -> IPv4:
     ok = checksum(raw[:ihl * 4]) == 0
     return IPv4(_text(src), _text(dst), proto, tos, ttl, ident, ff, bytes(raw[ihl * 4:total]),
                 checksum=csum, checksum_ok=ok, total_length=total, ihl=ihl,
-                ip_options=bytes(raw[20:ihl * 4]))
+                ip_options=bytes(raw[20:ihl * 4]) if ihl > 5 else b"")
 
 
 def final_destination(ip: IPv4) -> str:
@@ -325,7 +334,8 @@ def final_destination(ip: IPv4) -> str:
 
 def build(ip: IPv4, seg: TCPSegment) -> bytes:
     """One IPv4 packet carrying `seg`, checksums computed unless given."""
-    return _encode_ipv4(ip, encode_tcp(seg, ip.src, final_destination(ip)))
+    tcp = _tcp_parts(seg, ip.src, final_destination(ip))
+    return b"".join(_ipv4_parts(ip, sum(map(len, tcp))) + tcp)
 
 
 def parse(raw: bytes) -> tuple[IPv4, TCPSegment]:
