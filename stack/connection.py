@@ -162,7 +162,7 @@ class Connection(Handshake, Sender, Receiver, Timeouts):
             self.last_ack_sent = self.rcv_nxt
             self._ack_due = False
             self.pending_ack_bytes = 0
-            self._cancel(Timer.DELACK)
+            self.timers.pop(Timer.DELACK, None)
         self._mark_urgent(seg)
         self._fx.segments.append(seg)
         self.stats["segs_out"] += 1

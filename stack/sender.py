@@ -135,11 +135,12 @@ class Sender:
         """Send the next segment of data and/or FIN if allowed; returns the sequence space it
         took, 0 if nothing went (a FIN alone, which needs no window, also ends a loop).
         Going back over data after an RTO, octets SACKed since are skipped (RFC 6675 5.1)."""
-        if isinstance(self.recovery, SackRecovery) and seqnum.lt(self.snd_nxt, self.snd_max):
+        going_back = self.snd_nxt != self.snd_max and isinstance(self.recovery, SackRecovery)
+        if going_back:
             self.snd_nxt = self.recovery.board.sacked_end(self.snd_nxt)
         size = self._new_data_size(budget)
         if size:
-            if isinstance(self.recovery, SackRecovery) and seqnum.lt(self.snd_nxt, self.snd_max):
+            if going_back and seqnum.lt(self.snd_nxt, self.snd_max):
                 sacked = self.recovery.board.next_left(self.snd_nxt)
                 if sacked is not None:
                     size = min(size, seqnum.diff(sacked, self.snd_nxt))
@@ -199,7 +200,7 @@ class Sender:
             self.snd_max = end
         if Timer.RETRANSMIT not in self.timers:
             self._arm_retransmit()
-        self._cancel(Timer.PERSIST)
+        self.timers.pop(Timer.PERSIST, None)
 
     def _mark_urgent(self, seg: TCPSegment) -> None:
         """RFC 9293 3.8.5 / MUST-62: while SND.UP is ahead, segments carry URG and a pointer to
