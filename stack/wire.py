@@ -244,13 +244,6 @@ def tcp_checksum(raw: bytes, src: str, dst: str) -> int:
 
 
 def encode_tcp(seg: TCPSegment, src: str, dst: str) -> bytes:
-    return b"".join(_tcp_parts(seg, src, dst))
-
-
-def _tcp_parts(seg: TCPSegment, src: str, dst: str) -> tuple[bytes, bytes, bytes, bytes]:
-    """A TCP segment as four pieces to join: the header before the checksum, the checksum,
-    the rest of the header, the payload (so that the payload is copied only once, into the
-    whole packet)."""
     opts = encode_options(seg.options)
     opts += b"\0" * (-len(opts) % 4)
     offset = seg.data_offset if seg.data_offset is not None else 5 + len(opts) // 4
@@ -263,7 +256,7 @@ def _tcp_parts(seg: TCPSegment, src: str, dst: str) -> tuple[bytes, bytes, bytes
         length = len(head) + len(seg.payload)
         csum = _fold(_pseudo_sum(src, dst, IPPROTO_TCP, length) + int.from_bytes(head, "big")
                      + _words(seg.payload), True)
-    return head[:16], csum.to_bytes(2, "big"), head[18:], seg.payload
+    return b"".join((head[:16], csum.to_bytes(2, "big"), head[18:], seg.payload))
 
 
 def decode_tcp(raw: bytes, src: str, dst: str, strict: bool = True) -> TCPSegment:
@@ -281,19 +274,17 @@ def decode_tcp(raw: bytes, src: str, dst: str, strict: bool = True) -> TCPSegmen
 
 
 def encode_ipv4(ip: IPv4) -> bytes:
-    return b"".join(_ipv4_parts(ip, len(ip.payload))) + ip.payload
+    return _encode_ipv4(ip, ip.payload)
 
 
-def _ipv4_parts(ip: IPv4, payload_len: int) -> tuple[bytes, bytes, bytes]:
-    """An IPv4 header for a payload of `payload_len` octets, as the pieces before, of and
-    after its checksum."""
+def _encode_ipv4(ip: IPv4, payload: bytes) -> bytes:
     opts = ip.ip_options + b"\0" * (-len(ip.ip_options) % 4)
     ihl = 5 + len(opts) // 4 if ip.ip_options else ip.ihl
-    total = ip.total_length if ip.total_length is not None else ihl * 4 + payload_len
+    total = ip.total_length if ip.total_length is not None else ihl * 4 + len(payload)
     header = _IP_HDR.pack(0x40 | ihl, ip.tos, total, ip.ident, ip.flags_frag, ip.ttl, ip.proto,
                           0, _addr(ip.src), _addr(ip.dst)) + opts
     csum = ip.checksum if ip.checksum is not None else checksum(header)
-    return header[:10], csum.to_bytes(2, "big"), header[12:]
+    return b"".join((header[:10], csum.to_bytes(2, "big"), header[12:], payload))
 
 
 def decode_ipv4(raw: bytes) -> IPv4:
@@ -334,8 +325,7 @@ def final_destination(ip: IPv4) -> str:
 
 def build(ip: IPv4, seg: TCPSegment) -> bytes:
     """One IPv4 packet carrying `seg`, checksums computed unless given."""
-    tcp = _tcp_parts(seg, ip.src, final_destination(ip))
-    return b"".join(_ipv4_parts(ip, sum(map(len, tcp))) + tcp)
+    return _encode_ipv4(ip, encode_tcp(seg, ip.src, final_destination(ip)))
 
 
 def parse(raw: bytes) -> tuple[IPv4, TCPSegment]:
