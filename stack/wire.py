@@ -154,7 +154,13 @@ def _text(raw: bytes) -> str:
     return text
 
 
+_TS_ONLY = struct.Struct("!BBBBII")       # nop, nop, TS: what most segments carry (RFC 7323 3.2)
+
+
 def encode_options(options: list[Option]) -> bytes:
+    if len(options) == 3 and options[2][0] == "TS" and options[0] == options[1] == ("nop",):
+        return _TS_ONLY.pack(OPT_NOP, OPT_NOP, OPT_TS, 10, options[2][1] & 0xFFFFFFFF,
+                             options[2][2] & 0xFFFFFFFF)
     out = bytearray()
     for opt in options:
         kind = opt[0]
