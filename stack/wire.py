@@ -155,6 +155,7 @@ def _text(raw: bytes) -> str:
 
 
 _TS_ONLY = struct.Struct("!BBBBII")       # nop, nop, TS: what most segments carry (RFC 7323 3.2)
+_TS_ONLY_HEAD = bytes((OPT_NOP, OPT_NOP, OPT_TS, 10))
 
 
 def encode_options(options: list[Option]) -> bytes:
@@ -194,6 +195,8 @@ def decode_options(raw: bytes, strict: bool = True) -> list[Option]:
     `strict` (a receiver, RFC 9293 3.1 MUST-7: handle an illegal length without crashing),
     parsing stops at a length of 0 or 1 or one past the area, as Linux's does, and an option
     of the wrong fixed length is skipped."""
+    if len(raw) == 12 and raw[:4] == _TS_ONLY_HEAD:
+        return [("nop",), ("nop",), ("TS", *_TS_ONLY.unpack_from(raw)[4:])]
     options: list[Option] = []
     i = 0
     while i < len(raw):
