@@ -139,7 +139,7 @@ class SackRecovery:
         """An acceptable ACK (`una` is SND.UNA before it, `top` SND.MAX). Updates the
         scoreboard, counts it as a duplicate or not, and leaves recovery at a cumulative ACK
         covering RecoveryPoint (5 (A)). Returns True if it is a duplicate ACK (RFC 6675 2)
-        outside recovery: the caller then calls `lost_first` to choose between entering
+        outside recovery: the caller then asks `loss_detected` to choose between entering
         recovery and limited transmit."""
         advanced = seqnum.gt(ack, una)
         duplicate = self.board.update(blocks, ack if advanced else una, top)
