@@ -19,6 +19,7 @@ link (`stack.ImpairedLink`, seeded, in both directions).
 from __future__ import annotations
 
 import ctypes
+import errno
 import hashlib
 import json
 import os
@@ -34,6 +35,7 @@ from typing import Callable
 
 import stack
 from harness import netns
+from harness.tcpinfo import TCP_INFO_LEN, decode_tcp_info
 
 STACK_IP, KERNEL_IP = "192.168.0.1", "192.0.2.1"
 PORT = 5001
@@ -45,13 +47,15 @@ CHUNK = 1 << 16
 
 # ---------------------------------------------------------------------------- plumbing
 
-def stack_host(mtu: int = 1500, impair: dict | None = None, **settings) -> stack.Host:
+def stack_host(mtu: int = 1500, impair: dict | None = None, gso: bool = False,
+               **settings) -> stack.Host:
     """In a process that has entered its private namespace: the TUN device (kernel side
-    KERNEL_IP, peer STACK_IP) and a real-time stack host on it."""
+    KERNEL_IP, peer STACK_IP) and a real-time stack host on it. With `gso` the stack hands the
+    kernel each flight of segments as one GSO packet (stack.gso)."""
     fd = netns.open_tun("tun0", address=KERNEL_IP, netmask="255.255.255.255", peer=STACK_IP,
-                        mtu=mtu)
+                        mtu=mtu, vnet_hdr=gso)
     clock = stack.RealClock()
-    link = stack.TunLink.from_fd(fd, mtu)
+    link = (stack.GsoTunLink if gso else stack.TunLink).from_fd(fd, mtu)
     if impair:
         link = ImpairedBothWays(link, clock, **impair)
     sysctl = dict(BIG_BUFFERS, **settings.pop("sysctl", {}))
@@ -176,13 +180,13 @@ def fork_call(fn: Callable[[], dict], timeout: float, setup: Callable[[], None] 
 
 def pair(stack_side: Callable[[stack.Host, Callable[[], bool]], dict],
          kernel_side: Callable[[], dict], *, mtu: int = 1500, impair: dict | None = None,
-         timeout: float = 120.0, settings: dict | None = None) -> dict:
+         gso: bool = False, timeout: float = 120.0, settings: dict | None = None) -> dict:
     """In a private namespace: the stack side in one process, the kernel side in another.
     `stack_side(host, kernel_done)` gets a function that says whether the kernel side has
     finished (so a server can stop). Returns {"stack": ..., "kernel": ...}."""
 
     def scenario() -> dict:
-        host = stack_host(mtu, impair, **(settings or {}))
+        host = stack_host(mtu, impair, gso, **(settings or {}))
         kernel = {}
         rfd, wfd = os.pipe()
         pid = os.fork()
@@ -225,6 +229,34 @@ def _recv_all(sock, digest) -> tuple[int, float]:
     return total, time.perf_counter() - (first or time.perf_counter())
 
 
+FIN_UNACKED = {4, 9, 11}          # Linux's FIN_WAIT1, LAST_ACK, CLOSING (tcp_states.h)
+
+
+def _info(sock) -> dict[str, int]:
+    return decode_tcp_info(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, TCP_INFO_LEN))
+
+
+def _until_fin_acked(sock, timeout: float = 60) -> None:
+    """Wait until the peer has acknowledged our FIN, so all we sent has arrived: on a stack
+    socket by running its host's loop, on a kernel socket by watching TCP_INFO."""
+    done = lambda: _info(sock)["tcpi_state"] not in FIN_UNACKED     # noqa: E731
+    if isinstance(sock, stack.Socket):
+        sock.host.wait(done, timeout, errno.ETIMEDOUT)
+        return
+    end = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > end:
+            raise TimeoutError("our FIN was not acknowledged")
+        time.sleep(0.002)
+
+
+def _losses(sock) -> dict:
+    """The sender's repairs on `sock` (kernel or stack alike): retransmission-timer expiries
+    and retransmitted segments, from TCP_INFO."""
+    info = _info(sock)
+    return {"rto": info["tcpi_total_rto"], "retrans": info["tcpi_total_retrans"]}
+
+
 def _send(sock, data: bytes) -> None:
     view = memoryview(data)
     for start in range(0, len(view), CHUNK * 4):
@@ -250,10 +282,11 @@ def bulk_server(new, size: int, seed: int, port: int = PORT, ready=None) -> dict
             t0 = time.perf_counter()
             _send(conn, data)
             conn.shutdown(socket.SHUT_WR)
-            conn.recv(1)                   # the client closes after reading all of it
+            _until_fin_acked(conn)         # the client has all of it
             tx_s = time.perf_counter() - t0
+            losses = _losses(conn)
     return {"received": got, "sha_ok": digest.hexdigest() == expected, "rx_s": rx_s,
-            "tx_s": tx_s}
+            "tx_s": tx_s, **losses}
 
 
 def bulk_client(new, address: tuple[str, int], size: int, seed: int) -> dict:
@@ -265,8 +298,9 @@ def bulk_client(new, address: tuple[str, int], size: int, seed: int) -> dict:
         tx_s = time.perf_counter() - t0
         digest = hashlib.sha256()
         got, rx_s = _recv_all(sock, digest)
+        losses = _losses(sock)
     return {"received": got, "sha_ok": digest.hexdigest() == expected,
-            "tx_s": tx_s, "rx_s": rx_s}
+            "tx_s": tx_s, "rx_s": rx_s, **losses}
 
 
 def _connected(new, address: tuple[str, int], timeout: float, tries: int = 100):
@@ -474,24 +508,28 @@ def _bulk_outcome(name: str, res: dict, size: int, client: str) -> Outcome:
     c, s = res[client], res[server]
     ok = c["sha_ok"] and s["sha_ok"] and c["received"] == size and s["received"] == size
     up, down = _mbit(size, s["rx_s"]), _mbit(size, c["rx_s"])
+    repairs = lambda side: f"{side['rto']} RTO, {side['retrans']} retransmitted"   # noqa: E731
     detail = (f"{size / 1e6:g} MB each way, SHA-256 {'ok' if ok else 'MISMATCH'}; "
-              f"{client}->{server} {up:.0f} Mbit/s, {server}->{client} {down:.0f} Mbit/s")
+              f"{client}->{server} {up:.1f} Mbit/s ({repairs(c)}), "
+              f"{server}->{client} {down:.1f} Mbit/s ({repairs(s)})")
     return Outcome(name, ok, detail, min(up, down))
 
 
 def bulk_stack_client(size: int, seed: int = 1, mtu: int = 1500, impair=None,
-                      name: str = "bulk stack client -> kernel server") -> Outcome:
+                      name: str = "bulk stack client -> kernel server", gso: bool = False
+                      ) -> Outcome:
     res = pair(lambda h, _: bulk_client(h.socket, (KERNEL_IP, PORT), size, seed),
-               lambda: bulk_server(_kernel_new, size, seed), mtu=mtu, impair=impair,
+               lambda: bulk_server(_kernel_new, size, seed), mtu=mtu, impair=impair, gso=gso,
                timeout=60 + size / 1e5)
     return _bulk_outcome(name, res, size, "stack")
 
 
 def bulk_kernel_client(size: int, seed: int = 2, mtu: int = 1500, impair=None,
-                       name: str = "bulk kernel client -> stack server") -> Outcome:
+                       name: str = "bulk kernel client -> stack server", gso: bool = False
+                       ) -> Outcome:
     res = pair(lambda h, _: bulk_server(h.socket, size, seed),
                lambda: bulk_client(_kernel_new, (STACK_IP, PORT), size, seed),
-               mtu=mtu, impair=impair, timeout=60 + size / 1e5)
+               mtu=mtu, impair=impair, gso=gso, timeout=60 + size / 1e5)
     return _bulk_outcome(name, res, size, "kernel")
 
 

@@ -108,17 +108,19 @@ def _set_flags(sock: socket.socket, name: str, flags: int) -> None:
 
 def open_tun(name: str = TUN_NAME, address: str = TARGET_IP, netmask: str = TARGET_NETMASK,
              peer: str = REMOTE_IP, mtu: int = 1500, offload: bool = False,
-             prefix_len: int = TARGET_PREFIX6) -> int:
+             prefix_len: int = TARGET_PREFIX6, vnet_hdr: bool = False) -> int:
     """Create and configure a TUN device in the current namespace; return its fd.
 
     IPv4: the device is point-to-point; setting the peer address makes the kernel install a
     host route to the remote peer through it, so no route has to be added by hand. IPv6
     (an IPv6 `address`): the address with its prefix, and a host route to the peer. With
     `offload`, every packet read or written carries a virtio_net_hdr (see `vnet`), and the
-    kernel may hand over TSO super-packets with their checksum left to the "hardware".
+    kernel may hand over TSO super-packets with their checksum left to the "hardware". With
+    `vnet_hdr` alone, frames carry the header but the kernel hands over plain packets only;
+    what is written to it may be a GSO packet (stack.GsoTunLink).
     """
     fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
-    flags = IFF_TUN | IFF_NO_PI | (IFF_VNET_HDR if offload else 0)
+    flags = IFF_TUN | IFF_NO_PI | (IFF_VNET_HDR if offload or vnet_hdr else 0)
     fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), flags))
     if offload:
         fcntl.ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN)

@@ -19,16 +19,20 @@ OSError subclasses with Linux errno values. With a VirtualClock nothing waits: u
 non-blocking sockets and poll; a blocking call that would wait raises BlockingIOError. With a
 RealClock and a TunLink (or MemoryLink pair), blocking calls run the host's I/O loop.
 
-Modules: wire (codec), seqnum, options, buffers, rtt, congestion, isn, config, connection (the
-state machine), icmp, tcpinfo, socket, host, link, clock, soak (`python -m stack.soak`).
+Modules: wire (codec), seqnum, options, buffers, rtt, congestion (RFC 5681 window, NewReno),
+sack (RFC 6675 loss recovery), isn, config, events (states, timers, effects), connection (the
+state machine) with its parts handshake, sender, receiver and timeouts, icmp, tcpinfo, socket,
+host, gso (segmentation offload), link, clock, soak (`python -m stack.soak`).
 """
 
 from .clock import RealClock, VirtualClock
 from .config import Config, SocketOptions
-from .connection import Connection, Effects, Notice, State, Timer
+from .connection import Connection
+from .events import Effects, Notice, State, Timer
 from .host import Host
-from .link import ImpairedLink, MemoryLink, TunLink
+from .link import GsoTunLink, ImpairedLink, MemoryLink, TunLink
 from .socket import Socket
 
-__all__ = ["Config", "Connection", "Effects", "Host", "ImpairedLink", "MemoryLink", "Notice",
-           "RealClock", "Socket", "SocketOptions", "State", "Timer", "TunLink", "VirtualClock"]
+__all__ = ["Config", "Connection", "Effects", "GsoTunLink", "Host", "ImpairedLink", "MemoryLink",
+           "Notice", "RealClock", "Socket", "SocketOptions", "State", "Timer", "TunLink",
+           "VirtualClock"]

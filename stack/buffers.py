@@ -4,8 +4,7 @@ Theory of operation: the send queue holds every octet the user gave that the pee
 acknowledged; its first octet sits at SND.UNA (`SendQueue.base`), so retransmission is a slice.
 The receive side keeps in-order octets for the user (a plain bytearray in the connection) and
 out-of-order octets here, in `Reassembly`, keyed by *stream offset* (octets since the peer's
-ISN, unwrapped) so that no comparison wraps. `Scoreboard` is the sender's record of the SACK
-blocks the peer reported (RFC 2018), in sequence space relative to SND.UNA.
+ISN, unwrapped) so that no comparison wraps.
 """
 
 from __future__ import annotations
@@ -25,27 +24,23 @@ class SendQueue:
 
     def __init__(self, base: int) -> None:
         self.base = base
+        self.end = base                # the sequence number after the last queued octet
         self.data = bytearray()
         self.head = 0
 
     def __len__(self) -> int:
         return len(self.data) - self.head
 
-    @property
-    def end(self) -> int:
-        """Sequence number just after the last queued octet."""
-        return seqnum.add(self.base, len(self.data) - self.head)
-
     def append(self, data: bytes) -> None:
         self.data += data
+        self.end = seqnum.add(self.end, len(data))
 
     def take(self, seq: int, size: int) -> bytes:
         start = seqnum.diff(seq, self.base)
         if start < 0:
             return b""
         start += self.head
-        with memoryview(self.data) as view:
-            return bytes(view[start:start + size])
+        return bytes(self.data[start:start + size])   # two copies, cheaper than a memoryview
 
     def release(self, upto: int) -> int:
         """Drop octets before `upto` (acknowledged); returns how many went."""
@@ -98,40 +93,3 @@ class Reassembly:
     def ranges(self) -> list[tuple[int, int]]:
         """(start, end) stream offsets of the blocks, the most recently changed first."""
         return [(s, s + len(self.blocks[s])) for s in self.recent]
-
-
-class Scoreboard:
-    """SACKed ranges above SND.UNA, as sorted disjoint (left, right) sequence pairs."""
-
-    def __init__(self) -> None:
-        self.ranges: list[tuple[int, int]] = []
-
-    def clear(self) -> None:
-        self.ranges = []
-
-    def update(self, blocks: list[tuple[int, int]], una: int, top: int) -> None:
-        """Merge reported blocks, ignoring any not inside [una, top] (RFC 2018 4: they are
-        hints, and a block outside what was sent is bogus); forget what lies below `una`."""
-        spans = [(seqnum.diff(left, una), seqnum.diff(right, una)) for left, right in self.ranges]
-        limit = seqnum.diff(top, una)
-        spans += [(seqnum.diff(left, una), seqnum.diff(right, una)) for left, right in blocks
-                  if 0 <= seqnum.diff(left, una) < seqnum.diff(right, una) <= limit]
-        merged: list[list[int]] = []
-        for lo, hi in sorted((max(lo, 0), hi) for lo, hi in spans if hi > 0):
-            if merged and lo <= merged[-1][1]:
-                merged[-1][1] = max(merged[-1][1], hi)
-            else:
-                merged.append([lo, hi])
-        self.ranges = [(seqnum.add(una, lo), seqnum.add(una, hi)) for lo, hi in merged]
-
-    def sacked(self, seq: int) -> bool:
-        return any(seqnum.within(seq, left, seqnum.diff(right, left)) for left, right in self.ranges)
-
-    def hole_after(self, seq: int) -> tuple[int, int] | None:
-        """The first un-SACKed span at or after `seq` that lies below the highest SACKed octet."""
-        for left, right in self.ranges:
-            if seqnum.lt(seq, left):
-                return seq, left
-            if seqnum.lt(seq, right):
-                seq = right
-        return None

@@ -27,7 +27,7 @@ class Config:
     retries2: int = 15                   # R2, RFC 1122 4.2.3.5 (Linux tcp_retries2)
     rmem: tuple[int, int, int] = (4096, 131072, 6291456)   # min, default SO_RCVBUF, max
     wmem: tuple[int, int, int] = (4096, 16384, 4194304)    # min, default SO_SNDBUF, max
-    congestion_control: str = "reno"     # any name is accepted; NewReno is what runs
+    congestion_control: str = "reno"     # any name is accepted; RFC 5681 is what runs
     fin_timeout: float = 60.0            # orphaned FIN-WAIT-2 lifetime (Linux tcp_fin_timeout)
     keepalive_time: float = 7200.0       # RFC 1122 4.2.3.6: no less than two hours
     keepalive_intvl: float = 75.0

@@ -13,7 +13,8 @@ Blocking: `wait(condition, timeout)` runs the loop (read the link until the next
 process, fire timers) until the condition holds. It needs a clock that moves by itself; with
 a `VirtualClock` it raises BlockingIOError at once (the caller drives time instead).
 
-Congestion control: whatever tcp_congestion_control names, NewReno (RFC 5681, RFC 6582) runs.
+Congestion control: whatever tcp_congestion_control names, RFC 5681 runs, with SACK-based loss
+recovery (RFC 6675) when SACK was agreed and NewReno (RFC 6582) when not.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ import itertools
 from collections import Counter
 from typing import Callable, Iterable
 
-from . import icmp, seqnum
+from . import gso, icmp, seqnum
 from .clock import RealClock, VirtualClock
 from .config import Config
-from .connection import Connection, Effects, IcmpError, Notice, State, Throttle, reset_for
+from .connection import Connection
+from .events import Effects, IcmpError, Notice, State, Throttle, reset_for
 from .isn import IsnGenerator
 from .link import MemoryLink
 from .socket import Socket, error, inherit
@@ -152,9 +154,19 @@ class Host:
     # ------------------------------------------------------------------ effects
 
     def apply(self, conn: Connection, fx: Effects) -> object:
-        """Carry out one event's effects; returns the event's result."""
-        for seg in fx.segments:
-            self._send_tcp(conn.remote[0], seg, conn.opts.tos, conn.opts.ttl)
+        """Carry out one event's effects; returns the event's result. On a link that takes
+        GSO packets, a flight of segments goes as one (gso.py)."""
+        send_gso = getattr(self.link, "send_gso", None)
+        if send_gso is not None and len(fx.segments) > 1:
+            for seg, gso_size in gso.coalesce(fx.segments):
+                packet = self._packet(conn.remote[0], seg, conn.opts.tos, conn.opts.ttl)
+                if gso_size:
+                    send_gso(packet, gso_size)
+                else:
+                    self.link.send(packet)
+        else:
+            for seg in fx.segments:
+                self._send_tcp(conn.remote[0], seg, conn.opts.tos, conn.opts.ttl)
         if fx.timers:
             self.deadlines[conn] = min(fx.timers.values())
         else:
@@ -195,8 +207,11 @@ class Host:
         return not (ip.is_multicast or ip.is_unspecified or ip.is_loopback or broadcast)
 
     def _send_tcp(self, dst: str, seg: TCPSegment, tos: int = 0, ttl: int = 64) -> None:
+        self.link.send(self._packet(dst, seg, tos, ttl))
+
+    def _packet(self, dst: str, seg: TCPSegment, tos: int, ttl: int) -> bytes:
         ip = IPv4(self.address, dst, IPPROTO_TCP, tos=tos, ttl=ttl, ident=next(self._ident) & 0xFFFF)
-        self.link.send(build(ip, seg))
+        return build(ip, seg)
 
     # ------------------------------------------------------------------ input
 
@@ -231,7 +246,7 @@ class Host:
         key = (seg.dport, ip.src, seg.sport)
         now = self.clock.now()
         conn = self.conns.get(key)
-        if conn is not None and self._reopens(conn, seg):
+        if conn is not None and conn.state is State.TIME_WAIT and self._reopens(conn, seg):
             iss = seqnum.add(conn.snd_max, 65535 + 2)
             self.apply(conn, conn.abort(now))
             self._listen(ip, seg, iss)
@@ -241,10 +256,10 @@ class Host:
             self._listen(ip, seg, None)
 
     def _reopens(self, conn: Connection, seg: TCPSegment) -> bool:
-        """RFC 1122 4.2.2.13 (MAY-2) and RFC 6191: a new SYN may end TIME-WAIT and open a new
-        connection if its sequence number (or, with timestamps, its TSval) is larger."""
-        if conn.state is not State.TIME_WAIT or seg.flags & (ACK | RST) or not seg.flags & SYN \
-                or seg.dport not in self.listeners:
+        """RFC 1122 4.2.2.13 (MAY-2) and RFC 6191: a new SYN may end TIME-WAIT (where `conn`
+        is) and open a new connection if its sequence number (or, with timestamps, its TSval)
+        is larger."""
+        if seg.flags & (ACK | RST) or not seg.flags & SYN or seg.dport not in self.listeners:
             return False
         ts = seg.option("TS")
         if conn.neg.timestamps and ts is not None:

@@ -4,7 +4,9 @@ Theory of operation: a link has `send(packet)` and `recv(timeout) -> packet | No
 `MemoryLink` keeps what the host sends in `sent` (a deque the harness drains) and hands out
 what was `inject`ed; `MemoryLink.pair()` wires two links back to back so two hosts can talk.
 `TunLink` reads and writes raw IPv4 packets on a TUN device (IFF_TUN | IFF_NO_PI) and skips
-anything that is not IPv4. `ImpairedLink` wraps another link and, from a seeded random
+anything that is not IPv4; `GsoTunLink`, on a device opened with IFF_VNET_HDR, also takes GSO
+packets (`send_gso`, see gso.py). No offload is asked of the kernel in the other direction, so
+every packet read carries its own checksum for the host to verify. `ImpairedLink` wraps another link and, from a seeded random
 generator, drops, duplicates, delays and reorders what is sent through it; delayed packets
 leave when `release()` (called by send and recv) finds their time has come, and
 `next_deadline()` says when that is, so a virtual-time loop can advance to it.
@@ -20,8 +22,14 @@ import os
 import queue
 import random
 import select
+import struct
 from collections import deque
 from typing import Protocol
+
+# struct virtio_net_hdr: flags, gso_type, hdr_len, gso_size, csum_start, csum_offset
+VNET_HEADER = struct.Struct("=BBHHHH")
+VNET_PLAIN = VNET_HEADER.pack(0, 0, 0, 0, 0, 0)
+VNET_GSO_TCPV4 = 1
 
 
 class Link(Protocol):
@@ -95,15 +103,21 @@ class TunLink:
 
     def recv(self, timeout: float | None = 0.0) -> bytes | None:
         """The next IPv4 packet, skipping others (IPv6 router solicitations and the like)."""
+        while True:
+            packet = self._read(timeout, self._size)
+            if packet is None or packet[0] >> 4 == 4:
+                return packet
+
+    def _read(self, timeout: float | None, size: int) -> bytes | None:
         fd = self._fd
         while True:
             try:
-                packet = os.read(fd, self._size)
+                packet = os.read(fd, size)
             except BlockingIOError:
                 if timeout == 0 or not select.select([fd], [], [], timeout)[0]:
                     return None
                 continue
-            if packet and packet[0] >> 4 == 4:
+            if packet:
                 return packet
 
     def close(self) -> None:
@@ -111,6 +125,33 @@ class TunLink:
             self.device.close()
         else:
             os.close(self._fd)
+
+
+class GsoTunLink(TunLink):
+    """A TUN device opened with IFF_VNET_HDR (and no offloads asked of the kernel): every
+    frame starts with a virtio_net_hdr, and `send_gso` hands over GSO packets (gso.py)."""
+
+    def send(self, packet: bytes) -> None:
+        os.writev(self._fd, (VNET_PLAIN, packet))
+
+    def send_gso(self, packet: bytes, gso_size: int) -> None:
+        """One IPv4/TCP packet the kernel takes as segments of `gso_size` payload octets."""
+        ihl = (packet[0] & 0xF) * 4
+        headers = ihl + (packet[ihl + 12] >> 4) * 4
+        os.writev(self._fd, (VNET_HEADER.pack(0, VNET_GSO_TCPV4, headers, gso_size, 0, 0),
+                             packet))
+
+    def recv(self, timeout: float | None = 0.0) -> bytes | None:
+        """The next IPv4 packet. Without offloads asked for, the kernel sends only plain
+        packets with their checksums; a frame that would leave a checksum to us
+        (VIRTIO_NET_HDR_F_NEEDS_CSUM) or is a GSO packet is skipped, not taken unverified."""
+        skip = VNET_HEADER.size
+        while True:
+            frame = self._read(timeout, self._size + skip)
+            if frame is None:
+                return None
+            if not frame[0] & 1 and not frame[1] and len(frame) > skip and frame[skip] >> 4 == 4:
+                return frame[skip:]
 
 
 class ImpairedLink:

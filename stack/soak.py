@@ -23,7 +23,8 @@ import sys
 
 from . import seqnum
 from .clock import VirtualClock
-from .connection import Connection, State
+from .connection import Connection
+from .events import State
 from .host import Host
 from .link import ImpairedLink, Link, MemoryLink
 from .wire import ACK, FIN, RST, SYN, IPv4, Malformed, TCPSegment, build, parse, tcp_checksum

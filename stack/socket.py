@@ -26,7 +26,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .config import SocketOptions
-from .connection import SYNCHRONIZED, Connection, State
+from .connection import Connection
+from .events import SYNCHRONIZED, State
 from . import tcpinfo
 
 if TYPE_CHECKING:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import struct
 
-from .connection import LINUX_STATE, Connection, State
+from .connection import Connection
+from .events import LINUX_STATE, State
+from .sack import SackRecovery
 
 TCPI_OPT_TIMESTAMPS, TCPI_OPT_SACK, TCPI_OPT_WSCALE = 1, 2, 4
 CA_OPEN, CA_RECOVERY, CA_LOSS = 0, 3, 4
@@ -49,7 +51,8 @@ def values(conn: Connection, now: float) -> dict[str, int]:
     mss = conn.mss
     options = ((TCPI_OPT_TIMESTAMPS if neg.timestamps else 0) | (TCPI_OPT_SACK if neg.sack else 0)
                | (TCPI_OPT_WSCALE if neg.window_scaling else 0))
-    ca_state = CA_RECOVERY if cc.in_recovery else CA_LOSS if conn.retries else CA_OPEN
+    ca_state = CA_RECOVERY if conn.recovery.active else CA_LOSS if conn.retries else CA_OPEN
+    sacked = conn.recovery.board.sacked_octets() if isinstance(conn.recovery, SackRecovery) else 0
     synchronized = conn.state not in (State.SYN_SENT, State.SYN_RECEIVED, State.CLOSED)
     return dict(
         state=LINUX_STATE[conn.state], ca_state=ca_state, retransmits=min(conn.retries, 255),
@@ -57,7 +60,7 @@ def values(conn: Connection, now: float) -> dict[str, int]:
         wscales=neg.snd_scale | (neg.rcv_scale << 4),
         rto=_usec(rtt.rto), ato=_usec(conn.cfg.delayed_ack), snd_mss=mss, rcv_mss=conn.rcv_mss,
         unacked=-(-conn.flight // mss) if synchronized else int(conn.flight > 0),
-        sacked=len(conn.scoreboard.ranges), retrans=int(bool(conn.retries)),
+        sacked=-(-sacked // mss), retrans=int(bool(conn.retries)),
         last_data_sent=_ms_since(now, conn.last_send),
         last_data_recv=_ms_since(now, conn.last_data_recv),
         last_ack_recv=_ms_since(now, conn.last_ack_recv), pmtu=conn.pmtu,
@@ -69,7 +72,8 @@ def values(conn: Connection, now: float) -> dict[str, int]:
         notsent_bytes=conn.unsent, data_segs_in=st["data_segs_in"],
         data_segs_out=st["data_segs_out"], bytes_sent=st["bytes_sent"],
         bytes_retrans=st["bytes_retrans"], rcv_ooopack=st["ooo_packets"],
-        snd_wnd=conn.snd_wnd, rcv_wnd=conn.rcv_wnd, total_rto=min(st["total_retrans"], 0xFFFF),
+        snd_wnd=conn.snd_wnd, rcv_wnd=conn.rcv_wnd, total_rto=min(st["timeouts"], 0xFFFF),
+        total_rto_recoveries=min(st["timeout_episodes"], 0xFFFF),
     )
 
 

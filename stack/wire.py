@@ -154,7 +154,14 @@ def _text(raw: bytes) -> str:
     return text
 
 
+_TS_ONLY = struct.Struct("!BBBBII")       # nop, nop, TS: what most segments carry (RFC 7323 3.2)
+_TS_ONLY_HEAD = bytes((OPT_NOP, OPT_NOP, OPT_TS, 10))
+
+
 def encode_options(options: list[Option]) -> bytes:
+    if len(options) == 3 and options[2][0] == "TS" and options[0] == options[1] == ("nop",):
+        return _TS_ONLY.pack(OPT_NOP, OPT_NOP, OPT_TS, 10, options[2][1] & 0xFFFFFFFF,
+                             options[2][2] & 0xFFFFFFFF)
     out = bytearray()
     for opt in options:
         kind = opt[0]
@@ -188,6 +195,8 @@ def decode_options(raw: bytes, strict: bool = True) -> list[Option]:
     `strict` (a receiver, RFC 9293 3.1 MUST-7: handle an illegal length without crashing),
     parsing stops at a length of 0 or 1 or one past the area, as Linux's does, and an option
     of the wrong fixed length is skipped."""
+    if len(raw) == 12 and raw[:4] == _TS_ONLY_HEAD:
+        return [("nop",), ("nop",), ("TS", *_TS_ONLY.unpack_from(raw)[4:])]
     options: list[Option] = []
     i = 0
     while i < len(raw):
@@ -302,7 +311,7 @@ def decode_ipv4(raw: bytes) -> IPv4:
     ok = checksum(raw[:ihl * 4]) == 0
     return IPv4(_text(src), _text(dst), proto, tos, ttl, ident, ff, bytes(raw[ihl * 4:total]),
                 checksum=csum, checksum_ok=ok, total_length=total, ihl=ihl,
-                ip_options=bytes(raw[20:ihl * 4]))
+                ip_options=bytes(raw[20:ihl * 4]) if ihl > 5 else b"")
 
 
 def final_destination(ip: IPv4) -> str:

@@ -31,6 +31,11 @@ def test_bulk_kernel_client_to_stack_server():
     _check(interop.bulk_kernel_client(SIZE))
 
 
+def test_bulk_with_segmentation_offload():
+    # the stack hands each flight to the kernel as one GSO packet (stack/gso.py)
+    _check(interop.bulk_stack_client(SIZE, gso=True))
+
+
 def test_bulk_at_64k_mtu():
     _check(interop.bulk_stack_client(SIZE, mtu=65535))
 

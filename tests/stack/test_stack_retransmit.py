@@ -130,7 +130,7 @@ def test_three_duplicate_acks_trigger_fast_retransmit() -> None:
     retx, = peer.send(ACK, 1001, una)
     assert retx.seq == una and len(retx.payload) == MSS
     cc = sock.conn.cc
-    assert cc.ssthresh == 5 * MSS and cc.cwnd == 8 * MSS and cc.in_recovery
+    assert cc.ssthresh == 5 * MSS and cc.cwnd == 8 * MSS and sock.conn.recovery.active
 
 
 def test_newreno_partial_ack_retransmits_the_next_hole() -> None:
@@ -141,9 +141,9 @@ def test_newreno_partial_ack_retransmits_the_next_hole() -> None:
     for _ in range(3):
         peer.send(ACK, 1001, una)
     retx, = [s for s in peer.send(ACK, 1001, una + 2 * MSS) if s.seq == una + 2 * MSS]
-    assert len(retx.payload) == MSS and sock.conn.cc.in_recovery
+    assert len(retx.payload) == MSS and sock.conn.recovery.active
     peer.send(ACK, 1001, una + 10 * MSS)
-    assert not sock.conn.cc.in_recovery and sock.conn.cc.cwnd <= sock.conn.cc.ssthresh + MSS
+    assert not sock.conn.recovery.active and sock.conn.cc.cwnd <= sock.conn.cc.ssthresh + MSS
 
 
 def test_sack_lets_recovery_resend_each_hole_once() -> None:

@@ -163,6 +163,9 @@ def test_tcp_info_uses_linux_layout_units_and_state_numbers(peer: Peer) -> None:
     peer.advance(0.2)
     raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)
     assert raw[2] == 1 and raw[4] == 1         # tcpi_retransmits, tcpi_backoff
+    peer.advance(0.4)                           # the second expiry, same episode
+    info = tcpinfo.values(sock.conn, peer.clock.now())
+    assert (info["total_rto"], info["total_rto_recoveries"], info["total_retrans"]) == (2, 1, 2)
     sock.close()
     assert sock.conn is not None and sock.conn.state.value == "FIN-WAIT-1"
 
