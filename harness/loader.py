@@ -14,7 +14,7 @@ from dataclasses import replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import jsonschema
 import yaml
@@ -271,11 +271,17 @@ def runner_versions(path: str, events: list[Event] = ()) -> tuple[str, ...]:
         versions = ("ipv6",)
     else:
         versions = VERSIONS
-    wire = {_wire_version(e.ip) for e in events if isinstance(e, PacketEvent)} - {None}
-    if len(wire) == 1:
-        kept = tuple(v for v in versions if (v == "ipv6") == (wire == {6}))
+    wire = wire_version_of(events)
+    if wire is not None:
+        kept = tuple(v for v in versions if (v == "ipv6") == (wire == 6))
         return kept or versions
     return versions
+
+
+def wire_version_of(events: Iterable[Event]) -> int | None:
+    """4 or 6 when the segment lines use fields that exist in that IP version only."""
+    wire = {_wire_version(e.ip) for e in events if isinstance(e, PacketEvent)} - {None}
+    return wire.pop() if len(wire) == 1 else None
 
 
 def _wire_version(ip: dict[str, object]) -> int | None:

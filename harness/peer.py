@@ -63,6 +63,10 @@ class Peer:
         """The bytes of an injected segment (or ICMP error), numbers translated to the wire."""
         if event.ports is not None:
             self.remote_port, self.local_port = event.ports
+        for name in ("src", "dst"):
+            if name in event.ip and (":" in str(event.ip[name])) != (self.ip_version == "ipv6"):
+                raise CaseError(event.loc, f"'{name} {event.ip[name]}' is not an address of "
+                                f"this run's IP version ({self.ip_version})")
         ip = self._header(event, event.ip.get("src", self.remote_ip),
                           event.ip.get("dst", self.local_ip))
         if event.icmp is not None:

@@ -13,7 +13,7 @@ from harness import expectations
 from harness.errors import CaseError, Loc
 from harness.execute import Job
 from harness.expectations import VARIANT_MARK
-from harness.loader import CASE_SUFFIXES, load
+from harness.loader import CASE_SUFFIXES, load, wire_version_of
 from harness.model import Script
 from harness.netns import have_privileges
 from harness.result import SKIPPED, Failure, Result
@@ -57,10 +57,13 @@ def jobs_for(path: str, targets: list[str], defines: dict[str, str] | None = Non
 def variants(script: Script, only: Iterable[str] | None = None) -> list[tuple[Script, CaseError | None]]:
     """The script once per IP version it runs in (`only`: of these), ids marked `@version`
     when there are several or the version is not the case's own; a version whose plan cannot
-    work (an IPv4 --local_ip in IPv6) carries an error. A YAML case that names no version
-    is TCP without IP specifics: asked for other versions, it runs in those."""
+    work (an IPv4 --local_ip in IPv6) carries an error. A YAML case that names no version,
+    no address and uses no field of one IP version is TCP without IP specifics: asked for other versions, it
+    runs in those."""
     declared = script.plan.ip_versions
-    if only is not None and not script.path.endswith(".pkt") and "ip_versions" not in script.plan.given:
+    neutral = (not script.path.endswith(".pkt") and wire_version_of(script.events) is None
+               and not {"ip_versions", "local_ip", "remote_ip"} & script.plan.given)
+    if only is not None and neutral:
         versions = list(dict.fromkeys(only))
     else:
         versions = [v for v in declared if only is None or v in only]

@@ -110,6 +110,10 @@ def test_a_yaml_case_runs_in_the_versions_asked_for_unless_it_names_its_own(writ
     fixed = load(write_case("fixed.yaml", case_yaml("fixed", "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n",
                                                     extra="options: {ip_version: [ipv4]}\n")))
     assert variants(fixed, ["ipv6"]) == []
+    addressed = load(write_case("addressed.yaml", case_yaml(
+        "addressed", "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n",
+        extra="options: {remote_ip: 192.168.255.255}\n")))
+    assert variants(addressed, ["ipv6"]) == []
 
 
 def test_the_ipv6_plan_is_packetdrills_and_options_win(tmp_path):
