@@ -398,6 +398,7 @@ class Runner:
     def shell(self, event: ShellEvent) -> None:
         done = subprocess.run(event.command, shell=True, capture_output=True, text=True,
                               env={**os.environ, **self.script.defines})
+        self.target.after_shell()
         if done.returncode != 0:
             self.fail(event, f"shell command exited with {done.returncode}: "
                       f"{(done.stderr or done.stdout).strip()[-300:]}")

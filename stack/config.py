@@ -111,6 +111,7 @@ _SYSCTLS = {
     "tcp_stdurg": _as("stdurg", lambda r: _int(r) != 0),
     "tcp_slow_start_after_idle": _as("slow_start_after_idle", lambda r: _int(r) != 0),
 }
+SYSCTL_NAMES = tuple("net.ipv4." + name for name in _SYSCTLS)   # the names a Config honours
 
 
 @dataclass

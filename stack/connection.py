@@ -310,7 +310,7 @@ class Connection(Handshake, Sender, Receiver, Timeouts):
             if not (seqnum.lt(self.snd_una, seg.ack) and seqnum.le(seg.ack, self.snd_max)):
                 self._segment(RST, seg.ack)          # <SEQ=SEG.ACK><CTL=RST>
                 return False
-            self._ack_advance(seg)
+            self._ack_advance(seg, syn_counted=not self.passive)
             self._take_window(seg, force=True)       # RFC 1122 4.2.2.20 (f)
             self._established()
         if seqnum.gt(seg.ack, self.snd_max):

@@ -54,9 +54,9 @@ class Host:
         self._valid_peers: dict[str, bool] = {}
         self.clock = clock if clock is not None else VirtualClock()
         self.link = link if link is not None else MemoryLink()
-        self.cfg, self.unsupported_sysctls = Config.from_sysctls(sysctl, **settings)
+        self._settings = settings
+        self.configure(sysctl)
         self.isn = IsnGenerator(secret)
-        self.throttle = Throttle(self.cfg.challenge_ack_limit)
         self.conns: dict[Key, Connection] = {}
         self.deadlines: dict[Connection, float] = {}
         self.listeners: dict[int, Socket] = {}
@@ -67,6 +67,11 @@ class Host:
         self._filenos = itertools.count(3)
         self._ident = itertools.count(1)
         self._next_port = EPHEMERAL.start + self.isn.ts_offset((address, 0), ("", 0)) % len(EPHEMERAL)
+
+    def configure(self, sysctl: dict[str, object] | None) -> None:
+        """Host-wide settings from sysctls; like Linux's, they apply to connections made after."""
+        self.cfg, self.unsupported_sysctls = Config.from_sysctls(sysctl, **self._settings)
+        self.throttle = Throttle(self.cfg.challenge_ack_limit)
 
     # ------------------------------------------------------------------ sockets
 

@@ -247,12 +247,14 @@ class Sender:
 
     # ---------------------------------------------------------------- acknowledgments of our data
 
-    def _ack_advance(self, seg: TCPSegment) -> None:
+    def _ack_advance(self, seg: TCPSegment, syn_counted: bool = True) -> None:
         """SND.UNA < SEG.ACK =< SND.NXT: release, sample the RTT, grow cwnd, restart the
-        retransmission timer (RFC 9293 3.10.7.4; RFC 6298 5.2-5.3; RFC 5681 3)."""
+        retransmission timer (RFC 9293 3.10.7.4; RFC 6298 5.2-5.3; RFC 5681 3).
+        `syn_counted`: whether tcpi_bytes_acked counts the SYN; Linux counts an active
+        open's and not a passive open's, and TCP_INFO here reads as Linux's does."""
         acked = seqnum.diff(seg.ack, self.snd_una)
         self.sendq.release(seg.ack)
-        self.stats["bytes_acked"] += acked
+        self.stats["bytes_acked"] += acked if syn_counted else acked - 1
         self._rtt_sample(seg)
         self.snd_una = seg.ack
         self.una_since = self.now

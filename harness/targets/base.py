@@ -69,6 +69,9 @@ class Target(ABC):
     def api(self) -> Any:
         """The SocketAPI of this target."""
 
+    def after_shell(self) -> None:
+        """A script's shell command ran (it may have changed sysctls in the namespace)."""
+
     def teardown(self) -> None:
         """Release what setup took (the process exit releases the rest)."""
 

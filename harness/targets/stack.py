@@ -33,6 +33,7 @@ from harness.model import Script
 from harness.syscalls import CallResult
 from harness.targets.base import CallHandle, Captured, Target
 from stack import Host, MemoryLink, VirtualClock
+from stack.config import SYSCTL_NAMES
 
 WOULD_BLOCK = (errno.EAGAIN, errno.EINPROGRESS, errno.EALREADY)
 
@@ -75,6 +76,16 @@ def route_initcwnd() -> int | None:
     return int(found.group(1)) if found else None
 
 
+def _namespace_sysctls() -> dict[str, str]:
+    values = {}
+    for name in SYSCTL_NAMES:
+        try:
+            values[name] = netns.read_sysctl(name)
+        except OSError:
+            continue
+    return values
+
+
 class StackTarget(Target):
     name = "stack"
     ip_versions = ("ipv4",)      # a TCP/IPv4 stack: IPv6 and its sockets are out of its scope
@@ -104,6 +115,18 @@ class StackTarget(Target):
         self.host = Host(plan.local_ip, self.clock, self.link, dict(script.sysctl),
                          netmask=plan.netmask, mtu=plan.mtu)
         self._api = StackAPI(self.host)
+        self.sysctl = dict(script.sysctl)
+        self.seen = _namespace_sysctls()
+
+    def after_shell(self) -> None:
+        """A .pkt sets sysctls with shell commands (`sysctl -w ...`) in the case's namespace:
+        the ones the stack honours and the command changed now configure the host."""
+        now = _namespace_sysctls()
+        changed = {name: value for name, value in now.items() if self.seen.get(name) != value}
+        self.seen = now
+        if changed and self.host is not None:
+            self.sysctl.update(changed)
+            self.host.configure(self.sysctl)
 
     def now(self) -> float:
         return self.clock.now()

@@ -107,6 +107,35 @@ def test_a_segment_no_line_expects_is_seen_only_by_the_next_expected_line(tmp_pa
     assert strict.verdict == FAIL and "unexpected outbound segment" in strict.failure.message
 
 
+ACTIVE_OPEN = """`sysctl -q -w net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=0 net.ipv4.tcp_window_scaling=0`
+0   socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0  fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0
++0  connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0  > S 0:0(0) <mss 1460>
++.01 < S. 0:0(0) ack 1 win 65535 <mss 1460>
++0  > . 1:1(0) ack 1
++0  write(3, ..., 500) = 500
++0  > P. 1:501(500) ack 1
++.01 < . 1:1(0) ack 501 win 65535
++0 %{ assert tcpi_bytes_acked == 501, tcpi_bytes_acked }%
+"""
+
+
+@needs_root
+@pytest.mark.parametrize("target", ["kernel", "stack"])
+def test_sysctls_a_shell_command_sets_reach_both_targets_and_tcp_info_counts_alike(tmp_path, target):
+    """The stack honours the sysctls an init command sets in the namespace (no timestamps,
+    SACK or window scaling in its SYN), and counts tcpi_bytes_acked as Linux does: with the
+    SYN of an active open (the passive side's count is checked by shell-python-defines)."""
+    path = tmp_path / "active.pkt"
+    path.write_text("--ip_version=ipv4\n" + ACTIVE_OPEN)
+    result = run_one(load(path), target)
+    assert result.verdict == PASS, result.failure
+    passive = run_one(load(PKT / "shell-python-defines.pkt", {"SIZE": "500", "MARKER": str(tmp_path / "m")}),
+                      target)
+    assert passive.verdict == PASS, passive.failure
+
+
 @needs_root
 def test_a_python_block_that_raises_is_reported(tmp_path):
     result = run_pkt(tmp_path, HEAD + "+0 %{ tcpi_nonexistent + 1 }%\n")
