@@ -176,6 +176,17 @@ def read_sysctl(name: str) -> str:
         return f.read().strip()
 
 
+def read_sysctls(names: tuple[str, ...]) -> dict[str, str]:
+    """The values of those of `names` that exist in this namespace."""
+    values = {}
+    for name in names:
+        try:
+            values[name] = read_sysctl(name)
+        except OSError:
+            continue
+    return values
+
+
 def write_sysctl(name: str, value: object) -> None:
     """Set a sysctl in the current (private) namespace; a bad name or value is a CaseError."""
     text = " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)

@@ -252,10 +252,4 @@ class KernelTarget(Target):
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def environment(self) -> dict[str, str]:
-        env = {"kernel": platform.release()}
-        for name in REPORTED_SYSCTLS:
-            try:
-                env[name] = netns.read_sysctl(name)
-            except OSError:
-                continue
-        return env
+        return {"kernel": platform.release(), **netns.read_sysctls(REPORTED_SYSCTLS)}

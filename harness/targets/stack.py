@@ -76,16 +76,6 @@ def route_initcwnd() -> int | None:
     return int(found.group(1)) if found else None
 
 
-def _namespace_sysctls() -> dict[str, str]:
-    values = {}
-    for name in SYSCTL_NAMES:
-        try:
-            values[name] = netns.read_sysctl(name)
-        except OSError:
-            continue
-    return values
-
-
 class StackTarget(Target):
     name = "stack"
     ip_versions = ("ipv4",)      # a TCP/IPv4 stack: IPv6 and its sockets are out of its scope
@@ -116,12 +106,12 @@ class StackTarget(Target):
                          netmask=plan.netmask, mtu=plan.mtu)
         self._api = StackAPI(self.host)
         self.sysctl = dict(script.sysctl)
-        self.seen = _namespace_sysctls()
+        self.seen = netns.read_sysctls(SYSCTL_NAMES)
 
     def after_shell(self) -> None:
         """A .pkt sets sysctls with shell commands (`sysctl -w ...`) in the case's namespace:
         the ones the stack honours and the command changed now configure the host."""
-        now = _namespace_sysctls()
+        now = netns.read_sysctls(SYSCTL_NAMES)
         changed = {name: value for name, value in now.items() if self.seen.get(name) != value}
         self.seen = now
         if changed and self.host is not None:
