@@ -48,7 +48,7 @@ def test_options_the_peer_did_not_offer_are_not_answered() -> None:
 
 def test_mss_is_mtu_minus_40_and_follows_tcp_maxseg() -> None:
     peer = Peer(make_host(mtu=1400))
-    srv = peer.listen()
+    peer.listen()
     synack, = peer.send(SYN, 1000, options=[("mss", 1460)])
     assert synack.option("mss")[1] == 1360
     peer2 = Peer(make_host(), port=40001)

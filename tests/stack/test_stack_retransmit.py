@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import socket
-import struct
 
 import pytest
 from conftest import Peer, make_host
@@ -123,7 +122,7 @@ def send_window(sock, peer, count: int) -> list:
 def test_three_duplicate_acks_trigger_fast_retransmit() -> None:
     # RFC 5681 3.2: ssthresh = max(FlightSize/2, 2*SMSS); retransmit; cwnd = ssthresh + 3*SMSS
     sock, peer = connected(initial_window=10)
-    segs = send_window(sock, peer, 10)
+    send_window(sock, peer, 10)
     una = peer.iss + 1
     for _ in range(2):
         assert peer.send(ACK, 1001, una) == []
@@ -170,7 +169,7 @@ def test_timeout_collapses_cwnd_to_one_segment() -> None:
 
 def test_slow_start_grows_cwnd_by_one_mss_per_ack() -> None:
     sock, peer = connected()
-    segs = send_window(sock, peer, 6)
+    send_window(sock, peer, 6)
     cwnd = sock.conn.cc.cwnd
     peer.send(ACK, 1001, peer.iss + 1 + MSS)
     assert sock.conn.cc.cwnd == cwnd + MSS

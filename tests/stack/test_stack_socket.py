@@ -9,7 +9,7 @@ import socket
 import struct
 
 import pytest
-from conftest import PEER_ADDR, Peer, make_host
+from conftest import PEER_ADDR, Peer
 
 import stack
 from stack import tcpinfo
