@@ -85,11 +85,22 @@ class NewReno:
         self.dupacks = 0
         self.active = False
         self.recover = seqnum.add(iss, 1)   # RFC 6582 3.2 step 1: recover = ISS
+        self.limited = 0        # octets sent by limited transmit since the last new ACK
+
+    def limited_transmit_budget(self, flight: int) -> int:
+        """RFC 5681 3.2 / RFC 3042: on the first and second duplicate ACKs one segment of new
+        data may go if FlightSize stays at most cwnd + 2*SMSS (and the peer's window allows,
+        which the sender checks); cwnd does not change. The octets that may go now (0: none)."""
+        if self.active or self.dupacks not in (1, 2):
+            return 0
+        cc = self.window
+        return max(0, min(cc.cwnd + 2 * cc.mss - flight, cc.mss))
 
     def on_ack(self, acked: int, ack: int, flight: int) -> bool:
         """New data acknowledged. Returns True for a partial ACK (RFC 6582 3.2 step 3): the
         caller then retransmits the first unacknowledged segment."""
         self.dupacks = 0
+        self.limited = 0
         cc = self.window
         if not self.active:
             cc.grow(acked)
@@ -115,8 +126,9 @@ class NewReno:
         self.dupacks += 1
         if self.dupacks != DUPTHRESH or not seqnum.ge(ack, self.recover):
             return False
-        # RFC 5681 3.2 steps 2-3, recover = the highest sequence number sent (RFC 6582).
-        cc.cwnd = cc.halve(flight) + DUPTHRESH * cc.mss
+        # RFC 5681 3.2 steps 2-3, recover = the highest sequence number sent (RFC 6582);
+        # what limited transmit sent is not part of FlightSize here (RFC 5681 3.2 step 2).
+        cc.cwnd = cc.halve(flight - self.limited) + DUPTHRESH * cc.mss
         self.recover = snd_max
         self.active = True
         return True
@@ -127,3 +139,4 @@ class NewReno:
         self.recover = snd_max
         self.active = False
         self.dupacks = 0
+        self.limited = 0

@@ -313,8 +313,13 @@ class Sender:
             self.cc.grow(acked)
 
     def _newreno_dupack(self, seg: TCPSegment) -> None:
-        if self.recovery.on_dupack(seg.ack, self.flight, self.snd_max):
+        rec = self.recovery
+        if rec.on_dupack(seg.ack, self.flight, self.snd_max):
             self._retransmit_first()               # RFC 5681 3.2 step 2: fast retransmit
+        elif self.snd_nxt == self.snd_max:          # limited transmit sends only new data
+            budget = rec.limited_transmit_budget(self.flight)
+            if budget:
+                rec.limited += self._send_one(budget)
 
     def _sack_option(self, seg: TCPSegment) -> list[tuple[int, int]]:
         sack = seg.option("sack")

@@ -132,6 +132,22 @@ def test_three_duplicate_acks_trigger_fast_retransmit() -> None:
     assert cc.ssthresh == 5 * MSS and cc.cwnd == 8 * MSS and sock.conn.recovery.active
 
 
+def test_limited_transmit_on_the_first_two_duplicate_acks() -> None:
+    # RFC 5681 3.2 (RFC 3042): the first and second duplicate ACKs each release one segment of
+    # new data, cwnd unchanged; on the third, ssthresh leaves those two out of FlightSize.
+    sock, peer = connected(initial_window=10)
+    sock.send(b"d" * (14 * MSS))
+    first = peer.out()
+    assert len(first) == 10
+    una, cwnd = peer.iss + 1, sock.conn.cc.cwnd
+    released = [peer.send(ACK, 1001, una) for _ in range(2)]
+    assert [[(s.seq - una, len(s.payload)) for s in segs] for segs in released] == \
+        [[(10 * MSS, MSS)], [(11 * MSS, MSS)]]
+    assert sock.conn.cc.cwnd == cwnd
+    retx, = peer.send(ACK, 1001, una)
+    assert retx.seq == una and sock.conn.cc.ssthresh == 5 * MSS
+
+
 def test_newreno_partial_ack_retransmits_the_next_hole() -> None:
     # RFC 6582 3.2 step 5
     sock, peer = connected(initial_window=10)
