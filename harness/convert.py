@@ -25,7 +25,7 @@ import yaml
 from harness.errors import CaseError, Loc
 from harness.grammar import parse_program
 from harness.loader import HEADER, load, pkt_header, step_line
-from harness.options import Plan
+from harness.options import Plan, option_value_text
 
 _SYSCTL_INIT = re.compile(r"^sysctl -q -w((?: [a-z0-9_.]+=\S+)+)(?:; (.*))?$", re.S)
 
@@ -43,12 +43,6 @@ def _body(text: str) -> str:
             continue
         kept.append(line)
     return "\n".join(kept).strip("\n") + "\n"
-
-
-def _option_value(value: object) -> str:
-    if isinstance(value, list):
-        return ",".join(map(str, value))
-    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def pkt_to_yaml(path: str, requirements: list[str] | None = None,
@@ -109,13 +103,13 @@ def yaml_to_pkt(path: str, defines: dict[str, str] | None = None) -> str:
         options["tolerance_usecs"] = script.tolerance.usecs
         options["tolerance_percent"] = script.tolerance.percent
     for name, value in options.items():
-        lines.append(f"--{name}={_option_value(value)}")
+        lines.append(f"--{name}={option_value_text(value)}")
     if "script" in data:
         body = data["script"]
     else:
         body = "".join(_step_text(step, script.path) + "\n" for step in data["steps"])
     if script.sysctl:
-        command = "sysctl -q -w " + " ".join(f"{k}={shlex.quote(_option_value(v))}"
+        command = "sysctl -q -w " + " ".join(f"{k}={shlex.quote(option_value_text(v))}"
                                              for k, v in script.sysctl.items())
         if script.init_command is not None:
             body = body.replace(f"`{script.init_command.command}`",

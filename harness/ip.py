@@ -43,11 +43,6 @@ class IPv6:
 IP = IPv4 | IPv6
 
 
-def wire_family(ip_version: str) -> int:
-    """The address family of the packets on the wire in a plan."""
-    return socket.AF_INET6 if ip_version == "ipv6" else socket.AF_INET
-
-
 def socket_address(ip_version: str, address: str, family: int) -> str:
     """`address` (the plan's, of the wire's family) as a socket of `family` names it: an IPv6
     socket in the ipv4-mapped-ipv6 plan names an IPv4 peer ::ffff:a.b.c.d (RFC 4291 2.5.5.2)."""

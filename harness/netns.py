@@ -124,15 +124,16 @@ def open_tun(name: str = TUN_NAME, address: str = TARGET_IP, netmask: str = TARG
     fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), flags))
     if offload:
         fcntl.ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN)
+    six = ":" in address
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as ctl:
-        if ":" not in address:
+        if not six:
             fcntl.ioctl(ctl, SIOCSIFADDR, _ifreq_addr(name, address))
             fcntl.ioctl(ctl, SIOCSIFDSTADDR, _ifreq_addr(name, peer))
             fcntl.ioctl(ctl, SIOCSIFNETMASK, _ifreq_addr(name, netmask))
         fcntl.ioctl(ctl, SIOCSIFMTU, struct.pack("16si12x", name.encode(), mtu))
         _set_flags(ctl, name, IFF_UP | IFF_RUNNING)
         _set_flags(ctl, "lo", IFF_UP)
-    if ":" in address:
+    if six:
         _configure_ipv6(name, address, prefix_len, peer)
     return fd
 

@@ -79,6 +79,13 @@ def _port(value: str) -> int:
     return port
 
 
+def option_value_text(value: object) -> str:
+    """An option's value as a `.pkt` writes it: lists comma-separated, flags lower case."""
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def _versions(value: str) -> tuple[str, ...]:
     """One IP version, or several separated by commas (an rfcdrill extension): the case
     runs once in each."""
@@ -144,8 +151,7 @@ def plan_from(options: dict[str, object], base: Plan, where: Callable[[str], Loc
                 ignored.append(name)
             continue
         attr, parse = _SETTERS[name]
-        text = (",".join(map(str, raw)) if isinstance(raw, list)
-                else str(raw).lower() if isinstance(raw, bool) else str(raw))
+        text = option_value_text(raw)
         try:
             changes[attr] = parse(text)
             if name == "local_ip":

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from harness.errors import CaseError
 from harness.icmp import build_icmp_error
-from harness.ip import IP, IPv6, encode, header_length
+from harness.ip import IP, IPv6, encode, header_length, is_address
 from harness.model import ANY, PacketEvent
 from harness.options import Plan
 from stack.wire import ACK, SYN, IPv4, TCPSegment, flags_text
@@ -64,7 +64,7 @@ class Peer:
         if event.ports is not None:
             self.remote_port, self.local_port = event.ports
         for name in ("src", "dst"):
-            if name in event.ip and (":" in str(event.ip[name])) != (self.ip_version == "ipv6"):
+            if name in event.ip and not is_address(str(event.ip[name]), self.ip_version):
                 raise CaseError(event.loc, f"'{name} {event.ip[name]}' is not an address of "
                                 f"this run's IP version ({self.ip_version})")
         ip = self._header(event, event.ip.get("src", self.remote_ip),

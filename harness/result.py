@@ -56,9 +56,13 @@ class Failure:
             lines.append(f"  expected:    {self.expected}")
         if self.actual:
             lines.append(f"  actual:      {self.actual}")
-        for d in self.diff:
-            lines.append(f"    {d['field']}: expected {d['expected']}, got {d['actual']}")
+        lines.extend("    " + diff_text(d) for d in self.diff)
         return "\n".join(lines)
+
+
+def diff_text(diff: dict[str, str]) -> str:
+    """One field's difference as the reports print it."""
+    return f"{diff['field']}: expected {diff['expected']}, got {diff['actual']}"
 
 
 @dataclass

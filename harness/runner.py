@@ -35,7 +35,7 @@ from harness.matcher import compare
 from harness.model import (AssertEvent, Event, PacketEvent, PythonEvent, Script, ShellEvent,
                            SyscallEvent, TimeSpec)
 from harness.peer import MOD, Peer
-from harness.result import Failure, PacketRecord, Step
+from harness.result import Failure, PacketRecord, Step, diff_text
 from harness.syscalls import STATE_NAMES, CallResult, Syscalls
 from harness.targets.base import CallHandle, Captured, Target
 from stack.wire import FIN, PSH, Malformed, TCPSegment, flags_text
@@ -231,15 +231,14 @@ class Runner:
         # checksum or a missing segment stays fatal.
         lenient = "packet" in self.script.plan.non_fatal and not any(
             d.field.endswith("checksum") for d in diffs)
+        report = self.warn if lenient else self.fail
         if diffs:
-            (self.warn if lenient else self.fail)(
-                event, "outbound segment does not match", expected=_script_part(event),
+            report(event, "outbound segment does not match", expected=_script_part(event),
                 actual=f"{packet.time:.6f} {actual}",
                 diff=[{"field": d.field, "expected": d.expected, "actual": d.actual} for d in diffs])
         if not low <= packet.time <= deadline:
             when = "early" if packet.time < low else "late"
-            (self.warn if lenient else self.fail)(
-                event, f"outbound segment {when}: at {packet.time:.6f}, expected "
+            report(event, f"outbound segment {when}: at {packet.time:.6f}, expected "
                 f"{_window(due, tolerance)}", expected=_script_part(event), actual=actual)
         self.anchor = (packet.time, packet.time)
         self.outbound.append(Outbound(packet.time, flags_text(seg.flags), seg.seq, seg.ack,
@@ -430,8 +429,7 @@ class Runner:
              diff: list[dict[str, str]] | None = None) -> None:
         """A mismatch the script's --non_fatal lets pass: recorded, and the timeline goes on."""
         details = [f"expected {expected}" if expected else "", f"got {actual}" if actual else "",
-                   "; ".join(f"{d['field']}: expected {d['expected']}, got {d['actual']}"
-                             for d in diff or [])]
+                   "; ".join(diff_text(d) for d in diff or [])]
         self.step(self.target.now(), event, "warning",
                   message + "".join(f" ({d})" for d in details if d))
 
