@@ -25,6 +25,7 @@ import yaml
 from harness.errors import CaseError, Loc
 from harness.grammar import parse_program
 from harness.loader import HEADER, load, pkt_header, step_line
+from harness.netns import sysctl_text
 from harness.options import Plan, option_value_text
 
 _SYSCTL_INIT = re.compile(r"^sysctl -q -w((?: [a-z0-9_.]+=\S+)+)(?:; (.*))?$", re.S)
@@ -109,7 +110,7 @@ def yaml_to_pkt(path: str, defines: dict[str, str] | None = None) -> str:
     else:
         body = "".join(_step_text(step, script.path) + "\n" for step in data["steps"])
     if script.sysctl:
-        command = "sysctl -q -w " + " ".join(f"{k}={shlex.quote(option_value_text(v))}"
+        command = "sysctl -q -w " + " ".join(f"{k}={shlex.quote(sysctl_text(v))}"
                                              for k, v in script.sysctl.items())
         if script.init_command is not None:
             body = body.replace(f"`{script.init_command.command}`",

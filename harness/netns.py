@@ -188,9 +188,14 @@ def read_sysctls(names: tuple[str, ...]) -> dict[str, str]:
     return values
 
 
+def sysctl_text(value: object) -> str:
+    """A sysctl value as /proc/sys and `sysctl -w` take it: a list space-separated."""
+    return " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
 def write_sysctl(name: str, value: object) -> None:
     """Set a sysctl in the current (private) namespace; a bad name or value is a CaseError."""
-    text = " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+    text = sysctl_text(value)
     try:
         with open(sysctl_path(name), "w") as f:
             f.write(text)

@@ -61,6 +61,15 @@ def test_round_trip_keeps_the_meaning(source, tmp_path):
     assert meaning(load(back, defines)) == original
 
 
+def test_a_list_sysctl_becomes_what_sysctl_w_takes(tmp_path):
+    source = tmp_path / "rmem.yaml"
+    source.write_text("id: rmem\nrequirements: [rfc9293:MUST-2]\n"
+                      "sysctl:\n  net.ipv4.tcp_rmem: [4096, 87380, 6291456]\n"
+                      "script: |\n  0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n")
+    convert(str(source), str(tmp_path / "rmem.pkt"))
+    assert "`sysctl -q -w net.ipv4.tcp_rmem='4096 87380 6291456'`" in (tmp_path / "rmem.pkt").read_text()
+
+
 def test_a_pkt_without_requirements_needs_them_for_yaml(tmp_path):
     source = tmp_path / "bare.pkt"
     source.write_text("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n")
