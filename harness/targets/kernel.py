@@ -118,6 +118,42 @@ def open_sniffer(offload: bool) -> socket.socket:
     return sniffer
 
 
+STAMP_WAIT = 0.5     # how long the kernel may take to turn packet timestamps on
+# An IPv4 header (RFC 791) from the peer with a wrong checksum: taps see it, IP drops it
+# without a reply (ip_rcv_core counts it in InHdrErrors).
+STAMP_PROBE = bytes.fromhex("45000014000000004000dead") + bytes([192, 0, 2, 1, 192, 168, 0, 1])
+
+
+def await_timestamps(tun: int, sniffer: socket.socket, offload: bool) -> float:
+    """Wait until the kernel stamps packets as they arrive; return how long that took.
+
+    The first socket on the system to ask for timestamps turns them on through a deferred
+    work item (net_enable_timestamp schedules netstamp_work); until it has run, packets carry
+    no stamp and recvmsg stamps them when they are read, which makes a packet read late look
+    sent late. A probe written to the device shows which: stamped on arrival, its stamp is
+    before the write returned; unstamped, it is the time of the read."""
+    start = time.time()
+    while True:
+        os.write(tun, vnet.wrap(STAMP_PROBE) if offload else STAMP_PROBE)
+        written = time.time()
+        select.select([sniffer], [], [], STAMP_WAIT)
+        stamp = None
+        while True:
+            try:
+                data, ancillary, _, address = sniffer.recvmsg(1 << 17, 64)
+            except BlockingIOError:
+                break
+            if address[2] != PACKET_OUTGOING and ancillary:
+                seconds, nanos = struct.unpack("qq", ancillary[0][2][:16])
+                stamp = seconds + nanos / 1e9
+        if stamp is not None and stamp <= written:
+            return written - start
+        if time.time() - start > STAMP_WAIT:
+            raise CaseError(None, "the kernel did not turn packet timestamps on within "
+                            f"{STAMP_WAIT} s: outbound times cannot be trusted")
+        time.sleep(0.001)
+
+
 def _realtime_minus_monotonic() -> float:
     """CLOCK_REALTIME - CLOCK_MONOTONIC, for kernel packet timestamps (realtime)."""
     before = time.monotonic()
@@ -145,6 +181,7 @@ class KernelTarget(Target):
         self._wake_r, self._wake_w = -1, -1
         self._t0 = 0.0
         self.wire_version = 4
+        self.stamp_delay = 0.0
 
     @property
     def api(self) -> KernelAPI:
@@ -171,6 +208,7 @@ class KernelTarget(Target):
                             "the device's peer)") from None
         self.offload = plan.offload
         self.sniffer = open_sniffer(plan.offload)
+        self.stamp_delay = await_timestamps(self.tun, self.sniffer, plan.offload)
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.restart_clock()
 
