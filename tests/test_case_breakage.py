@@ -194,3 +194,18 @@ def test_data_both_ways_fails_on_wrong_ack(tmp_path: Path):
     result = run(script)
     failed_at(result, line)
     assert diff_fields(result) == {"ack"}
+
+
+def test_restart_after_idle_fails_without_the_restart():
+    """RFC 5681 4.1: with tcp_slow_start_after_idle=0 Linux keeps its cwnd over the idle
+    period; the case must fail before the peer's first ACK after it, where a fourth segment
+    (or a cwnd above 3) shows that the window did not restart."""
+    path = CASES.parent / "rfc5681" / "idle" / "restart-after-idle.yaml"
+    assert run_one(load(path), "kernel").verdict == "pass"
+    script = load(path)
+    script.sysctl["net.ipv4.tcp_slow_start_after_idle"] = 0
+    third = event(script, "11001:12001(1000)").loc.line
+    first_ack = event(script, "ack 10001").loc.line
+    result = run(script)
+    assert result.verdict == "fail"
+    assert third < result.failure.line < first_ack, result.failure.render(result.path)
