@@ -14,17 +14,18 @@ from pathlib import Path
 from harness import expectations
 from harness.errors import CaseError, NeedsRoot
 from harness.execute import Job, run_jobs
+from harness.interrupt import StopSignals
 from harness.netns import require_privileges
 from harness.record import read_results, run_metadata, write_results
 from harness.report import junit
 from harness.report.write import write_report
-from harness.result import ERROR, FAIL, PASS, SKIPPED, VERDICTS, XFAIL, XPASS, Result
+from harness.result import ERROR, FAIL, INTERRUPTED, PASS, SKIPPED, VERDICTS, XFAIL, XPASS, Result
 from harness.ip import VERSIONS
 from harness.suite import available_targets, case_files, check_unique, jobs_for, skipped_result
 from harness.targets import TARGETS
 
 _LABEL = {PASS: "PASS", FAIL: "FAIL", XFAIL: "XFAIL", XPASS: "XPASS", ERROR: "ERROR",
-          SKIPPED: "SKIP"}
+          SKIPPED: "SKIP", INTERRUPTED: "INTR"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,31 +171,48 @@ def cmd_run(args: argparse.Namespace) -> int:
             skipped.append(result)
         else:
             runnable.append(job)
+    with StopSignals() as stop:      # a signal from here on ends the run with its report
+        runs = _rounds(args, skipped, runnable, len(jobs), stop)
+        results = runs[-1]
+        meta = run_metadata(started, targets, results)
+        if stop.stopping:
+            meta["interrupted"] = stop.name
+        if args.json:
+            write_results(args.json, meta, results)
+        if args.junit:
+            junit.write(args.junit, results)
+        if args.report:
+            write_report(args.report, meta, results, args.pcap == "all")
+            print(f"report: {Path(args.report) / 'index.html'}")
+    if stop.stopping:
+        done = sum(r.verdict != INTERRUPTED for r in results)
+        print(f"rfcdrill: interrupted by {stop.name}: {done} of {len(results)} verdicts "
+              "finished; the rest are marked interrupted", file=sys.stderr)
+        return stop.exit_status
+    unstable = _unstable(runs)
+    for line in unstable:
+        print(line)
+    bad = any(r.verdict in (FAIL, ERROR, XPASS) for run in runs for r in run)
+    return 1 if bad or unstable else 0
+
+
+def _rounds(args: argparse.Namespace, skipped: list[Result], runnable: list[Job], total: int,
+            stop: StopSignals) -> list[list[Result]]:
+    """The run, --repeat times (fewer if a signal stops it); the results of each round."""
     runs: list[list[Result]] = []
     for round_ in range(args.repeat):
         if args.repeat > 1:
             print(f"-- run {round_ + 1} of {args.repeat}", flush=True)
         t0 = time.monotonic()
         results = list(skipped)
-        for result in run_jobs(runnable, args.jobs, args.tolerance_scale):
+        for result in run_jobs(runnable, args.jobs, args.tolerance_scale, stop):
             results.append(expectations.apply(result))
-            _progress(results[-1], len(results), len(jobs), args.quiet)
+            _progress(results[-1], len(results), total, args.quiet)
         _summary(results, time.monotonic() - t0)
         runs.append(results)
-    results = runs[-1]
-    meta = run_metadata(started, targets, results)
-    if args.json:
-        write_results(args.json, meta, results)
-    if args.junit:
-        junit.write(args.junit, results)
-    if args.report:
-        write_report(args.report, meta, results, args.pcap == "all")
-        print(f"report: {Path(args.report) / 'index.html'}")
-    unstable = _unstable(runs)
-    for line in unstable:
-        print(line)
-    bad = any(r.verdict in (FAIL, ERROR, XPASS) for run in runs for r in run)
-    return 1 if bad or unstable else 0
+        if stop.stopping:
+            break
+    return runs
 
 
 def _unstable(runs: list[list[Result]]) -> list[str]:
@@ -215,7 +233,7 @@ def _progress(result: Result, done: int, total: int, quiet: bool) -> None:
           f"{result.case_id} ({result.duration:.2f} s)", flush=True)
     for warning in result.warnings:
         print("    " + warning, flush=True)
-    if result.verdict in (FAIL, ERROR) and result.failure:
+    if result.verdict in (FAIL, ERROR, INTERRUPTED) and result.failure:
         print("    " + result.failure.render(result.path).replace("\n", "\n    "), flush=True)
     elif result.verdict == XPASS:
         print(f"    expected to fail on {result.target} ({result.expectation}), but passed")

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
 from harness.errors import CaseError
+from harness.interrupt import StopSignals, watch_parent
 from harness.model import Script, SyscallEvent
-from harness.result import ERROR, FAIL, PASS, Failure, PacketRecord, Result, Step
+from harness.result import ERROR, FAIL, INTERRUPTED, PASS, Failure, PacketRecord, Result, Step
 from harness.runner import ANY_TIME_WAIT, RunFailure, Runner
 from harness.targets import TARGETS
 
@@ -114,11 +115,17 @@ class _Running:
         self.env: dict[str, str] = {}
         self.verdict: tuple[str, Failure | None] | None = None
         rfd, wfd = os.pipe()
+        parent = os.getpid()
         self.pid = os.fork()
         if self.pid == 0:
             os.setpgid(0, 0)          # its own group: a kill reaches any shell command it started
+            watch_parent(parent)
             os.close(rfd)
             _child(job, scale, wfd)
+        try:
+            os.setpgid(self.pid, self.pid)     # also here, so that no kill can come before it
+        except ProcessLookupError:             # it is gone already; the pipe says how
+            pass
         os.close(wfd)
         self.fd = rfd
 
@@ -150,21 +157,36 @@ class _Running:
         except ProcessLookupError:
             pass
 
-    def result(self, timed_out: bool) -> Result:
+    def result(self, timed_out: bool, interrupted_by: str = "") -> Result:
+        if interrupted_by:        # killed and reaped: read what it sent up to the end
+            while self.feed():
+                pass
         os.close(self.fd)
         job = self.job
+        last = self.steps[-1] if self.steps else None
+        so_far = (f"; the last event that completed was line {last.line}: {last.text}"
+                  if last else "")
         if self.verdict is not None:
             verdict, failure = self.verdict
+        elif interrupted_by:
+            verdict, failure = INTERRUPTED, Failure(
+                f"interrupted by {interrupted_by} after {time.monotonic() - self.start:.1f} s"
+                + so_far)
         elif timed_out:
-            last = self.steps[-1] if self.steps else None
             verdict, failure = ERROR, Failure(
-                f"the case hung: stopped after {time.monotonic() - self.start:.1f} s"
-                + (f"; the last event that completed was line {last.line}: {last.text}" if last else ""))
+                f"the case hung: stopped after {time.monotonic() - self.start:.1f} s" + so_far)
         else:
             verdict, failure = ERROR, Failure("the case's process died without a verdict")
         return Result(job.case_id, job.path, job.target, verdict,
                       time.monotonic() - self.start, job.script.title, job.requirements,
                       failure, self.steps, self.packets, self.env, raw_verdict=verdict)
+
+
+def _not_run(job: Job, signal_name: str) -> Result:
+    return Result(job.case_id, job.path, job.target, INTERRUPTED, 0.0,
+                  job.script.title if job.script else "", job.requirements,
+                  Failure(f"not run: the run was interrupted by {signal_name}"),
+                  raw_verdict=INTERRUPTED)
 
 
 def _load_error(job: Job) -> Result:
@@ -185,23 +207,32 @@ def _reap(pids: list[int], block: bool) -> None:
             pids.remove(pid)
 
 
-def run_jobs(jobs: Iterable[Job], parallel: int = 1, scale: float = 1.0) -> Iterator[Result]:
-    """Run jobs, `parallel` at a time; yield each Result as it completes."""
+def run_jobs(jobs: Iterable[Job], parallel: int = 1, scale: float = 1.0,
+             stop: StopSignals | None = None) -> Iterator[Result]:
+    """Run jobs, `parallel` at a time; yield each Result as it completes. When `stop` notes
+    a signal, the running cases are killed, and they and the jobs not started yet are
+    yielded as `interrupted` once every case process is gone."""
     waiting = list(jobs)
     running: dict[int, _Running] = {}
     exiting: list[int] = []
     try:
-        yield from _schedule(waiting, running, exiting, parallel, scale)
+        yield from _schedule(waiting, running, exiting, parallel, scale, stop)
     finally:
         for proc in running.values():
             proc.kill()
             exiting.append(proc.pid)
         _reap(exiting, block=True)
+    if stop is not None and stop.stopping:
+        for proc in running.values():
+            yield proc.result(timed_out=False, interrupted_by=stop.name)
+        for job in waiting:
+            yield _not_run(job, stop.name) if job.script is not None else _load_error(job)
 
 
 def _schedule(waiting: list[Job], running: dict[int, "_Running"], exiting: list[int],
-              parallel: int, scale: float) -> Iterator[Result]:
-    while waiting or running:
+              parallel: int, scale: float, stop: StopSignals | None) -> Iterator[Result]:
+    watched = [stop.fileno()] if stop is not None else []
+    while (waiting or running) and not (stop is not None and stop.stopping):
         _reap(exiting, block=False)
         while waiting and len(running) < max(parallel, 1):
             job = waiting.pop(0)
@@ -213,9 +244,10 @@ def _schedule(waiting: list[Job], running: dict[int, "_Running"], exiting: list[
         if not running:
             continue
         soonest = min(p.deadline for p in running.values())
-        ready, _, _ = select.select(list(running), [], [], max(0.0, soonest - time.monotonic()))
+        ready, _, _ = select.select(list(running) + watched, [], [],
+                                    max(0.0, soonest - time.monotonic()))
         for fd in ready:
-            if not running[fd].feed():
+            if fd in running and not running[fd].feed():
                 proc = running.pop(fd)
                 exiting.append(proc.pid)
                 yield proc.result(timed_out=False)

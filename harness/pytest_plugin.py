@@ -19,6 +19,7 @@ import pytest
 from harness import expectations
 from harness.catalog import catalogue, level_marker
 from harness.execute import Job, run_jobs
+from harness.interrupt import StopSignals
 from harness.netns import have_privileges
 from harness.result import ERROR, FAIL, SKIPPED, XFAIL, XPASS, Result
 from harness.suite import jobs_for, skipped_result
@@ -97,7 +98,11 @@ class CaseItem(pytest.Item):
                 pytest.skip("rfcdrill needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN) for each case's "
                             "private namespaces")
         scale = self.config.getoption("rfcdrill_scale")
-        result = expectations.apply(next(run_jobs([job], 1, scale)))
+        with StopSignals() as stop:     # SIGINT/SIGTERM: the case's processes end, then pytest
+            result = expectations.apply(next(run_jobs([job], 1, scale, stop)))
+        if stop.stopping:
+            pytest.exit(f"rfcdrill: {result.failure.message if result.failure else stop.name}",
+                        returncode=stop.exit_status)
         self.user_properties.append(("verdict", result.verdict))
         self._report(result)
 

@@ -12,7 +12,8 @@ from typing import Any
 
 PASS, FAIL, ERROR, SKIPPED = "pass", "fail", "error", "skipped"
 XFAIL, XPASS = "expected failure", "unexpected pass"
-VERDICTS = (PASS, FAIL, XFAIL, XPASS, ERROR, SKIPPED)
+INTERRUPTED = "interrupted"      # a SIGINT/SIGTERM stopped the run before this case finished
+VERDICTS = (PASS, FAIL, XFAIL, XPASS, ERROR, SKIPPED, INTERRUPTED)
 
 
 @dataclass

@@ -6,7 +6,8 @@ filters the case panels by verdict, and opens the panel a link points at.
 """
 
 STYLE = """
-:root{--pass:#2e7d32;--fail:#c62828;--xfail:#b26a00;--xpass:#6a1b9a;--error:#8d3c00;--skip:#757575}
+:root{--pass:#2e7d32;--fail:#c62828;--xfail:#b26a00;--xpass:#6a1b9a;--error:#8d3c00;--skip:#757575;
+--interrupted:#455a64}
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;max-width:1360px;
 padding:0 16px 40px;color:#1d2327;background:#fafafa}
 h1{margin:16px 0 4px}h2{border-bottom:2px solid #cfd8dc;padding-bottom:2px;margin-top:28px}
@@ -30,6 +31,7 @@ color:#fff;background:var(--skip);white-space:nowrap}
 .v-pass,.st-passed{background:var(--pass)}.v-fail,.st-failing{background:var(--fail)}
 .v-xfail,.st-deviating{background:var(--xfail)}.v-xpass,.st-unexpected-pass{background:var(--xpass)}
 .v-error,.st-error{background:var(--error)}.v-skipped,.st-untested{background:var(--skip)}
+.v-interrupted{background:var(--interrupted)}
 .figures td[class^="st-"]{background:none}
 .figures td.st-passed{color:var(--pass)}.figures td.st-failing{color:var(--fail)}
 .figures td.st-deviating{color:var(--xfail)}.figures td.st-unexpected-pass{color:var(--xpass)}

@@ -6,14 +6,14 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from harness.catalog import catalogue
-from harness.result import ERROR, FAIL, SKIPPED, XFAIL, XPASS, Result
+from harness.result import ERROR, FAIL, INTERRUPTED, SKIPPED, XFAIL, XPASS, Result
 
 
 def render(results: list[Result]) -> bytes:
     suite = ET.Element("testsuite", name="rfcdrill", tests=str(len(results)),
                        failures=str(sum(r.verdict in (FAIL, XPASS) for r in results)),
                        errors=str(sum(r.verdict == ERROR for r in results)),
-                       skipped=str(sum(r.verdict in (SKIPPED, XFAIL) for r in results)),
+                       skipped=str(sum(r.verdict in (SKIPPED, XFAIL, INTERRUPTED) for r in results)),
                        time=f"{sum(r.duration for r in results):.3f}")
     known = catalogue()
     for result in results:
@@ -34,6 +34,8 @@ def render(results: list[Result]) -> bytes:
             ET.SubElement(case, "error", message=message.splitlines()[0] if message else "error").text = message
         elif result.verdict in (SKIPPED, XFAIL):
             ET.SubElement(case, "skipped", message=f"{result.verdict}: {result.expectation}")
+        elif result.verdict == INTERRUPTED:      # no verdict: neither passed nor failed
+            ET.SubElement(case, "skipped", message=message.splitlines()[0])
     return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
 
 

@@ -10,10 +10,11 @@ from html import escape
 from urllib.parse import quote
 
 from harness.report import ladder, pcap
-from harness.result import ERROR, FAIL, PASS, SKIPPED, XFAIL, XPASS, Failure, Result, Step
+from harness.result import (ERROR, FAIL, INTERRUPTED, PASS, SKIPPED, XFAIL, XPASS, Failure, Result,
+                            Step)
 
 VERDICT_CLASS = {PASS: "pass", FAIL: "fail", XFAIL: "xfail", XPASS: "xpass", ERROR: "error",
-                 SKIPPED: "skipped"}
+                 SKIPPED: "skipped", INTERRUPTED: "interrupted"}
 
 
 def anchor(kind: str, name: str) -> str:
