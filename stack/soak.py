@@ -27,9 +27,18 @@ from .connection import Connection
 from .events import State
 from .host import Host
 from .link import ImpairedLink, Link, MemoryLink
+from .socket import Socket
 from .wire import ACK, FIN, RST, SYN, IPv4, Malformed, TCPSegment, build, parse, tcp_checksum
 
 SYSCTL = {"net.ipv4.tcp_timestamps": 1, "net.ipv4.tcp_sack": 1, "net.ipv4.tcp_window_scaling": 1}
+# Virtual seconds the set-up waits for the handshake: the SYN's and SYN-ACK's retransmissions
+# (RFC 6298 5.5 backoff from 1 s) over a link that drops 2 % succeed long before.
+HANDSHAKE_LIMIT = 60.0
+SETTLE_STEP = 0.01
+
+
+class SetupFailed(Exception):
+    """The connection the soak needs never came up."""
 
 
 def invariants(conn: Connection) -> list[str]:
@@ -218,9 +227,22 @@ class Soak:
         self.sa = self.a.socket()
         self.sa.setblocking(False)
         self.sa.connect_ex(("10.0.0.2", 80))
-        self._settle(1.0)
-        self.sb, _ = srv.accept()
+        self.sb = self._establish(srv)
         self.sb.setblocking(False)
+
+    def _establish(self, listener: Socket) -> Socket:
+        """The server's side of the connection, once the handshake has finished on both
+        sides (a lost SYN, SYN-ACK or ACK costs a retransmission timeout or more)."""
+        end = self.clock.now() + HANDSHAKE_LIMIT
+        while self.clock.now() < end:
+            self._settle(SETTLE_STEP)
+            if self.sa.conn.state is State.ESTABLISHED:
+                try:
+                    return listener.accept()[0]
+                except BlockingIOError:
+                    pass
+        raise SetupFailed(f"no connection after {HANDSHAKE_LIMIT:.0f} s (virtual): client in "
+                          f"{self.sa.conn.state.value}")
 
     @staticmethod
     def _scale_of(host: Host):
@@ -296,7 +318,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--segments", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    soak = Soak(args.seed)
+    try:
+        soak = Soak(args.seed)
+    except SetupFailed as exc:
+        print("PROBLEM:", exc)
+        return 1
     problems = soak.run(args.segments)
     moved = {k: len(v) for k, v in soak.received.items()}
     print(f"{soak.processed} segments, {soak.clock.now():.1f} s virtual, octets received {moved}, "
