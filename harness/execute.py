@@ -85,11 +85,14 @@ def _child(job: Job, scale: float, fd: int) -> None:
     code = 0
     try:
         target = TARGETS[job.target]()
+        env: dict[str, str] = {}
         verdict, failure = _verdict(lambda: (target.setup(job.script),
-                                             _send(fd, "env", target.environment())))
+                                             env.update(target.environment()),
+                                             _send(fd, "env", env)))
         if verdict == PASS:
             runner = Runner(job.script, target, scale, on_step=lambda s: _send(fd, "step", s))
             verdict, failure = _verdict(runner.run)
+            _send(fd, "env", {**env, **runner.lateness.figures()})
             after, cleanup_failure = _verdict(runner.cleanup)
             if verdict == PASS and after != PASS:
                 verdict, failure = after, cleanup_failure

@@ -9,6 +9,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from harness import sched
 from harness.result import Result
 
 FORMAT_VERSION = 1
@@ -25,7 +26,10 @@ def run_metadata(started: dt.datetime, targets: list[str], results: list[Result]
     environments: dict[str, dict[str, str]] = {}
     for result in results:
         if result.environment and result.target not in environments:
-            environments[result.target] = result.environment
+            environments[result.target] = dict(result.environment)
+    for target, env in environments.items():
+        env.pop(sched.CASE_KEY, None)        # one case's figure; the run's are these:
+        env.update(sched.run_figures([r.environment for r in results if r.target == target]))
     return {"tool": "rfcdrill", "version": tool_version(), "format": FORMAT_VERSION,
             "started": started.isoformat(timespec="seconds"),
             "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -13,7 +13,10 @@ Theory of operation (packetdrill's semantics):
   a segment that arrives before a non-`>` event is due is unexpected at that point and
   fails the case there.
 - Calls run through the target's `start_call`, so a blocking call (`...T`) runs while the
-  timeline goes on; it must return at T within the tolerance.
+  timeline goes on; it must return at T within the tolerance, T counted from when the call
+  really began (as the events after it are): the scheduler's lateness in starting the call,
+  or in running its thread once the call has returned, is measured and not the target's
+  (cases/CASE_FORMAT.md, "Timing on a busy machine").
 The runner raises `RunFailure` at the first mismatch; the caller turns it into a Result.
 """
 
@@ -36,11 +39,13 @@ from harness.model import (AssertEvent, Event, PacketEvent, PythonEvent, Script,
                            SyscallEvent, TimeSpec)
 from harness.peer import MOD, Peer
 from harness.result import Failure, PacketRecord, Step, diff_text
+from harness.sched import Lateness
 from harness.syscalls import STATE_NAMES, CallResult, Syscalls
 from harness.targets.base import CallHandle, Captured, Target
 from stack.wire import FIN, PSH, Malformed, TCPSegment, flags_text
 
 CALL_SLACK = 0.25      # how long a call without `...` may take before it counts as blocking
+REPORT_GRACE = 1.0     # how long past its deadline a blocking call's thread may take to report
 ANY_TIME_WAIT = 10.0   # how long a `*` line waits for its segment
 
 
@@ -85,12 +90,40 @@ class Outbound:
 
 @dataclass
 class Pending:
-    """A blocking call in progress and the time it must return."""
+    """A blocking call in progress. It must return `duration` after it began: the runner
+    started it at `began`, the target had it under way by `going` (or its handle's
+    `started_at`, if later), so the return is due in that interval shifted by `duration`."""
 
     event: SyscallEvent
     handle: CallHandle
-    due: float
+    began: float
+    going: float
+    duration: float
     tolerance: float
+    held_up: float = 0.0     # how late the runner performed an event due before the return
+
+    @property
+    def window(self) -> tuple[float, float]:
+        started = max(self.going, self.handle.started_at or self.going)
+        return self.began + self.duration, started + self.duration + self.held_up
+
+    @property
+    def deadline(self) -> float:
+        return self.window[1] + self.tolerance
+
+    def problem(self) -> str:
+        """What is wrong with the return, or "". Early: before the window less the
+        tolerance. Late: after the window plus the tolerance, less the time the call's
+        thread waited for a CPU during the call."""
+        finished, waited = self.handle.finished_at, self.handle.cpu_wait
+        if finished is None:
+            return ""
+        low, high = self.window
+        if low - self.tolerance <= finished and finished - waited <= high + self.tolerance:
+            return ""
+        note = f"; its thread waited {waited * 1000:.1f} ms for a CPU" if waited >= 5e-4 else ""
+        return (f"blocking call returned at {finished:.6f}, expected "
+                f"{_window((low, high), self.tolerance)}{note}")
 
 
 class Runner:
@@ -113,6 +146,7 @@ class Runner:
         self.anchor = (0.0, 0.0)   # when the previous event happened: (began, was done)
         self.last_fd: int | None = None
         self.code_blocks: list[tuple[PythonEvent, dict[str, object]]] = []   # with their TCP_INFO
+        self.lateness = Lateness()
 
     # -- the timeline ----------------------------------------------------------------------
     def run(self) -> None:
@@ -133,6 +167,7 @@ class Runner:
             self.check_unexpected(event, due, tolerance)
             base = self.anchor[1]
             began = self.target.now()
+            self.held_up(due, began)
             if isinstance(event, PacketEvent):
                 self.inject(event, packet, due)
             elif isinstance(event, SyscallEvent):
@@ -169,10 +204,19 @@ class Runner:
             self.shell(event)
 
     # -- waiting and capturing -------------------------------------------------------------
+    def held_up(self, due: float, began: float) -> None:
+        """The runner performs an event late: a blocking call that this event may release
+        (it is due before the call's deadline) may return that much later."""
+        for pending in self.pending:
+            if due <= pending.deadline:
+                pending.held_up = max(pending.held_up, began - due)
+
     def wait_until(self, until: float) -> None:
         while True:
-            self.check_pending()
-            if self.target.now() >= until:
+            self.check_pending(until)
+            now = self.target.now()
+            if now >= until:
+                self.lateness.note(until, now)
                 return
             self.capture(self.target.wait(until))
 
@@ -293,7 +337,9 @@ class Runner:
     def syscall(self, event: SyscallEvent, due: float, tolerance: float, base: float) -> None:
         run = self.calls.prepare(event)
         if event.end_time is not None:
+            began = self.target.now()
             handle = self.target.start_call(run)
+            going = self.target.now()
             end = event.end_time
             # packetdrill: in `+a...b call()` both a and b count from the previous event;
             # `...+b` (our addition) counts from the call's own start.
@@ -303,9 +349,9 @@ class Runner:
                 returns = base + end.start
             else:
                 returns = end.start
-            self.pending.append(Pending(event, handle, returns,
+            self.pending.append(Pending(event, handle, began, going, returns - due,
                                         self.script.tolerance.allowed(returns - due, self.scale)))
-            self.step(self.target.now(), event, "call", "started (blocking)")
+            self.step(going, event, "call", "started (blocking)")
             return
         try:
             with alarm(max(tolerance, CALL_SLACK)):
@@ -328,25 +374,38 @@ class Runner:
             self.last_fd = event.args[0].value
         self.step(finished, event, "call", f"= {result.describe()}")
 
-    def check_pending(self) -> None:
+    def check_pending(self, performing: float = float("inf")) -> None:
+        """Judge the blocking calls that returned; fail one that is past its deadline,
+        unless the runner has yet to perform an event due before that deadline (at
+        `performing`), which may be what releases it."""
         for pending in list(self.pending):
-            now = self.target.now()
-            if pending.handle.done:
+            handle = pending.handle
+            threaded = handle.started_at is not None
+            overdue = self.target.now() > pending.deadline and pending.deadline < performing
+            if not handle.done and threaded and overdue:
+                # Its thread may have returned and not yet run to say so: the time it
+                # returned is judged below, not the time the runner noticed.
+                handle.event.wait(REPORT_GRACE)
+            if handle.done:
                 self.pending.remove(pending)
-                finished = pending.handle.finished_at or now
-                if abs(finished - pending.due) > pending.tolerance:
-                    self.fail(pending.event, f"blocking call returned at {finished:.6f}, "
-                              f"expected {pending.due:.6f} (±{pending.tolerance * 1000:.1f} ms)")
-                handle = pending.handle
+                finished = self.judge_return(pending)
                 if handle.error is not None:
                     if isinstance(handle.error, CaseError):
                         raise handle.error
                     self.fail(pending.event, f"the call raised {type(handle.error).__name__}: "
                               f"{handle.error}")
                 self.finish_call(pending.event, handle.result, finished)
-            elif now > pending.due + pending.tolerance:
+            elif overdue:
                 self.fail(pending.event, f"blocking call has not returned by "
-                          f"{pending.due + pending.tolerance:.6f}")
+                          f"{pending.deadline:.6f}")
+
+    def judge_return(self, pending: Pending) -> float:
+        """When the call returned; a return outside its window fails the case."""
+        problem = pending.problem()
+        if problem:
+            self.fail(pending.event, problem)
+        return pending.handle.finished_at if pending.handle.finished_at is not None \
+            else self.target.now()
 
     # -- assertions, Python and shell ---------------------------------------------------------
     def assertion(self, event: AssertEvent) -> None:
@@ -411,7 +470,7 @@ class Runner:
     # -- the end -----------------------------------------------------------------------------
     def finish(self) -> None:
         while self.pending:
-            latest = max(p.due + p.tolerance for p in self.pending)
+            latest = max(p.deadline for p in self.pending)
             self.capture(self.target.wait(latest))
             self.check_pending()
         if self.queue and self.script.plan.fail_on_unexpected:

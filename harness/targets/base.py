@@ -32,6 +32,8 @@ class CallHandle:
         self.result: Any = None
         self.error: BaseException | None = None
         self.finished_at: float | None = None
+        self.started_at: float | None = None   # when its thread began it (None: no thread)
+        self.cpu_wait = 0.0    # seconds its thread was runnable but not running, during the call
         self.would_block = False       # a target without threads saw it wait at least once
         self.event = threading.Event()
 

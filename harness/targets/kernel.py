@@ -14,7 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-from harness import ip, netns, vnet
+from harness import ip, netns, sched, vnet
 from harness.constants import CONSTANTS
 from harness.errors import CaseError
 from harness.model import Script
@@ -182,12 +182,14 @@ class KernelTarget(Target):
         self._t0 = 0.0
         self.wire_version = 4
         self.stamp_delay = 0.0
+        self.scheduling = ""
 
     @property
     def api(self) -> KernelAPI:
         return self._api
 
     def setup(self, script: Script) -> None:
+        self.scheduling = sched.punctual()
         netns.enter_private_netns()
         plan = script.plan
         self.wire_version = 6 if plan.ip_version == "ipv6" else 4
@@ -275,11 +277,14 @@ class KernelTarget(Target):
 
         def run() -> None:
             started.set()
+            waited = sched.run_delay()
+            handle.started_at = self.now()
             try:
                 handle.result = fn()
             except BaseException as exc:     # reported by the runner with the script line
                 handle.error = exc
             handle.finished_at = self.now()
+            handle.cpu_wait = sched.run_delay() - waited
             handle.event.set()
             os.write(self._wake_w, b"x")
         self._pool.submit(run)
@@ -290,4 +295,5 @@ class KernelTarget(Target):
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def environment(self) -> dict[str, str]:
-        return {"kernel": platform.release(), **netns.read_sysctls(REPORTED_SYSCTLS)}
+        return {"kernel": platform.release(), "scheduling of the peer": self.scheduling,
+                **netns.read_sysctls(REPORTED_SYSCTLS)}
