@@ -49,7 +49,10 @@ def invariants(conn: Connection) -> list[str]:
     if not (seqnum.le(conn.snd_una, conn.snd_nxt) and seqnum.le(conn.snd_nxt, conn.snd_max)):
         problems.append(f"send sequence out of order: una={conn.snd_una} nxt={conn.snd_nxt} "
                         f"max={conn.snd_max}")
-    if seqnum.diff(conn.sendq.base, conn.snd_una) not in (0, 1):
+    # The queue starts at the first data octet: SND.UNA is one before it until the SYN is
+    # acknowledged, and one past it once the FIN (which holds no octet) is.
+    fin_acked = conn.fin_seq is not None and seqnum.gt(conn.snd_una, conn.fin_seq)
+    if seqnum.diff(conn.sendq.base, conn.snd_una) not in ((-1,) if fin_acked else (0, 1)):
         problems.append(f"send queue base {conn.sendq.base} is not SND.UNA {conn.snd_una}")
     if seqnum.diff(conn.rcv_adv, conn.rcv_nxt) < 0 and conn.state in (State.ESTABLISHED,
                                                                        State.FIN_WAIT_1,
