@@ -57,13 +57,16 @@ PRIORITY = 1       # the lowest real-time priority: above every normal process, 
 
 
 def punctual() -> str:
-    """Put this process (and the threads it starts later) ahead of normal processes, so that
-    a busy machine does not make the remote peer late: the kernel target's TCP measures its
-    RTT, hence its timers, by when the peer answers. The case process of the kernel target
-    sleeps between events, so it takes little CPU; the kernel still keeps 5 % of every
-    second for normal processes (sched_rt_runtime_us). Says what it got, for the report."""
+    """Put the calling thread ahead of normal processes, so that a busy machine does not
+    make the remote peer late: the kernel target's TCP measures its RTT, hence its timers,
+    by when the peer answers. The kernel target's case process sleeps between events, so
+    it takes little CPU, and the kernel keeps 5 % of every second for normal processes
+    anyway (sched_rt_runtime_us). What it forks or starts (shell commands, and threads,
+    which call this again) begins as a normal process (SCHED_RESET_ON_FORK). Says what it
+    got, for the report."""
     try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(PRIORITY))
+        os.sched_setscheduler(0, os.SCHED_FIFO | os.SCHED_RESET_ON_FORK,
+                              os.sched_param(PRIORITY))
     except OSError as exc:
         return f"normal (real-time priority refused: {exc.strerror})"
     return f"SCHED_FIFO {PRIORITY}"

@@ -174,7 +174,8 @@ class KernelTarget(Target):
 
     def __init__(self) -> None:
         self._api = KernelAPI()
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="syscall")
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="syscall",
+                                        initializer=sched.punctual)
         self.tun = -1
         self.sniffer: socket.socket | None = None
         self.offload = False

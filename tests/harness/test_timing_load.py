@@ -101,3 +101,23 @@ def test_a_return_is_judged_less_what_the_scheduler_is_measured_to_have_cost(
     assert bool(problem) == judged_late
     if judged_late:
         assert problem.startswith(f"blocking call returned at {finished:.6f}, expected between 1.0")
+
+
+PRIORITIES = """\
+id: priorities
+requirements: [rfc793:transition:ANY:retransmission-timeout]
+script: |
+  0  socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+  +0 `test "$(cut -d' ' -f41 /proc/$$/stat)" = 0`
+  +0 %{
+  import os
+  assert os.sched_getscheduler(0) & ~os.SCHED_RESET_ON_FORK == os.SCHED_FIFO
+  }%
+"""
+
+
+@needs_root
+def test_the_kernel_targets_peer_is_real_time_and_its_shell_commands_are_not(write_case) -> None:
+    result = run_one(load(str(write_case("priorities.yaml", PRIORITIES))), "kernel")
+    assert result.verdict == PASS, result.failure
+    assert result.environment["scheduling of the peer"] == "SCHED_FIFO 1"
