@@ -50,6 +50,8 @@ def _header(meta: dict[str, Any], results: list[Result], targets: list[str]) -> 
              ("finished", meta.get("finished", "?")), ("host kernel", host.get("kernel", "?")),
              ("machine", host.get("machine", "?")), ("python", host.get("python", "?")),
              ("targets", ", ".join(targets))]
+    if meta.get("interrupted"):
+        facts.append(("interrupted by", meta["interrupted"]))
     dl = "".join(f"<div><dt>{escape(k)}</dt><dd>{escape(str(v))}</dd></div>" for k, v in facts)
     totals = "".join(_verdict_totals(t, [r for r in results if r.target == t]) for t in targets)
     envs = "".join(_environment(t, env) for t, env in meta.get("environments", {}).items())

@@ -60,9 +60,11 @@ def _head(meta: dict[str, Any], results: list[Result], targets: list[str]) -> li
     counts = ", ".join(f"{n} {v}" for v in VERDICTS
                        if (n := sum(r.verdict == v for r in results)))
     kernel = meta.get("host", {}).get("kernel", "?")
+    stopped = (f" · **interrupted by {meta['interrupted']}**: the run did not finish"
+               if meta.get("interrupted") else "")
     return [f"## rfcdrill: {len(results)} results, {counts or 'none'}", "",
             f"rfcdrill {meta.get('version', '?')} · host kernel {kernel} · "
-            f"{meta.get('started', '?')} · targets: {', '.join(targets)}", ""]
+            f"{meta.get('started', '?')} · targets: {', '.join(targets)}{stopped}", ""]
 
 
 def _table(cov: Coverage) -> list[str]:

@@ -164,8 +164,10 @@ def test_a_signal_stops_the_run_writes_what_finished_and_leaves_nothing(
                                          + signal.Signals(signum).name)
     report = (tmp_path / "report" / "results.json").read_text()
     assert json.loads(report)["run"]["interrupted"] == signal.Signals(signum).name
-    assert "3 interrupted" in (tmp_path / "report" / "summary.md").read_text()
-    assert "v-interrupted" in (tmp_path / "report" / "index.html").read_text()
+    summary = (tmp_path / "report" / "summary.md").read_text()
+    assert "3 interrupted" in summary and f"interrupted by {signal.Signals(signum).name}**" in summary
+    html = (tmp_path / "report" / "index.html").read_text()
+    assert "v-interrupted" in html and f"<dd>{signal.Signals(signum).name}</dd>" in html
     junit = ET.parse(tmp_path / "junit.xml").getroot()
     assert junit.get("skipped") == "3" and junit.get("failures") == "0"
 
