@@ -167,7 +167,7 @@ class Runner:
             self.check_unexpected(event, due, tolerance)
             base = self.anchor[1]
             began = self.target.now()
-            self.held_up(due, began)
+            self.note_held_up(due, began)
             if isinstance(event, PacketEvent):
                 self.inject(event, packet, due)
             elif isinstance(event, SyscallEvent):
@@ -204,7 +204,7 @@ class Runner:
             self.shell(event)
 
     # -- waiting and capturing -------------------------------------------------------------
-    def held_up(self, due: float, began: float) -> None:
+    def note_held_up(self, due: float, began: float) -> None:
         """The runner performs an event late: a blocking call that this event may release
         (it is due before the call's deadline) may return that much later."""
         for pending in self.pending:
