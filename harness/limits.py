@@ -13,8 +13,10 @@ cases/CASE_FORMAT.md ("Limits") states the same bounds for people who write case
 
 from __future__ import annotations
 
+import argparse
 import math
 import re
+from typing import Callable
 
 MAX_FILE_BYTES = 1 << 20          # a case, script or expectations file
 MAX_NESTING = 32                  # brackets in a call's arguments; collections in a YAML file
@@ -166,3 +168,42 @@ def unescape(text: str) -> str:
 def brief(text: str, limit: int = 120) -> str:
     """Text shortened for an error message: a message never carries a huge value."""
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
+
+
+# -- command-line values (argparse types; pytest's options take them too) -------------------------
+def tolerance_scale(text: str) -> float:
+    """--tolerance-scale: a finite factor above 0, at most MAX_TOLERANCE_SCALE."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{brief(text, 40)!r} is not a number") from None
+    problem = scale_error(value)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return value
+
+
+def count(top: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from 1 to `top` (--jobs, --repeat)."""
+    def parse(text: str) -> int:
+        try:
+            value = parse_integer(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        if not 1 <= value <= top:
+            raise argparse.ArgumentTypeError(f"must be from 1 to {top}, not {value}")
+        return value
+    parse.__name__ = "count"      # argparse names the type in its messages
+    return parse
+
+
+def define_error(item: str) -> str | None:
+    """Why a -D NAME=VALUE is not usable (None when it is)."""
+    name, sep, value = item.partition("=")
+    if not sep or not name.isidentifier():
+        return "expected NAME=VALUE, NAME a C identifier"
+    if len(value) > MAX_DEFINE_CHARS:
+        return f"the value has {len(value)} characters (at most {MAX_DEFINE_CHARS})"
+    if "\0" in value:
+        return "the value holds a NUL character"
+    return None

@@ -35,8 +35,9 @@ class _Loader(_Base):  # type: ignore[misc, valid-type]
                 node.start_mark) from None
 
 
-def read_text(path: str) -> str:
-    """A file's text; not a regular file, too large, or not UTF-8 is a CaseError."""
+def regular_file(path: str) -> os.stat_result:
+    """The file's status; a path that is missing or not a regular file is a CaseError (at
+    once: a FIFO is never opened, so nothing waits for a writer)."""
     try:
         info = os.stat(path)
     except OSError as exc:
@@ -44,6 +45,12 @@ def read_text(path: str) -> str:
     if not stat.S_ISREG(info.st_mode):
         raise CaseError(Loc(path, 1), "not a regular file (a case, script or expectations "
                         "file is a regular file; directories are searched for them)")
+    return info
+
+
+def read_text(path: str) -> str:
+    """A file's text; not a regular file, too large, or not UTF-8 is a CaseError."""
+    info = regular_file(path)
     if info.st_size > limits.MAX_FILE_BYTES:
         raise CaseError(Loc(path, 1), f"the file has {info.st_size} bytes; the limit is "
                         f"{limits.MAX_FILE_BYTES}")
