@@ -88,8 +88,13 @@ def lookup(case_path: str, case_id: str, target: str) -> Expectation | None:
 
 
 def apply(result: Result) -> Result:
-    """Turn a raw verdict into the reported one, given the target's expectations."""
-    expectation = lookup(result.path, result.case_id, result.target)
+    """Turn a raw verdict into the reported one, given the target's expectations. A case
+    whose expectations cannot be read is already an error result (harness.suite.jobs_for)
+    and stays one."""
+    try:
+        expectation = lookup(result.path, result.case_id, result.target)
+    except CaseError:
+        return result
     if expectation is None:
         return result
     result.expectation = expectation.reason

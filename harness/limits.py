@@ -19,7 +19,8 @@ import re
 from typing import Callable
 
 MAX_FILE_BYTES = 1 << 20          # a case, script or expectations file
-MAX_NESTING = 32                  # brackets in a call's arguments; collections in a YAML file
+MAX_NESTING = 32                  # brackets around a call's arguments (its own parentheses
+                                  # included); collections in a YAML file
 MAX_YAML_VALUES = 100_000         # values in a YAML file with every alias expanded
 MAX_NUMBER_CHARS = 64             # characters of one number as written
 MAX_TIME = 86_400.0               # seconds: any time, the timeline, a case's timeout

@@ -79,14 +79,21 @@ def _offset_loc(path: str, text: str, offset: int) -> Loc:
     return Loc(path, line, offset - (text.rfind("\n", 0, offset) + 1) + 1)
 
 
-def _mark_loc(path: str, mark: yaml.Mark | None) -> Loc:
-    return Loc(path, mark.line + 1, mark.column + 1) if mark is not None else Loc(path, 1)
+def _mark_loc(path: str, mark: yaml.Mark | None, text: str = "") -> Loc:
+    """A YAML mark as a place in the file. The scanner can mark the end of the stream one
+    line past a last line that has no newline: that is the end of the last line."""
+    if mark is None:
+        return Loc(path, 1)
+    lines = text.split("\n")
+    if text and mark.line >= len(lines):
+        return Loc(path, len(lines), len(lines[-1]) + 1)
+    return Loc(path, mark.line + 1, mark.column + 1)
 
 
-def yaml_error(path: str, exc: yaml.YAMLError) -> CaseError:
+def yaml_error(path: str, exc: yaml.YAMLError, text: str = "") -> CaseError:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
-    return CaseError(_mark_loc(path, mark), f"YAML syntax: {limits.brief(problem)}")
+    return CaseError(_mark_loc(path, mark, text), f"YAML syntax: {limits.brief(problem)}")
 
 
 def check_yaml_size(text: str, path: str) -> None:
@@ -124,7 +131,7 @@ def check_yaml_size(text: str, path: str) -> None:
                 raise CaseError(_mark_loc(path, event.start_mark), "the YAML expands to more "
                                 f"than {limits.MAX_YAML_VALUES} values (aliases included)")
     except yaml.YAMLError as exc:
-        raise yaml_error(path, exc) from None
+        raise yaml_error(path, exc, text) from None
 
 
 def load_yaml(text: str, path: str) -> tuple[yaml.Node | None, Any]:
@@ -134,5 +141,5 @@ def load_yaml(text: str, path: str) -> tuple[yaml.Node | None, Any]:
         root = yaml.compose(text, Loader=_Loader)
         data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
-        raise yaml_error(path, exc) from None
+        raise yaml_error(path, exc, text) from None
     return root, data
