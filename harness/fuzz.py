@@ -344,7 +344,7 @@ def fuzz(count: int, seed: int, keep: Path | None = None, run: bool = False,
             path.parent.mkdir(parents=True)
             path.write_bytes(variant.data)
             answer = isolated(lambda: check_file(str(path)), TIME_LIMIT)
-            if run and answer == "valid":
+            if run and answer == "valid" and variant.seed.parent.name != "expectations":
                 answer = isolated(lambda: run_on_stack(str(path)), RUN_LIMIT)
             tally.tried += 1
             if answer.startswith("wrong"):

@@ -567,7 +567,7 @@ class Parser:
             try:
                 number = limits.parse_integer(value)
             except ValueError:
-                return Expr("string", value, loc)
+                return Expr("string", limits.byte_text(value), loc)
             problem = limits.call_value_error(number)
             if problem:
                 raise CaseError(loc, f"{word} (defined as {value}): {problem}")

@@ -53,7 +53,7 @@ CALL_MIN, CALL_MAX = -(1 << 63), (1 << 64) - 1
 
 SYSCTL_NAME = re.compile(r"net(\.[A-Za-z0-9_-]+)+")
 _INTEGER = re.compile(r"-?(0x[0-9a-fA-F]+|[0-9]+)")
-_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|[0-7]{1,3}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.|$)", re.S)
+_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|[0-7]{1,3}|.|$)", re.S)
 _SIMPLE_ESCAPES = {"\\": "\\", "'": "'", '"': '"', "a": "\a", "b": "\b", "f": "\f",
                    "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
 
@@ -142,28 +142,43 @@ def sysctl_name_error(name: object) -> str | None:
 
 
 def unescape(text: str) -> str:
-    """A quoted string's escapes (\\n, \\t, \\xHH, octal \\ooo, \\uXXXX, \\UXXXXXXXX, \\\\, \\"),
-    characters outside them kept as they are. Raises ValueError(message, offset) for an
-    escape that is incomplete or names no character."""
-    def one(m: re.Match[str]) -> str:
-        body = m.group(1)
-        if body in _SIMPLE_ESCAPES:
-            return _SIMPLE_ESCAPES[body]
-        if body[:1] in ("x", "u", "U"):
-            if len(body) == 1:
-                digits = {"x": 2, "u": 4, "U": 8}[body]
-                raise ValueError(f"incomplete escape '\\{body}': it needs {digits} hex digits",
-                                 m.start())
-            code = int(body[1:], 16)
-        elif body[:1] in "01234567" and body:
-            code = int(body, 8)
-        else:
-            raise ValueError(f"unknown escape '\\{body}' in a string (known: \\n \\t \\r "
-                             "\\0 \\xHH \\uXXXX \\UXXXXXXXX \\\\ \\\")", m.start())
-        if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
-            raise ValueError(f"'\\{body}' names no character", m.start())
-        return chr(code)
-    return _ESCAPE.sub(one, text)
+    """A quoted string of a script as the bytes it stands for, one character per byte (how
+    harness.syscalls sends it): the text as UTF-8, with the escapes \\n \\t \\r \\a \\b \\f \\v
+    \\\\ \\" \\' and \\xHH or octal \\ooo (one byte each). Raises ValueError(message, offset)
+    for an escape that is incomplete, unknown, or names no byte."""
+    out: list[str] = []
+    last = 0
+    for m in _ESCAPE.finditer(text):
+        out.append(byte_text(text[last:m.start()], last))
+        out.append(chr(_escaped_byte(m.group(1), m.start())))
+        last = m.end()
+    out.append(byte_text(text[last:], last))
+    return "".join(out)
+
+
+def byte_text(text: str, offset: int = 0) -> str:
+    """Text as its UTF-8 bytes, one character per byte. A lone surrogate (which a YAML
+    escape can make) is no text: ValueError(message, offset)."""
+    try:
+        return text.encode("utf-8").decode("latin-1")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"{text[exc.start]!r} is not a character (a lone surrogate)",
+                         offset + exc.start) from None
+
+
+def _escaped_byte(body: str, offset: int) -> int:
+    if body in _SIMPLE_ESCAPES:
+        return ord(_SIMPLE_ESCAPES[body])
+    if body[:1] == "x":
+        if len(body) == 1:
+            raise ValueError("incomplete escape '\\x': it needs 2 hex digits", offset)
+        return int(body[1:], 16)
+    if body and body[0] in "01234567":
+        if int(body, 8) > 0xFF:
+            raise ValueError(f"'\\{body}' names no byte (octal escapes go up to \\377)", offset)
+        return int(body, 8)
+    raise ValueError(f"unknown escape '\\{body}' in a string of bytes (known: \\n \\t \\r \\0 "
+                     "\\xHH \\ooo \\\\ \\\"; other characters stand for their UTF-8 bytes)", offset)
 
 
 def brief(text: str, limit: int = 120) -> str:

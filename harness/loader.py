@@ -69,8 +69,8 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
     where = ".".join(str(p) for p in error.absolute_path) or "the case"
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
-        extra = re.findall(r"'([^']+)' was unexpected", error.message)
-        return (f"unknown key {limits.brief(', '.join(map(repr, extra)))} in {where} "
+        extra = ", ".join(map(repr, re.findall(r"'([^']+)' was unexpected", error.message)))
+        return (f"unknown key {limits.brief(extra or error.message)} in {where} "
                 f"(expected one of: {', '.join(allowed)})")
     if error.validator == "required":
         return f"{where}: {limits.brief(error.message)}"

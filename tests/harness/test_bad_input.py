@@ -23,7 +23,7 @@ BROKEN = {
     "nested.yaml": ("+0 setsockopt(3, SOL_SOCKET, SO_LINGER, " + "[" * 2000 + "]" * 2000 + ", 4) = 0",
                     "9:74: brackets nested more than 32 deep"),
     "late.yaml": ("+99999999999999999999 close(3) = 0", "9:4: a time of 1e+20 s is past the limit"),
-    "escape.yaml": ('+0 write(3, "\\u12", 1) = 1', "9:16: incomplete escape"),
+    "escape.yaml": ('+0 write(3, "\\u12", 1) = 1', "9:16: unknown escape"),
     "digits.yaml": ("+0 < S 0:0(0) win " + "9" * 5000, "9:21: a number of 5000 characters"),
     "window.yaml": ("+0 < S 0:0(0) win 70000", "9:21: win 70000 does not fit its 16-bit field"),
 }

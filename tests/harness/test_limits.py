@@ -117,11 +117,10 @@ def test_brackets_nest_at_most_32_deep(write_case):
 
 
 @pytest.mark.parametrize("escape, message", [
-    ("\\u12", "incomplete escape '\\u': it needs 4 hex digits"),
     ("\\x", "incomplete escape '\\x': it needs 2 hex digits"),
-    ("\\q", "unknown escape '\\q'"),
-    ("\\U00110000", "'\\U00110000' names no character"),
-    ("\\ud800", "'\\ud800' names no character"),
+    ("\\q", "unknown escape '\\q' in a string of bytes"),
+    ("\\u12", "unknown escape '\\u' in a string of bytes"),
+    ("\\777", "'\\777' names no byte (octal escapes go up to \\377)"),
 ])
 def test_a_bad_string_escape_is_an_error_at_it(write_case, escape, message):
     line = f'+0 write(3, "ab{escape}", 4) = 4'
@@ -129,8 +128,10 @@ def test_a_bad_string_escape_is_an_error_at_it(write_case, escape, message):
     assert error.startswith(f"{path}:{SCRIPT_LINE}:{INDENT + line.index(escape) + 1}: {message}")
 
 
-def test_good_escapes_decode_and_other_text_is_kept():
-    assert limits.unescape(r"a\x41\n\t\101\u00e9\\\"é") == 'aA\n\tAé\\"é'
+def test_a_string_is_bytes_its_text_in_utf8_and_escapes_one_byte_each():
+    assert limits.unescape(r"a\x41\n\t\101\0\377\\\"é") == 'aA\n\tA\0\xff\\"\xc3\xa9'
+    with pytest.raises(ValueError):
+        limits.byte_text("\ud800")
 
 
 def test_a_timeline_with_no_events_is_an_error(write_case, tmp_path):
