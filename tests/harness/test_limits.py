@@ -226,3 +226,9 @@ def test_a_long_option_line_is_read_in_linear_time(tmp_path):
     started = time.monotonic()
     assert error_of(path).startswith(f"{path}:1:1: ")
     assert time.monotonic() - started < 1
+
+
+def test_an_error_never_carries_a_huge_value(write_case):
+    error, path = line_error(write_case, "+0 " + "a" * 100_000 + "(1) = 0")
+    assert error.startswith(f"{path}:{SCRIPT_LINE}:{INDENT + 4}: not supported: aaa")
+    assert len(error) - len(str(path)) < 1100 and error.endswith("(100311 characters)")
