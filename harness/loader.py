@@ -350,8 +350,9 @@ def check_times(events: list[Event]) -> None:
             raise CaseError(event.loc, f"a blocking call cannot return ({event.end_time.start:g}) "
                             f"before it starts ({t.start:g})")
         reach = now + max(t.end or 0.0, 0.0) * (t.kind == "range" and t.end_relative)
-        if isinstance(event, SyscallEvent) and event.end_time is not None:
-            reach = max(reach, now + event.end_time.start)
+        end = event.end_time if isinstance(event, SyscallEvent) else None
+        if end is not None:
+            reach = max(reach, end.start if end.kind == "abs" else now + end.start)
         problem = limits.time_error(reach, "the timeline")
         if problem:
             raise CaseError(event.loc, f"{problem} (here)")
