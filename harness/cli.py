@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness import expectations
+from harness import expectations, limits
 from harness.errors import CaseError, NeedsRoot
 from harness.execute import Job, run_jobs
 from harness.interrupt import StopSignals
@@ -36,8 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("paths", nargs="+", help="case files (.yaml, .pkt) or directories")
     run.add_argument("--target", action="append", choices=sorted(TARGETS),
                      help="target to run against (repeatable; default: every available one)")
-    run.add_argument("--jobs", "-j", type=int, default=1, help="cases run in parallel")
-    run.add_argument("--tolerance-scale", type=float, default=1.0,
+    run.add_argument("--jobs", "-j", type=limits.count(limits.MAX_JOBS), default=1,
+                     help="cases run in parallel")
+    run.add_argument("--tolerance-scale", type=limits.tolerance_scale, default=1.0,
                      help="multiply every timing tolerance (for slow machines)")
     run.add_argument("-k", dest="keyword", help="only cases whose id contains this text")
     run.add_argument("--json", help="write results.json here")
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--pcap", choices=("failures", "all"), default="failures",
                      help="which cases get a pcap in the report")
     run.add_argument("--quiet", "-q", action="store_true", help="print only failures and the summary")
-    run.add_argument("--repeat", type=int, default=1, metavar="N",
+    run.add_argument("--repeat", type=limits.count(limits.MAX_REPEAT), default=1, metavar="N",
                      help="run the cases N times; a verdict that changes between runs is FLAKY")
     run.add_argument("-D", "--define", action="append", default=[], metavar="NAME=VALUE",
                      help="define a symbol for the scripts (packetdrill's -D)")
@@ -119,35 +120,40 @@ def main(argv: list[str] | None = None) -> int:
 def _defines(items: list[str]) -> dict[str, str]:
     defines = {}
     for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name.isidentifier():
-            raise CaseError(None, f"-D {item}: expected NAME=VALUE")
+        problem = limits.define_error(item)
+        if problem:
+            raise CaseError(None, f"-D {limits.brief(item, 60)}: {problem}")
+        name, _, value = item.partition("=")
         defines[name] = value
     return defines
 
 
 def cmd_check(paths: list[str], defines: dict[str, str]) -> int:
+    """Load every case file under `paths` and what running it would read (its expectations
+    files, the programs its options name); print every error, each once."""
     files = case_files(paths)
-    bad = 0
+    if not files:
+        print("rfcdrill: no case files found in " + " ".join(paths), file=sys.stderr)
+        return 2
+    bad: set[str] = set()
     for job in _jobs(files, list(TARGETS), defines):
         if job.error is not None:
-            bad += 1
-            print(job.error, file=sys.stderr)
-    checked = len(files)
-    print(f"{checked} case files checked, {bad} with errors")
+            bad.add(job.path)
+            print(job.error, file=sys.stderr, flush=True)
+    print(f"{len(files)} case files checked, {len(bad)} with errors")
     return 1 if bad else 0
 
 
 def _jobs(files: list[str], targets: list[str], defines: dict[str, str],
           versions: list[str] | None = None) -> list[Job]:
     jobs: list[Job] = []
-    seen_errors: set[str] = set()
+    seen_errors: set[tuple[str, str]] = set()     # one error job per file and error
     for path in files:
         for job in jobs_for(path, targets, defines, versions):
             if job.error is not None:
-                if path in seen_errors:
+                if (path, str(job.error)) in seen_errors:
                     continue
-                seen_errors.add(path)
+                seen_errors.add((path, str(job.error)))
             jobs.append(job)
     check_unique(jobs)
     return jobs

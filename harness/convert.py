@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from harness import limits
 from harness.errors import CaseError, Loc
 from harness.grammar import parse_program
 from harness.loader import HEADER, load, pkt_header, step_line
@@ -67,7 +68,7 @@ def pkt_to_yaml(path: str, requirements: list[str] | None = None,
     case: dict[str, Any] = {"id": header.get("id", re.sub(r"[^a-z0-9._-]", "-", script.id.lower())),
                             "title": header.get("title", script.title), "requirements": reqs}
     if sysctl:
-        case["sysctl"] = {k: int(v) if v.isdigit() else v for k, v in sysctl.items()}
+        case["sysctl"] = {k: _yaml_scalar(v, flags=False) for k, v in sysctl.items()}
     if "tolerance_usecs" in script.options or "tolerance_percent" in script.options:
         case["tolerance"] = {"usecs": script.tolerance.usecs, "percent": script.tolerance.percent}
     options: dict[str, object] = {k: _yaml_scalar(v) for k, v in script.options.items()
@@ -82,10 +83,13 @@ def pkt_to_yaml(path: str, requirements: list[str] | None = None,
                                           for line in body.rstrip("\n").split("\n"))
 
 
-def _yaml_scalar(value: str) -> object:
-    if value in ("true", "false", ""):
+def _yaml_scalar(value: str, flags: bool = True) -> object:
+    """An option's (or sysctl's) text as YAML writes it: a flag, a number, or the text."""
+    if flags and value in ("true", "false", ""):
         return value != "false"
-    return int(value) if value.isdigit() else value
+    if value.isdigit() and len(value) <= limits.MAX_NUMBER_CHARS:
+        return int(value)
+    return value
 
 
 def yaml_to_pkt(path: str, defines: dict[str, str] | None = None) -> str:

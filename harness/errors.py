@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.limits import brief
+
+MAX_MESSAGE = 1000     # characters of an error message
+
 
 @dataclass(frozen=True)
 class Loc:
@@ -21,6 +25,7 @@ class CaseError(Exception):
     """A case that cannot be loaded or run as written: a mistake in the case, not the target."""
 
     def __init__(self, loc: Loc | None, message: str) -> None:
+        message = brief(message, MAX_MESSAGE)      # a 1 MiB name in a file stays out of it
         super().__init__(f"{loc}: {message}" if loc else message)
         self.loc = loc
         self.message = message

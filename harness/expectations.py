@@ -14,8 +14,10 @@ from pathlib import Path
 
 import yaml
 
+from harness import limits
 from harness.errors import CaseError, Loc
 from harness.result import FAIL, PASS, XFAIL, XPASS, Result
+from harness.source import load_yaml, read_text
 
 OUTCOMES = ("fail", "skip")
 VARIANT_MARK = "@"      # between a case id and the IP version of one of its runs
@@ -30,25 +32,43 @@ class Expectation:
 
 @lru_cache(maxsize=None)
 def load_file(path: str) -> dict[str, Expectation]:
-    try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise CaseError(Loc(path, mark.line + 1 if mark else 1), f"YAML syntax: {exc}") from None
-    if not isinstance(data, dict):
+    """An expectations file's entries; any problem is a CaseError at its place."""
+    root, data = load_yaml(read_text(path), path)
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or not isinstance(root, yaml.MappingNode):
         raise CaseError(Loc(path, 1), "an expectations file maps case ids to {outcome, reason}")
+    entries = {key: value for key, value in data.items() if isinstance(key, str)}
     table = {}
-    for case_id, entry in data.items():
-        if not isinstance(entry, dict) or entry.get("outcome") not in OUTCOMES or not entry.get("reason"):
-            raise CaseError(Loc(path, 1), f"{case_id}: needs outcome ({' or '.join(OUTCOMES)}) "
-                            "and a reason")
-        unknown = set(entry) - {"outcome", "reason", "superseded_by"}
-        if unknown:
-            raise CaseError(Loc(path, 1), f"{case_id}: unknown key(s) {sorted(unknown)} "
-                            "(expected outcome, reason, superseded_by)")
+    for key_node, _ in root.value:
+        where = Loc(path, key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.value not in entries:
+            raise CaseError(where, "a case id is a name (write it as text)")
+        case_id, entry = key_node.value, entries[key_node.value]
+        problem = _entry_error(entry)
+        if problem:
+            raise CaseError(where, f"{limits.brief(case_id, 80)}: {problem}")
         table[case_id] = Expectation(entry["outcome"], entry["reason"].strip(),
                                      str(entry.get("superseded_by", "")))
     return table
+
+
+def _entry_error(entry: object) -> str | None:
+    """Why one entry is not {outcome, reason[, superseded_by]} (None when it is)."""
+    if not isinstance(entry, dict) or entry.get("outcome") not in OUTCOMES \
+            or not isinstance(entry.get("reason"), str) or not entry["reason"].strip():
+        return f"needs outcome ({' or '.join(OUTCOMES)}) and a reason"
+    unknown = set(map(str, entry)) - {"outcome", "reason", "superseded_by"}
+    if unknown:
+        return f"unknown key(s) {limits.brief(str(sorted(unknown)), 80)} " \
+               "(expected outcome, reason, superseded_by)"
+    return None
+
+
+def files_for(case_path: str, target: str) -> list[str]:
+    """The expectations files a case on `target` is looked up in, nearest first."""
+    return [str(candidate) for parent in Path(case_path).resolve().parents
+            if (candidate := parent / "expectations" / f"{target}.yaml").exists()]
 
 
 def lookup(case_path: str, case_id: str, target: str) -> Expectation | None:
@@ -60,18 +80,21 @@ def lookup(case_path: str, case_id: str, target: str) -> Expectation | None:
     id to all of them."""
     names = (case_id, case_id.split(VARIANT_MARK)[0]) if VARIANT_MARK in case_id else (case_id,)
     for name in names:
-        for parent in Path(case_path).resolve().parents:
-            candidate = parent / "expectations" / f"{target}.yaml"
-            if candidate.is_file():
-                entry = load_file(str(candidate)).get(name)
-                if entry is not None:
-                    return entry
+        for candidate in files_for(case_path, target):
+            entry = load_file(candidate).get(name)
+            if entry is not None:
+                return entry
     return None
 
 
 def apply(result: Result) -> Result:
-    """Turn a raw verdict into the reported one, given the target's expectations."""
-    expectation = lookup(result.path, result.case_id, result.target)
+    """Turn a raw verdict into the reported one, given the target's expectations. A case
+    whose expectations cannot be read is already an error result (harness.suite.jobs_for)
+    and stays one."""
+    try:
+        expectation = lookup(result.path, result.case_id, result.target)
+    except CaseError:
+        return result
     if expectation is None:
         return result
     result.expectation = expectation.reason

@@ -15,6 +15,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
+from harness import limits
 from harness.constants import KNOWN_SYSCALLS, is_known_name
 from harness.errors import CaseError, Loc
 from harness.model import (ANY, AssertEvent, Event, Expr, PacketEvent, PythonEvent, ShellEvent,
@@ -55,6 +56,7 @@ class Parser:
         self.init: ShellEvent | None = None
         self.cleanup: ShellEvent | None = None
         self.defines = defines or {}
+        self.depth = 0        # brackets open around the cursor (limits.MAX_NESTING)
         self._line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
 
     # -- positions and errors ------------------------------------------------------------
@@ -130,32 +132,53 @@ class Parser:
         m = _WORD.match(self.text, self.pos)
         return m.group(0) if m else None
 
-    def integer(self, what: str = "an integer") -> int:
+    def integer(self, what: str = "an integer", field: str | None = None) -> int:
+        """An integer; with `field`, one that fits that wire field (limits.FIELD_BITS)."""
         self.skip()
+        start = self.pos
         neg = self.accept("-")
         value = self.match(_NUMBER)
         if value is None:
             word = self.peek_word()
-            if word in self.defines:
-                try:
-                    value = int(self.defines[word], 0)
-                except ValueError:
-                    raise self.fail(f"{what} ({word} is defined as {self.defines[word]!r})") from None
-                self.pos = self.last_end = self.pos + len(word)
-                return value * (-1 if neg else 1)
-            raise self.fail(what)
-        if "." in value:
+            if word not in self.defines:
+                raise self.fail(what)
+            try:
+                number = limits.parse_integer(self.defines[word])
+            except ValueError:
+                raise self.fail(f"{what} ({word} is defined as "
+                                f"{limits.brief(self.defines[word], 40)!r})") from None
+            self.pos = self.last_end = self.pos + len(word)
+        elif "." in value:
             raise self.fail(what + " (not a fraction)", self.pos - len(value))
-        return int(value, 0) * (-1 if neg else 1)
+        else:
+            try:
+                number = limits.parse_integer(value)
+            except ValueError as exc:
+                raise CaseError(self.loc(start), str(exc)) from None
+        number = -number if neg else number
+        problem = limits.field_error(field, number) if field else limits.call_value_error(number)
+        if problem:
+            raise CaseError(self.loc(start), problem)
+        return number
 
     def number(self, what: str = "a number") -> float:
+        """A time in seconds (limits.time_error says which are usable)."""
+        self.skip()
+        start = self.pos
         value = self.match(_NUMBER)
         if value is None:
             raise self.fail(what)
-        return float(int(value, 16)) if value.startswith("0x") else float(value)
+        if len(value) > limits.MAX_NUMBER_CHARS:
+            raise CaseError(self.loc(start), f"a number of {len(value)} characters "
+                            f"(at most {limits.MAX_NUMBER_CHARS})")
+        seconds = float(int(value, 16)) if value.startswith("0x") else float(value)
+        problem = limits.time_error(seconds)
+        if problem:
+            raise CaseError(self.loc(start), problem)
+        return seconds
 
-    def int_or_any(self, what: str) -> object:
-        return ANY if self.accept("*") else self.integer(what)
+    def int_or_any(self, what: str, field: str | None = None) -> object:
+        return ANY if self.accept("*") else self.integer(what, field)
 
     # -- events --------------------------------------------------------------------------
     def events(self) -> list[Event]:
@@ -254,10 +277,15 @@ class Parser:
         event = PacketEvent(time, self.loc(start), "", direction=direction)
         event.ip = self.ip_info()
         if self.peek_word() == "icmp":
-            return self.icmp(event)
+            self.icmp(event)
+            self._check_payload(event, start)
+            return event
+        self.skip()
+        ports_pos = self.pos
         ports = self.match(_PORTS)          # packetdrill's opt_port_info: `40001>8080`
         if ports is not None:
-            src, dst = (int(p) for p in ports.split(">"))
+            src, dst = (self._port(p, ports_pos + offset) for p, offset
+                        in zip(ports.split(">"), (0, ports.index(">") + 1)))
             event.ports = (src, dst)
         flags_pos = self.pos
         flags = self.match(_FLAGS)
@@ -271,16 +299,36 @@ class Parser:
         self.packet_fields(event)
         if self.accept("<"):
             event.options = self.tcp_options()
+        self._check_payload(event, start)
         return event
+
+    def _port(self, text: str, pos: int) -> int:
+        try:
+            port = limits.parse_integer(text)
+        except ValueError as exc:
+            raise CaseError(self.loc(pos), str(exc)) from None
+        problem = limits.field_error("port", port)
+        if problem:
+            raise CaseError(self.loc(pos), problem)
+        return port
+
+    def _check_payload(self, event: PacketEvent, start: int) -> None:
+        """An injected segment is one IP packet: its data and options fit its 16-bit length."""
+        if event.direction != "<":
+            return
+        room = limits.MAX_INJECTED_PAYLOAD - sum(map(limits.option_size, event.options or []))
+        if event.length > room:
+            raise CaseError(self.loc(start), f"an injected segment of {event.length} data octets "
+                            f"does not fit one IP packet (at most {room} with these options)")
 
     def seq_range(self, event: PacketEvent) -> None:
         self.skip()
         pos = self.pos
-        event.seq = self.integer("a sequence range start:end(length)")
+        event.seq = self.integer("a sequence range start:end(length)", "seq")
         self.expect(":", "':' in start:end(length)")
-        event.end = self.integer("the end of start:end(length)")
+        event.end = self.integer("the end of start:end(length)", "seq")
         self.expect("(", "'(' and the length in start:end(length)")
-        event.length = self.integer("the payload length")
+        event.length = self.integer("the payload length", "length")
         self.expect(")")
         if (event.end - event.seq) & 0xFFFFFFFF != event.length:
             raise CaseError(self.loc(pos), f"sequence numbers do not add up: {event.seq}:{event.end}"
@@ -295,7 +343,7 @@ class Parser:
             self.word()
             if getattr(event, word) is not None:
                 raise self.fail(f"'{word}' only once")
-            value = self.int_or_any(f"a value after '{word}'")
+            value = self.int_or_any(f"a value after '{word}'", word)
             setattr(event, word, None if value is ANY else value)
 
     def ip_info(self) -> dict[str, object]:
@@ -309,16 +357,21 @@ class Parser:
                 if name in IP_ECN:
                     info["ecn"] = IP_ECN[name]
                 elif name in ("tos", "ttl", "id", "flowlabel"):
-                    info[name] = self.int_or_any(f"a value after '{name}'")
+                    info[name] = self.int_or_any(f"a value after '{name}'", name)
                 elif name in ("src", "dst"):
                     info[name] = self.address(name)
                 elif name in ("bad_csum", "bad_ip_csum"):
                     info[name] = True
                 elif name == "ipopt":           # raw IPv4 options, padded to 4 bytes
+                    self.skip()
+                    blob_pos = self.pos
                     blob = self.match(_HEXBLOB)
                     if blob is None:
                         raise self.fail("IP option bytes after 'ipopt', e.g. 0x01010100")
                     data = bytes.fromhex(blob[2:])
+                    if len(data) > limits.IP_OPTION_SPACE:
+                        raise CaseError(self.loc(blob_pos), f"{len(data)} octets of IP options; "
+                                        f"an IPv4 header holds at most {limits.IP_OPTION_SPACE}")
                     info[name] = data + b"\0" * (-len(data) % 4)
                 else:
                     raise CaseError(self.loc(pos), f"unknown IP field {name!r} "
@@ -353,7 +406,7 @@ class Parser:
         event.icmp = {"type": ICMP_TYPES[kind], "code": code}
         if self.peek_word() == "mtu":
             self.word()
-            event.icmp["mtu"] = self.integer("the MTU")
+            event.icmp["mtu"] = self.integer("the MTU", "mtu")
         if self.accept("["):
             event.flags = 0
             self.seq_range(event)
@@ -361,6 +414,7 @@ class Parser:
         return event
 
     def tcp_options(self) -> list | None:
+        start = self.pos - 1
         if self.accept("..."):
             self.expect(">", "'>' after '<...'")
             return None
@@ -368,6 +422,9 @@ class Parser:
         while True:
             options.append(self.tcp_option())
             if self.accept(">"):
+                problem = limits.options_error(options)
+                if problem:
+                    raise CaseError(self.loc(start), problem)
                 return options
             self.expect(",", "',' or '>' in the TCP options")
 
@@ -377,37 +434,37 @@ class Parser:
         if name in ("nop", "eol", "sackOK"):
             return (name,)
         if name in ("mss", "wscale"):
-            return (name, self.int_or_any(f"the {name} value"))
+            return (name, self.int_or_any(f"the {name} value", name))
         if name == "sack":
             blocks = []
             while not (self.peek(",") or self.peek(">")):
-                left = self.integer("a SACK block start:end")
+                left = self.integer("a SACK block start:end", "sack")
                 self.expect(":", "':' in a SACK block")
-                blocks.append((left, self.integer("a SACK block end")))
+                blocks.append((left, self.integer("a SACK block end", "sack")))
             return ("sack", blocks)
         if name == "TS":
             if self.word("'val'") != "val":
                 raise self.fail("'val' after 'TS'", self.pos - 3)
-            val = self.int_or_any("the TS value")
+            val = self.int_or_any("the TS value", "TS val")
             if self.word("'ecr'") != "ecr":
                 raise self.fail("'ecr' after the TS value", self.pos - 3)
-            return ("TS", val, self.int_or_any("the TS echo reply"))
+            return ("TS", val, self.int_or_any("the TS echo reply", "TS ecr"))
         if name in ("FO", "FOEXP"):         # TCP Fast Open (RFC 7413 4.1.1), as packetdrill
             cookie = self.fast_open_cookie()
             return ("raw", 34, cookie) if name == "FO" else ("raw", 254, b"\xf9\x89" + cookie)
         if name == "opt":                   # any option: `opt 253 0x0102`, `opt 2 len 9`
-            kind = self.integer("an option kind")
+            kind = self.integer("an option kind", "option kind")
             length = None
             if self.peek_word() == "len":
                 self.word()
-                length = self.integer("an option length")
+                length = self.integer("an option length", "option length")
             data = b""
             hexdata = self.match(_HEXBLOB)
             if hexdata is not None:
                 data = bytes.fromhex(hexdata[2:])
             if length is None:
                 return ("raw", kind, data)
-            return ("bytes", bytes((kind & 0xFF, length & 0xFF)) + data)
+            return ("bytes", bytes((kind, length)) + data)
         raise CaseError(self.loc(pos), f"unknown TCP option {name!r} "
                         "(expected mss, wscale, sackOK, sack, TS, nop, eol, FO, FOEXP or opt KIND [len N] [0xDATA])")
 
@@ -450,14 +507,24 @@ class Parser:
                             errno=errno_name, end_time=end_time)
 
     def arguments(self, close: str) -> list[Expr]:
+        self.nest()
         args: list[Expr] = []
         if self.accept(close):
+            self.depth -= 1
             return args
         while True:
             args.append(self.expr())
             if self.accept(close):
+                self.depth -= 1
                 return args
             self.expect(",", f"',' or '{close}'")
+
+    def nest(self) -> None:
+        """One more bracket level open; past limits.MAX_NESTING it is an error."""
+        self.depth += 1
+        if self.depth > limits.MAX_NESTING:
+            raise CaseError(self.loc(self.pos - 1), f"brackets nested more than "
+                            f"{limits.MAX_NESTING} deep")
 
     def expr(self) -> Expr:
         first = self.term()
@@ -483,7 +550,11 @@ class Parser:
             end = self.text.find('"', self.pos)
             if end < 0:
                 raise self.fail("a closing '\"'")
-            value = self.text[self.pos:end].encode().decode("unicode_escape")
+            try:
+                value = limits.unescape(self.text[self.pos:end])
+            except ValueError as exc:
+                message, offset = exc.args
+                raise CaseError(self.loc(self.pos + offset), message) from None
             self.pos = self.last_end = end + 1
             self.accept("...")          # "abc"... : the data continues (packetdrill)
             return Expr("string", value, loc)
@@ -494,9 +565,13 @@ class Parser:
         if word in self.defines:                 # -D NAME=value
             value = self.defines[word]
             try:
-                return Expr("int", int(value, 0), loc)
+                number = limits.parse_integer(value)
             except ValueError:
-                return Expr("string", value, loc)
+                return Expr("string", limits.byte_text(value), loc)
+            problem = limits.call_value_error(number)
+            if problem:
+                raise CaseError(loc, f"{word} (defined as {value}): {problem}")
+            return Expr("int", number, loc)
         if self.accept("("):
             return Expr("call", (word, self.arguments(")")), loc)
         if not is_known_name(word):
@@ -505,8 +580,10 @@ class Parser:
         return Expr("name", word, loc)
 
     def fields(self) -> list[tuple[str | None, Expr]]:
+        self.nest()
         out: list[tuple[str | None, Expr]] = []
         if self.accept("}"):
+            self.depth -= 1
             return out
         while True:
             save = self.pos
@@ -524,6 +601,7 @@ class Parser:
             else:
                 out.append((None, self.expr()))
             if self.accept("}"):
+                self.depth -= 1
                 return out
             self.expect(",", "',' or '}'")
 

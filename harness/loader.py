@@ -19,14 +19,15 @@ from typing import Any, Iterable
 import jsonschema
 import yaml
 
+from harness import limits
 from harness.catalog import requirement_ids
 from harness.errors import CaseError, Loc
 from harness.grammar import Program, parse_program, parse_script
 from harness.model import Event, PacketEvent, Script, SyscallEvent, Tolerance
 from harness.ip import VERSIONS
 from harness.options import PKT_DEFAULTS, Plan, plan_from
+from harness.source import load_yaml as read_yaml, read_text
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 CASE_SUFFIXES = (".yaml", ".yml", ".pkt")
 
 
@@ -38,10 +39,7 @@ def schema() -> dict[str, Any]:
 def load(path: str | Path, defines: dict[str, str] | None = None) -> Script:
     """Load a case file; `defines` are `-D NAME=value` symbols for the script."""
     path = str(path)
-    try:
-        text = Path(path).read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CaseError(Loc(path, 1), f"cannot read the case: {exc}") from None
+    text = read_text(path)
     if path.endswith(".pkt"):
         return load_pkt(text, path, defines)
     return load_yaml(text, path, defines)
@@ -71,24 +69,18 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
     where = ".".join(str(p) for p in error.absolute_path) or "the case"
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
-        extra = re.findall(r"'([^']+)' was unexpected", error.message)
-        return (f"unknown key {', '.join(map(repr, extra)) or ''} in {where} "
+        extra = ", ".join(map(repr, re.findall(r"'([^']+)' was unexpected", error.message)))
+        return (f"unknown key {limits.brief(extra or error.message)} in {where} "
                 f"(expected one of: {', '.join(allowed)})")
     if error.validator == "required":
-        return f"{where}: {error.message}"
+        return f"{where}: {limits.brief(error.message)}"
     if error.validator == "oneOf" and not error.absolute_path:
         return "a case needs exactly one of 'script' (packetdrill lines) or 'steps' (a list)"
-    return f"{where}: {error.message}"
+    return f"{where}: {limits.brief(error.message)}"
 
 
 def load_yaml(text: str, path: str, defines: dict[str, str] | None = None) -> Script:
-    try:
-        root = yaml.compose(text, Loader=_Loader)
-        data = yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        loc = Loc(path, mark.line + 1, mark.column + 1) if mark else Loc(path, 1)
-        raise CaseError(loc, f"YAML syntax: {getattr(exc, 'problem', exc)}") from None
+    root, data = read_yaml(text, path)
     if not isinstance(data, dict) or root is None:
         raise CaseError(Loc(path, 1), "a case file is a YAML mapping with id, requirements "
                         "and script (or steps)")
@@ -109,7 +101,8 @@ def load_yaml(text: str, path: str, defines: dict[str, str] | None = None) -> Sc
         program = parse_program(data["script"], path, *_block_origin(node, text), defines)
     else:
         program = Program(_steps(data["steps"], _node_at(root, ["steps"]), path))
-    check_times(program.events)
+    check_timeline(program, _mark(_node_at(root, ["script" if "script" in data else "steps"]), path))
+    _check_values(data, root, path)
     tolerance = data.get("tolerance", {})
     options = dict(data.get("options", {}))
     plan = plan_from(options, Plan(), lambda name: _mark(_node_at(root, ["options", name]), path))
@@ -120,6 +113,25 @@ def load_yaml(text: str, path: str, defines: dict[str, str] | None = None) -> Sc
         tolerance=Tolerance(tolerance.get("usecs", 4000.0), tolerance.get("percent", 12.5)),
         targets=data.get("targets"), description=data.get("description", ""),
         options=options, plan=plan, timeout=data.get("timeout"), defines=dict(defines or {}))
+
+
+def _check_values(data: dict[str, Any], root: yaml.Node, path: str) -> None:
+    """What the schema cannot say: sysctl names, and numbers that are finite and bounded."""
+    for name in data.get("sysctl", {}):
+        problem = limits.sysctl_name_error(name)
+        if problem:
+            key = next((k for k, _ in _node_at(root, ["sysctl"]).value if k.value == name), root)
+            raise CaseError(_mark(key, path), problem)
+    if "tolerance" in data:
+        tolerance = data["tolerance"]
+        problem = limits.tolerance_error(tolerance.get("usecs", 4000.0),
+                                         tolerance.get("percent", 12.5))
+        if problem:
+            raise CaseError(_mark(_node_at(root, ["tolerance"]), path), problem)
+    if "timeout" in data:
+        problem = limits.time_error(data["timeout"], "timeout")
+        if problem:
+            raise CaseError(_mark(_node_at(root, ["timeout"]), path), problem)
 
 
 def _block_origin(node: yaml.Node, text: str) -> tuple[int, int]:
@@ -192,7 +204,9 @@ def segment_text(seg: dict[str, Any]) -> str:
 
 # -- packetdrill files --------------------------------------------------------------------------
 HEADER = re.compile(r"^//\s*(id|title|requirements):\s*(.*)$")
-_PKT_OPTION_LINE = re.compile(r"^(--[a-z_]+(=\S*)?\s*)+$")
+# Possessive quantifiers: a value may contain "--", and backtracking over where each value
+# ends would take time exponential in the number of options on the line.
+_PKT_OPTION_LINE = re.compile(r"^(?:--[a-z_]+(?:=\S*+)?\s*+)++$")
 _PKT_OPTION = re.compile(r"--([a-z_]+)(?:=(\S*))?")
 
 
@@ -241,22 +255,33 @@ def load_pkt(text: str, path: str, defines: dict[str, str] | None = None) -> Scr
             lines[m.group(1)] = index + 1
     plan = plan_from(options, PKT_DEFAULTS, lambda name: Loc(path, lines[name]))
     program = parse_program("\n".join(rows[body_start:]), path, body_start + 1, 1, defines)
-    check_times(program.events)
+    check_timeline(program, Loc(path, body_start + 1 if body_start < len(rows) else 1))
     if "ip_version" not in options:
         versions = runner_versions(path, program.events)
         plan = replace(plan, ip_versions=versions).variant(versions[0])
-    try:
-        tolerance = Tolerance(float(options.get("tolerance_usecs", 4000)),
-                              float(options.get("tolerance_percent", 12.5)))
-    except ValueError:
-        bad = "tolerance_usecs" if "tolerance_usecs" in options else "tolerance_percent"
-        raise CaseError(Loc(path, lines[bad]), f"--{bad} needs a number") from None
+    tolerance = Tolerance(_pkt_number(options, "tolerance_usecs", 4000.0, path, lines),
+                          _pkt_number(options, "tolerance_percent", 12.5, path, lines))
+    problem = limits.tolerance_error(tolerance.usecs, tolerance.percent)
+    if problem:
+        bad = "tolerance_usecs" if "usecs" in problem else "tolerance_percent"
+        raise CaseError(Loc(path, lines[bad]), f"--{bad}: {problem}")
     header = pkt_header(text)
     return Script(id=header.get("id", Path(path).stem), path=path, events=program.events,
                   title=header.get("title", Path(path).name),
                   requirements=_pkt_requirements(text, path, header.get("requirements", "")),
                   tolerance=tolerance, options=options, plan=plan, init_command=program.init,
                   cleanup_command=program.cleanup, defines=dict(defines or {}))
+
+
+def _pkt_number(options: dict[str, str], name: str, default: float, path: str,
+                lines: dict[str, int]) -> float:
+    if name not in options:
+        return default
+    try:
+        return float(options[name])
+    except ValueError:
+        raise CaseError(Loc(path, lines[name]), f"--{name} needs a number, not "
+                        f"{limits.brief(options[name], 40)!r}") from None
 
 
 def runner_versions(path: str, events: list[Event] = ()) -> tuple[str, ...]:
@@ -295,8 +320,16 @@ def _wire_version(ip: dict[str, object]) -> int | None:
 
 
 # -- checks on the whole timeline -------------------------------------------------------------------
+def check_timeline(program: Program, where: Loc) -> None:
+    """A timeline checks something (it has an event) and moves forward within limits."""
+    if not program.events:
+        raise CaseError(where, "the timeline has no events: a case must check something")
+    check_times(program.events)
+
+
 def check_times(events: list[Event]) -> None:
-    """An absolute time earlier than the event before it is an error (time goes forward)."""
+    """An absolute time earlier than the event before it is an error (time goes forward), and
+    the timeline ends within limits.MAX_TIME."""
     now = 0.0
     for event in events:
         t = event.time
@@ -316,3 +349,10 @@ def check_times(events: list[Event]) -> None:
                 and event.end_time.kind == "abs" and t.kind == "abs" and event.end_time.start < t.start:
             raise CaseError(event.loc, f"a blocking call cannot return ({event.end_time.start:g}) "
                             f"before it starts ({t.start:g})")
+        reach = now + max(t.end or 0.0, 0.0) * (t.kind == "range" and t.end_relative)
+        end = event.end_time if isinstance(event, SyscallEvent) else None
+        if end is not None:
+            reach = max(reach, end.start if end.kind == "abs" else now + end.start)
+        problem = limits.time_error(reach, "the timeline")
+        if problem:
+            raise CaseError(event.loc, f"{problem} (here)")

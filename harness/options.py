@@ -8,9 +8,13 @@ defaults are packetdrill's, except that YAML cases see every segment as it is on
 from __future__ import annotations
 
 import ipaddress
+import os
+import shlex
+import shutil
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
+from harness import limits
 from harness.errors import CaseError, Loc
 from harness.ip import VERSIONS, is_address
 from harness.netns import (REMOTE_IP, REMOTE_IP6, TARGET_IP, TARGET_IP6, TARGET_NETMASK,
@@ -73,10 +77,37 @@ def _netmask(value: str) -> str:
 
 
 def _port(value: str) -> int:
-    port = int(value)
+    port = limits.parse_integer(value)
     if not 0 < port < 65536:
         raise ValueError("a port is 1..65535")
     return port
+
+
+def _mtu(value: str) -> int:
+    """A link MTU: at least IPv4's minimum (RFC 791 3.1: 68), at most a 16-bit length."""
+    mtu = limits.parse_integer(value)
+    if not 68 <= mtu <= 65535:
+        raise ValueError("an MTU is 68..65535")
+    return mtu
+
+
+def _tick(value: str) -> int:
+    usecs = limits.parse_integer(value)
+    if not 0 <= usecs <= limits.MAX_TIME * 1e6:
+        raise ValueError(f"a tick is 0..{limits.MAX_TIME * 1e6:.0f} microseconds")
+    return usecs
+
+
+def _init_scripts(value: str) -> tuple[str, ...]:
+    """packetdrill's --init_scripts: commands run before the script, each naming a program
+    that must exist (a path from the current directory, as they are run, or on PATH)."""
+    scripts = tuple(p for p in value.split(",") if p)
+    for script in scripts:
+        words = shlex.split(script)
+        program = words[0] if words else ""
+        if not (os.path.isfile(program) or shutil.which(program)):
+            raise ValueError(f"{limits.brief(program, 80)!r} is not a file here nor a program on PATH")
+    return scripts
 
 
 def option_value_text(value: object) -> str:
@@ -97,7 +128,7 @@ def _versions(value: str) -> tuple[str, ...]:
 
 
 def _prefix(value: str) -> int:
-    length = int(value.split("/")[1]) if "/" in value else TARGET_PREFIX6
+    length = limits.parse_integer(value.split("/")[1]) if "/" in value else TARGET_PREFIX6
     if not 0 < length <= 128:
         raise ValueError("a prefix length is 1..128")
     return length
@@ -122,13 +153,13 @@ def _flag(value: str) -> bool:
 _SETTERS: dict[str, tuple[str, Callable[[str], object]]] = {
     "local_ip": ("local_ip", _ip), "remote_ip": ("remote_ip", _ip),
     "netmask_ip": ("netmask", _netmask), "bind_port": ("bind_port", _port),
-    "connect_port": ("connect_port", _port), "mtu": ("mtu", int),
+    "connect_port": ("connect_port", _port), "mtu": ("mtu", _mtu),
     "ip_version": ("ip_versions", _versions), "offload": ("offload", _flag),
     "strict_segments": ("strict_segments", _flag),
-    "fail_on_unexpected": ("fail_on_unexpected", _flag), "tcp_ts_tick_usecs": ("ts_tick_usecs", int),
+    "fail_on_unexpected": ("fail_on_unexpected", _flag), "tcp_ts_tick_usecs": ("ts_tick_usecs", _tick),
     "non_fatal": ("non_fatal", _non_fatal),
     "loose_psh": ("loose_psh", _flag),
-    "init_scripts": ("init_scripts", lambda v: tuple(p for p in v.split(",") if p)),
+    "init_scripts": ("init_scripts", _init_scripts),
 }
 # Options packetdrill has that change nothing on this runner (or are read elsewhere:
 # the tolerances go into the Script's Tolerance).
@@ -145,7 +176,8 @@ def plan_from(options: dict[str, object], base: Plan, where: Callable[[str], Loc
     ignored = []
     for name, raw in options.items():
         if name not in KNOWN:
-            raise CaseError(where(name), f"unknown option --{name} (known: {', '.join(sorted(KNOWN))})")
+            raise CaseError(where(name), f"unknown option --{limits.brief(str(name), 60)} "
+                            f"(known: {', '.join(sorted(KNOWN))})")
         if name in _ACCEPTED:
             if name not in ("tolerance_usecs", "tolerance_percent"):
                 ignored.append(name)
@@ -157,6 +189,6 @@ def plan_from(options: dict[str, object], base: Plan, where: Callable[[str], Loc
             if name == "local_ip":
                 changes["prefix_len"] = _prefix(text)
         except ValueError as exc:
-            raise CaseError(where(name), f"--{name}={raw}: {exc}") from None
+            raise CaseError(where(name), f"--{name}={limits.brief(str(raw), 60)}: {exc}") from None
     plan = replace(base, **changes, ignored=tuple(ignored), given=frozenset(changes))
     return plan.variant(plan.ip_versions[0])

@@ -5,18 +5,24 @@ Markers: the target (`-m kernel`, `-m stack`), each RFC a case's requirements co
 into `user_properties`, so `--junitxml` carries it. Works under pytest-xdist: each item
 runs in a process of its own, forked by the worker that holds it.
 
-YAML files are collected when they lie under a directory named `cases` (expectations
-files excepted) or are named on the command line; `.pkt` files are collected anywhere.
+The plugin is installed with rfcdrill (a `pytest11` entry point), so `pytest DIR` collects
+cases in any folder. `.pkt` files are collected anywhere. A YAML file is collected when it
+is named on the command line, or when it looks like a case: `id:` and `script:` or `steps:`
+at the start of lines (top-level keys), and it is not under an `expectations` directory.
+Other YAML files (CI configs and the like) are left alone.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from harness import expectations
+from harness import expectations, limits
 from harness.catalog import catalogue, level_marker
 from harness.execute import Job, run_jobs
 from harness.interrupt import StopSignals
@@ -33,7 +39,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("rfcdrill")
     group.addoption("--target", action="append", dest="rfcdrill_targets", choices=sorted(TARGETS),
                     help="rfcdrill targets to collect cases for (default: every available one)")
-    group.addoption("--tolerance-scale", type=float, default=1.0, dest="rfcdrill_scale",
+    group.addoption("--tolerance-scale", type=limits.tolerance_scale, default=1.0, dest="rfcdrill_scale",
                     help="multiply every timing tolerance of the cases")
 
 
@@ -46,13 +52,31 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{level}: a case checking a {level.upper()} requirement")
 
 
+_CASE_ID = re.compile(r"^id[ \t]*:", re.M)
+_CASE_TIMELINE = re.compile(r"^(script|steps)[ \t]*:", re.M)
+
+
 def _is_case(path: Path, config: pytest.Config) -> bool:
     if path.suffix == ".pkt":
         return True
-    if path.suffix not in (".yaml", ".yml") or "expectations" in path.parts:
+    if path.suffix not in (".yaml", ".yml"):
         return False
-    named = any(Path(arg.split("::")[0]).resolve() == path.resolve() for arg in config.args)
-    return named or "cases" in path.parts
+    if any(Path(arg.split("::")[0]).resolve() == path.resolve() for arg in config.args):
+        return True               # named: collected, and an error if it is no case
+    return "expectations" not in path.parts and _looks_like_case(path)
+
+
+def _looks_like_case(path: Path) -> bool:
+    """Top-level `id:` and `script:` or `steps:`; only a regular file is read (a FIFO
+    would block), and only as much as a case may hold."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
+        with open(path, "rb") as f:
+            text = f.read(limits.MAX_FILE_BYTES).decode("utf-8", "replace")
+    except OSError:
+        return False
+    return bool(_CASE_ID.search(text) and _CASE_TIMELINE.search(text))
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

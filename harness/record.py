@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from harness import sched
+from harness.errors import CaseError, Loc
+from harness.limits import brief
 from harness.result import Result
+from harness.source import regular_file
 
 FORMAT_VERSION = 1
 
@@ -45,5 +48,17 @@ def write_results(path: str | Path, meta: dict[str, Any], results: list[Result])
 
 
 def read_results(path: str | Path) -> tuple[dict[str, Any], list[Result]]:
-    data = json.loads(Path(path).read_text())
-    return data["run"], [Result.from_json(r) for r in data["results"]]
+    """A results.json written by `rfcdrill run`; anything else is a CaseError."""
+    name = str(path)
+    regular_file(name)
+    try:
+        data = json.loads(Path(name).read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CaseError(Loc(name, 1), f"cannot read the file: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise CaseError(Loc(name, exc.lineno, exc.colno), f"not JSON: {exc.msg}") from None
+    try:
+        return data["run"], [Result.from_json(r) for r in data["results"]]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CaseError(Loc(name, 1), "not a results.json written by rfcdrill run "
+                        f"({type(exc).__name__}: {brief(str(exc), 80)})") from None

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Iterable
 
-from harness import expectations
+from harness import expectations, limits
 from harness.errors import CaseError, Loc
 from harness.execute import Job
 from harness.expectations import VARIANT_MARK
@@ -21,14 +21,16 @@ from harness.targets import TARGETS
 
 
 def case_files(paths: Iterable[str]) -> list[str]:
-    """Case files under `paths` (files as given; directories searched, expectations skipped)."""
+    """Case files under `paths` (files as given; directories searched, expectations skipped).
+    An entry with a case's name that is not a regular file (a FIFO, a socket) is kept, so
+    that loading it reports it instead of skipping it in silence."""
     found: list[str] = []
     for path in paths:
         p = Path(path)
         if p.is_dir():
             found.extend(str(f) for f in sorted(p.rglob("*"))
                          if f.suffix in CASE_SUFFIXES and "expectations" not in f.parts
-                         and f.is_file())
+                         and not f.is_dir())
         else:
             found.append(str(p))
     return found
@@ -48,10 +50,29 @@ def jobs_for(path: str, targets: list[str], defines: dict[str, str] | None = Non
         script = load(path, defines)
     except CaseError as exc:
         return [Job(path, target, error=exc, case_id=Path(path).stem) for target in targets]
+    except Exception as exc:          # a bug in rfcdrill: this file fails alone, and says so
+        error = CaseError(Loc(path, 1), f"internal error while loading: {type(exc).__name__}: "
+                          f"{limits.brief(str(exc))} (a bug in rfcdrill; please report it)")
+        return [Job(path, target, error=error, case_id=Path(path).stem) for target in targets]
     wanted = [t for t in targets if script.targets is None or t in script.targets]
-    return [Job(path, t, None if error else variant, error=error, case_id=variant.id,
-                requirements=script.requirements)
-            for variant, error in variants(script, versions) for t in wanted]
+    jobs = []
+    for variant, error in variants(script, versions):
+        for target in wanted:
+            problem = error or _expectations_error(path, target)
+            jobs.append(Job(path, target, None if problem else variant, error=problem,
+                            case_id=variant.id, requirements=script.requirements))
+    return jobs
+
+
+def _expectations_error(path: str, target: str) -> CaseError | None:
+    """The error of an expectations file the case's verdict on `target` depends on."""
+    try:
+        for name in expectations.files_for(path, target):
+            expectations.load_file(name)
+    except CaseError as exc:
+        # Located in the expectations file, not the case: the whole text names the place.
+        return CaseError(None, f"{exc} (the expectations for {target} of this case)")
+    return None
 
 
 def variants(script: Script, only: Iterable[str] | None = None) -> list[tuple[Script, CaseError | None]]:

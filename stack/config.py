@@ -60,13 +60,16 @@ class Config:
         unsupported: list[str] = []
         for name, raw in (sysctl or {}).items():
             short = name.removeprefix("net.ipv4.")
-            if short == "tcp_ecn" and _int(raw) == 0:
-                continue          # ECN off is what this stack does anyway
-            convert = _SYSCTLS.get(short)
-            if convert is None:
-                unsupported.append(name)
-                continue
-            target, value = convert(raw)
+            try:
+                if short == "tcp_ecn" and _int(raw) == 0:
+                    continue          # ECN off is what this stack does anyway
+                convert = _SYSCTLS.get(short)
+                if convert is None:
+                    unsupported.append(name)
+                    continue
+                target, value = convert(raw)
+            except (ValueError, IndexError):   # what writing it to /proc/sys gives on Linux
+                raise ValueError(f"sysctl {name} = {str(raw)[:40]}: Invalid argument") from None
             values[target] = value
         known = {f.name for f in fields(cls)}
         bad = set(overrides) - known
@@ -77,6 +80,13 @@ class Config:
 
 def _int(raw: object) -> int:
     return int(str(raw).split()[0])
+
+
+def _u8(number: int) -> int:
+    """A sysctl Linux keeps in one octet (proc_dou8vec_minmax): 0..255, else EINVAL."""
+    if not 0 <= number <= 255:
+        raise ValueError(number)
+    return number
 
 
 def _triple(raw: object) -> tuple[int, int, int]:
@@ -106,7 +116,7 @@ _SYSCTLS = {
     "tcp_fin_timeout": _as("fin_timeout", lambda r: float(_int(r))),
     "tcp_keepalive_time": _as("keepalive_time", lambda r: float(_int(r))),
     "tcp_keepalive_intvl": _as("keepalive_intvl", lambda r: float(_int(r))),
-    "tcp_keepalive_probes": _as("keepalive_probes"),
+    "tcp_keepalive_probes": _as("keepalive_probes", lambda r: _u8(_int(r))),
     "tcp_rfc1337": _as("rfc1337", lambda r: _int(r) != 0),
     "tcp_stdurg": _as("stdurg", lambda r: _int(r) != 0),
     "tcp_slow_start_after_idle": _as("slow_start_after_idle", lambda r: _int(r) != 0),

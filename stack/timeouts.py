@@ -18,6 +18,8 @@ from . import seqnum
 from .events import SYNCHRONIZED, IcmpError, Notice, State, Timer, event
 from .wire import ACK, PSH, RST
 
+TICK = 0.001      # seconds: the shortest a timer waits (a jiffy at HZ=1000)
+
 
 class Timeouts:
     """Timers, RTO, persist, keep-alive and ICMP errors (see the module comment)."""
@@ -25,7 +27,11 @@ class Timeouts:
     # ---------------------------------------------------------------- arming
 
     def _arm(self, timer: Timer, delay: float) -> None:
-        self.timers[timer] = self.now + delay
+        """A timer runs `delay` from now, and at least one tick from now: like a kernel timer
+        set for no time, which fires at the next jiffy. A timer that re-arms itself with no
+        delay (keep-alive with tcp_keepalive_time 0 while data is in flight) would otherwise
+        come due at the same instant for ever, and a virtual clock would never move on."""
+        self.timers[timer] = self.now + max(delay, TICK)
 
     def _arm_retransmit(self) -> None:
         """(Re)start the retransmission timer for RTO (RFC 6298 5.1, 5.3), but no later than

@@ -102,8 +102,11 @@ class StackTarget(Target):
                                       peer=plan.remote_ip, mtu=plan.mtu)
         except OSError:
             self.tun = None      # e.g. a multicast remote: no shell command can route to it
-        self.host = Host(plan.local_ip, self.clock, self.link, dict(script.sysctl),
-                         netmask=plan.netmask, mtu=plan.mtu)
+        try:
+            self.host = Host(plan.local_ip, self.clock, self.link, dict(script.sysctl),
+                             netmask=plan.netmask, mtu=plan.mtu)
+        except ValueError as exc:     # a sysctl value the kernel would refuse too
+            raise CaseError(None, str(exc)) from None
         self._api = StackAPI(self.host)
         self.sysctl = dict(script.sysctl)
         self.seen = netns.read_sysctls(SYSCTL_NAMES)

@@ -86,5 +86,5 @@ def test_every_mistake_is_reported_at_its_place(write_case, text, expected):
 
 
 def test_a_missing_file_is_a_case_error(tmp_path):
-    with pytest.raises(CaseError, match="cannot read the case"):
+    with pytest.raises(CaseError, match="cannot read the file: No such file"):
         load(tmp_path / "missing.yaml")

@@ -16,7 +16,6 @@ WRONG = HANDSHAKE.replace("ack 1 <mss", "ack 7 <mss")
 
 @pytest.fixture
 def project(pytester: pytest.Pytester):
-    pytester.makeconftest('pytest_plugins = ["harness.pytest_plugin"]\n')
     cases = pytester.mkdir("cases")
     (cases / "good.yaml").write_text(case_yaml("good", HANDSHAKE))
     (cases / "deviates.yaml").write_text(case_yaml("deviates", WRONG,

@@ -10,9 +10,10 @@ import struct
 
 import pytest
 
-from conftest import HOST_ADDR, PEER_ADDR, Peer
+from conftest import HOST_ADDR, PEER_ADDR, Peer, make_host
 
 from stack import icmp
+from stack.timeouts import TICK
 from stack.wire import ACK, IPPROTO_ICMP, IPv4, checksum, decode_ipv4, encode_ipv4
 
 
@@ -155,3 +156,27 @@ def test_fragmentation_needed_resends_nothing_that_already_fits(peer: Peer) -> N
     icmp_error(peer, data, 3, 4, mtu=1000)
     assert peer.out() == [] and sock.conn.mss == 960
     assert sock.conn.cc.cwnd == segments * 960
+
+
+def test_a_keepalive_with_no_idle_time_lets_virtual_time_move_on() -> None:
+    # tcp_keepalive_time 0 with data in flight re-armed the keep-alive for the very instant it
+    # fired: a virtual clock never moved on again (a stack-target case spun for ever). A timer
+    # waits at least a tick, as a kernel timer set for no time fires at the next jiffy.
+    peer = Peer(make_host({"net.ipv4.tcp_keepalive_time": 0}))
+    sock = peer.accept()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    sock.send(b"x" * 100)
+    peer.out()
+    before = peer.clock.now()
+    assert peer.host.next_deadline() >= before + TICK
+    retransmitted = peer.advance(1.0)                 # returns: the clock got to its end
+    assert peer.clock.now() == before + 1.0 and retransmitted[0].payload == b"x" * 100
+
+
+@pytest.mark.parametrize("sysctl", [{"net.ipv4.tcp_keepalive_probes": 256},
+                                    {"net.ipv4.tcp_timestamps": "1e400"},
+                                    {"net.ipv4.tcp_rmem": "1 2"}])
+def test_a_sysctl_value_linux_would_refuse_is_refused(sysctl) -> None:
+    name = next(iter(sysctl))
+    with pytest.raises(ValueError, match=f"sysctl {name} = .*: Invalid argument"):
+        make_host(sysctl)
