@@ -14,9 +14,9 @@ import random
 import time
 from typing import Callable
 
-from harness.ip import IP, IPv4, IPv6, TCPSegment, decode, encode
+from harness.ip import IP, IPv4, IPv6, decode, encode
+from harness.tcp import ACK, PSH, SYN, TCPSegment
 
-ACK, PSH, SYN = 0x10, 0x08, 0x02
 TS = ("TS", 2_000_000_000, 1_000_000)
 
 
