@@ -36,7 +36,8 @@ def samples() -> dict[str, tuple[IP, TCPSegment]]:
         "1448 bytes of data": (v4, TCPSegment(8080, 40000, 1, 1, ACK | PSH, 502, 0,
                                               [("nop",), ("nop",), TS], data[:1448])),
         "64 KiB TSO packet": (v4, TCPSegment(8080, 40000, 1, 1, ACK, 502, 0, [], data)),
-        "IPv6 pure ACK with TS": (v6, TCPSegment(8080, 40000, 1, 1, ACK, 502, 0, [("nop",), ("nop",), TS])),
+        "IPv6 pure ACK with TS": (v6, TCPSegment(8080, 40000, 1, 1, ACK, 502, 0,
+                                                 [("nop",), ("nop",), TS])),
         "IPv6 1448 bytes of data": (v6, TCPSegment(8080, 40000, 1, 1, ACK | PSH, 502, 0,
                                                    [("nop",), ("nop",), TS], data[:1448])),
     }

@@ -23,7 +23,7 @@ from scapy.utils import checksum as scapy_checksum
 from harness.checksum import checksum
 from harness.errors import Malformed
 from harness.icmp import build_icmp_error
-from harness.ip import IPv4, IPv6, decode, encode
+from harness.ip import IPv4, IPv6, decode, encode, encode_v4
 from harness.tcp import TCPSegment, encode_options, flags_text, flags_value
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -131,11 +131,12 @@ def scapy_checksums(packet: IP | ScapyIPv6) -> tuple[int | None, int]:
 def test_ipv4_segments_the_harness_builds_read_the_same_in_scapy(ip: IPv4, seg: TCPSegment):
     raw = encode(ip, seg)
     theirs = IP(raw)
-    assert (theirs.version, theirs.ihl * 4, theirs.len) == (4, 20 + len(ip.ip_options) + (-len(ip.ip_options) % 4), len(raw))
+    padded_options = ip.ip_options + bytes(-len(ip.ip_options) % 4)
+    assert (theirs.version, theirs.ihl * 4, theirs.len) == (4, 20 + len(padded_options), len(raw))
     assert (theirs.tos, theirs.id, int(theirs.flags) << 13 | theirs.frag, theirs.ttl, theirs.proto) == \
         (ip.tos, ip.ident, ip.flags_frag, ip.ttl, 6)
     assert (theirs.src, theirs.dst) == (ip.src, ip.dst)
-    assert raw[20:theirs.ihl * 4] == ip.ip_options + bytes(-len(ip.ip_options) % 4)
+    assert raw[20:theirs.ihl * 4] == padded_options
     assert scapy_checksums(theirs) == (theirs.chksum, theirs[TCP].chksum)
     options = encode_options(seg.options)
     assert theirs[TCP].dataofs == 5 + (len(options) + 3) // 4
@@ -182,9 +183,11 @@ def to_scapy_options(options: list) -> list:
 
 
 def scapy_segment(seg: TCPSegment) -> TCP:
-    return TCP(sport=seg.sport, dport=seg.dport, seq=seg.seq, ack=seg.ack,
-               flags=(seg.reserved & 1) << 8 | seg.flags, reserved=seg.reserved >> 1,
-               window=seg.window, urgptr=seg.urg, options=to_scapy_options(seg.options)) / Raw(seg.payload)
+    """`seg` built by scapy. scapy counts the lowest reserved bit (once NS) as a flag."""
+    header = TCP(sport=seg.sport, dport=seg.dport, seq=seg.seq, ack=seg.ack,
+                 flags=(seg.reserved & 1) << 8 | seg.flags, reserved=seg.reserved >> 1,
+                 window=seg.window, urgptr=seg.urg, options=to_scapy_options(seg.options))
+    return header / Raw(seg.payload)
 
 
 @SETTINGS
@@ -312,7 +315,8 @@ def test_octets_past_the_ip_length_are_not_the_segments(ip, seg: TCPSegment, pad
     length, RFC 8200 3 payload length), for the harness as for scapy."""
     raw = encode(ip, seg)
     ours_ip, ours = decode(raw + padding)
-    assert ours.checksum_ok and ours.payload == seg.payload and ours_ip.payload == raw[-len(ours_ip.payload):]
+    assert ours.checksum_ok and ours.payload == seg.payload
+    assert ours_ip.payload == raw[-len(ours_ip.payload):]
     theirs = (IP if isinstance(ip, IPv4) else ScapyIPv6)(raw + padding)
     assert (theirs[Raw].load if Raw in theirs else b"") == seg.payload
 
@@ -328,7 +332,6 @@ def test_any_octets_decode_or_are_malformed(raw: bytes):
 
 def _packet(tcp_header: bytes, ip: IPv4 = IPv4("192.0.2.1", "192.168.0.1")) -> bytes:
     """An IPv4 packet around a TCP header given octet by octet (its checksum left wrong)."""
-    from harness.ip import encode_v4
     return encode_v4(ip, tcp_header)
 
 
