@@ -163,6 +163,10 @@ def parallel(cases: str) -> dict[str, object]:
 
 
 def main(args: argparse.Namespace) -> int:
+    if getattr(args, "codec", False):
+        from harness.codecbench import main as codec_bench
+        codec_bench(args.quick)
+        return 0
     require_privileges("rfcdrill bench")
     if getattr(args, "stack", False):
         from harness.stackbench import main as stack_bench

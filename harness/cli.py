@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--quick", action="store_true", help="fewer repetitions")
     bench.add_argument("--stack", action="store_true",
                        help="the userspace stack's figures instead (throughput, memory, suite)")
+    bench.add_argument("--codec", action="store_true",
+                       help="the harness's cost to decode and build one segment instead (no root needed)")
 
     interop = sub.add_parser("interop", help="the userspace stack against kernel TCP over TUN")
     interop.add_argument("--quick", action="store_true", help="smaller transfers, fewer connections")

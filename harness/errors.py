@@ -33,3 +33,7 @@ class CaseError(Exception):
 
 class NeedsRoot(SystemExit):
     """Raised when the harness lacks CAP_NET_ADMIN/CAP_SYS_ADMIN; the message is one line."""
+
+
+class Malformed(ValueError):
+    """A packet that is not a well-formed TCP segment in IPv4 or IPv6; the message says why."""

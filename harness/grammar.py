@@ -20,7 +20,7 @@ from harness.constants import KNOWN_SYSCALLS, is_known_name
 from harness.errors import CaseError, Loc
 from harness.model import (ANY, AssertEvent, Event, Expr, PacketEvent, PythonEvent, ShellEvent,
                            SyscallEvent, TimeSpec)
-from stack.wire import flags_value
+from harness.tcp import flags_value
 
 _NUMBER = re.compile(r"(0x[0-9a-fA-F]+|\d+\.(?!\.)\d*|\.\d+|\d+)")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

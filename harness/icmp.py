@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import struct
 
+from harness.checksum import checksum
 from harness.errors import CaseError, Loc
-from harness.ip import IPPROTO_ICMPV6, IP, IPv6, encode_v6, upper_checksum
-from stack.wire import IPPROTO_ICMP, checksum, encode_ipv4
+from harness.ip import IPPROTO_ICMP, IPPROTO_ICMPV6, IP, IPv6, encode_v4, encode_v6, upper_checksum
 
 UNREACHABLE, TIME_EXCEEDED, PARAMETER_PROBLEM = 3, 11, 12
 FRAG_NEEDED = 4
@@ -35,8 +35,7 @@ def build_icmp_error(ip: IP, icmp_type: int, code: int, quoted: bytes, mtu: int 
     body = struct.pack("!BBH", icmp_type, code, 0) + rest + quoted[:28]
     body = body[:2] + struct.pack("!H", checksum(body)) + body[4:]
     ip.proto = IPPROTO_ICMP
-    ip.payload = body
-    return encode_ipv4(ip)
+    return encode_v4(ip, body)
 
 
 def _icmpv6_error(ip: IPv6, icmp_type: int, code: int, quoted: bytes, mtu: int,

@@ -17,7 +17,7 @@ from typing import Callable
 from harness.ip import IP, IPv6
 from harness.model import ANY, PacketEvent
 from harness.peer import MOD, Peer, option_text
-from stack.wire import PSH, RST, SYN, TCPSegment, flags_text
+from harness.tcp import PSH, RST, SYN, TCPSegment, flags_text
 
 
 @dataclass

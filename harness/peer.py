@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 
 from harness.errors import CaseError
 from harness.icmp import build_icmp_error
-from harness.ip import IP, IPv6, encode, header_length, is_address
+from harness.ip import IP, IPv4, IPv6, encode, header_length, is_address
 from harness.model import ANY, PacketEvent
 from harness.options import Plan
-from stack.wire import ACK, SYN, IPv4, TCPSegment, flags_text
+from harness.tcp import ACK, SYN, TCPSegment, flags_text
 
 TARGET_PORT = 8080
 REMOTE_PORT = 40000

@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 
 from harness.constants import CONSTANTS, TCP_STATES
-from harness.errors import CaseError, Loc
+from harness.errors import CaseError, Loc, Malformed
 from harness.ip import IP, IPv6, decode, protocol
 from harness.matcher import compare
 from harness.model import (AssertEvent, Event, PacketEvent, PythonEvent, Script, ShellEvent,
@@ -42,7 +42,7 @@ from harness.result import Failure, PacketRecord, Step, diff_text
 from harness.sched import Lateness
 from harness.syscalls import STATE_NAMES, CallResult, Syscalls
 from harness.targets.base import CallHandle, Captured, Target
-from stack.wire import FIN, PSH, Malformed, TCPSegment, flags_text
+from harness.tcp import FIN, PSH, TCPSegment, flags_text
 
 CALL_SLACK = 0.25      # how long a call without `...` may take before it counts as blocking
 REPORT_GRACE = 1.0     # how long past its deadline a blocking call's thread may take to report

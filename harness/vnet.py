@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 
-from stack.wire import checksum
+from harness.checksum import checksum
 
 HEADER = struct.Struct("=BBHHHH")      # flags, gso_type, hdr_len, gso_size, csum_start, csum_offset
 NEEDS_CSUM = 1

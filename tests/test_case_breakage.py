@@ -25,8 +25,8 @@ from harness.execute import run_one
 from harness.loader import load
 from harness.model import PacketEvent, PythonEvent, Script, TimeSpec
 from harness.result import Result
+from harness.tcp import ACK, RST
 from stack.isn import IsnGenerator
-from stack.wire import ACK, RST
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="needs root to create network namespaces")

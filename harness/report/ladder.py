@@ -19,7 +19,8 @@ from html import escape
 from harness.peer import Peer
 from harness.result import Failure, PacketRecord
 from harness.ip import IP, decode
-from stack.wire import SYN, Malformed, TCPSegment
+from harness.errors import Malformed
+from harness.tcp import SYN, TCPSegment
 
 MOD = 1 << 32
 LEFT, RIGHT, WIDTH = 150, 690, 860     # rails and canvas, in px

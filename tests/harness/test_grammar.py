@@ -8,7 +8,7 @@ import pytest
 from harness.errors import CaseError
 from harness.grammar import parse_script
 from harness.model import ANY, AssertEvent, PacketEvent, PythonEvent, ShellEvent, SyscallEvent
-from stack.wire import ACK, PSH, SYN
+from harness.tcp import ACK, PSH, SYN
 
 
 def one(text: str):

@@ -8,14 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import CaseError
+from harness.checksum import checksum
+from harness.errors import CaseError, Malformed
 from harness.execute import run_one
 from harness.icmp import build_icmp_error
-from harness.ip import IPv6, decode, decode_v6, encode, upper_checksum
+from harness.ip import IPv4, IPv6, decode, decode_v6, encode, upper_checksum
 from harness.loader import load, runner_versions
 from harness.result import ERROR, FAIL, PASS, SKIPPED
 from harness.suite import jobs_for, skipped_result, variants
-from stack.wire import ACK, PSH, IPv4, Malformed, TCPSegment, checksum
+from harness.tcp import ACK, PSH, TCPSegment
 
 from tests.conftest import HANDSHAKE, case_yaml, needs_root
 

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import socket
+
 from harness.grammar import parse_script
 from harness.matcher import compare
 from harness.peer import Peer
 from harness.syscalls import pattern
-from stack.wire import ACK, FIN, PSH, SYN, IPv4, TCPSegment, build, final_destination, parse
+from harness.ip import IPv4, decode, encode, final_destination
+from harness.tcp import ACK, FIN, PSH, SYN, TCPSegment
 
 ISN = 1_000_000
 
 
 def outbound(payload: bytes, seq: int = 1, flags: int = PSH | ACK) -> tuple[IPv4, TCPSegment]:
     seg = TCPSegment(8080, 40000, ISN + seq, 1, flags, 1000, payload=payload)
-    return parse(build(IPv4("192.168.0.1", "192.0.2.1"), seg))
+    return decode(encode(IPv4("192.168.0.1", "192.0.2.1"), seg))
 
 
 def expected(line: str):
@@ -74,7 +77,7 @@ def test_header_bytes_after_an_eol_option_must_be_zero():
     for padding, fields in ((b"\0\0\0", []), (b"\0\x07\0", ["option padding"])):
         seg = TCPSegment(8080, 40000, ISN + 1, 1, PSH | ACK, 1000,
                          options=[("mss", 1460), ("eol",), ("bytes", padding)], payload=b"abc")
-        assert [d.field for d in compare(line, *parse(build(IPv4("192.168.0.1", "192.0.2.1"), seg)),
+        assert [d.field for d in compare(line, *decode(encode(IPv4("192.168.0.1", "192.0.2.1"), seg)),
                                          PEER)] == fields
 
 
@@ -85,8 +88,8 @@ def test_a_source_routed_segment_is_checksummed_for_its_final_destination():
     seg = TCPSegment(40000, 8080, 1, 0, SYN, 1000)
     under_way = IPv4("192.0.2.1", "192.0.2.2", ip_options=bytes.fromhex("830704c0a8000100"))
     completed = IPv4("192.0.2.1", "192.168.0.1", ip_options=bytes.fromhex("830708c000020200"))
-    direct = parse(build(IPv4("192.0.2.1", "192.168.0.1"), seg))[1].checksum
+    direct = decode(encode(IPv4("192.0.2.1", "192.168.0.1"), seg))[1].checksum
     for ip in (under_way, completed):
-        assert final_destination(ip) == "192.168.0.1"
-        routed = parse(build(ip, seg))[1]
+        assert final_destination(ip.ip_options, socket.inet_aton(ip.dst)) == socket.inet_aton("192.168.0.1")
+        routed = decode(encode(ip, seg))[1]
         assert routed.checksum_ok and routed.checksum == direct

@@ -8,9 +8,9 @@ import time
 import pytest
 
 from harness.execute import run_one
+from harness.ip import decode
 from harness.loader import load
 from harness.result import ERROR, FAIL, PASS, Result
-from stack.wire import parse
 
 from tests.conftest import HANDSHAKE, case_yaml, needs_root
 
@@ -117,10 +117,10 @@ def test_python_blocks_see_the_segments_lines_matched_and_print_into_the_report(
     good = run(write_case, HANDSHAKE
                + "+0 %{ print(len(outbound), outbound[0].flags, outbound[0].seq) }%\n")
     assert good.verdict == PASS, good.failure
-    syn_ack = parse(next(p.data for p in good.packets if p.direction == "out"))
+    syn_ack = decode(next(p.data for p in good.packets if p.direction == "out"))
     assert good.timeline[-1].note == f"1 S. {syn_ack[1].seq}"      # the ISN as on the wire
     bad = run(write_case, HANDSHAKE + "+0 %{ print(outbound[0].ip_id); assert False, 'seen' }%\n")
-    ip, _ = parse(next(p.data for p in bad.packets if p.direction == "out"))
+    ip, _ = decode(next(p.data for p in bad.packets if p.direction == "out"))
     assert bad.verdict == FAIL and bad.failure.actual == str(ip.ident)    # shown on failure
 
 

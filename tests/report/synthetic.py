@@ -4,9 +4,10 @@ requirements at every level, two targets. Independent of the live case set."""
 from __future__ import annotations
 
 from harness.catalog import catalogue
+from harness.ip import IPv4, encode
 from harness.result import (ERROR, FAIL, PASS, SKIPPED, XFAIL, XPASS, Failure, PacketRecord,
                             Result, Step)
-from stack.wire import ACK, FIN, PSH, SYN, IPv4, TCPSegment, build
+from harness.tcp import ACK, FIN, PSH, SYN, TCPSegment
 
 TARGET_ISN = 3_000_000_000
 TARGETS = ["kernel", "stack"]
@@ -36,7 +37,7 @@ def segment(inbound: bool, flags: int, seq: int, ack: int, payload: bytes = b"",
         ip = IPv4("192.168.0.1", "192.0.2.1")
         seg = TCPSegment(8080, 40000, (seq + TARGET_ISN) % (1 << 32), ack, flags, window,
                          options=options or [], payload=payload)
-    return build(ip, seg)
+    return encode(ip, seg)
 
 
 def handshake_packets() -> list[PacketRecord]:

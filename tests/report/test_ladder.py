@@ -7,7 +7,7 @@ from html import unescape
 
 from harness.report import ladder
 from harness.result import Failure, PacketRecord
-from stack.wire import ACK, SYN
+from harness.tcp import ACK, SYN
 from tests.report import synthetic
 
 
