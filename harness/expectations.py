@@ -4,6 +4,10 @@ A case states what the RFC requires. An `expectations/<target>.yaml` file maps a
 `outcome` (fail or skip), the `reason`, and optionally `superseded_by` (the RFC or catalogue
 id the target follows instead). A failure listed there is an expected failure; a pass of a
 listed case is reported as an unexpected pass, never hidden.
+
+An entry with `follows: RFC NNNN` (and a reason, no outcome) says the target fails the case
+because it does what that later RFC requires instead: its failure is reported as
+follows-later-rfc, counted apart from deviations; a pass is still an unexpected pass.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from harness.errors import CaseError, Loc
-from harness.result import FAIL, PASS, XFAIL, XPASS, Result
+from harness.result import FAIL, FOLLOWS, PASSING, XFAIL, XPASS, Result
 
 OUTCOMES = ("fail", "skip")
 VARIANT_MARK = "@"      # between a case id and the IP version of one of its runs
@@ -26,6 +30,7 @@ class Expectation:
     outcome: str
     reason: str
     superseded_by: str = ""
+    follows: str = ""       # the later RFC whose requirement the target meets instead
 
 
 @lru_cache(maxsize=None)
@@ -39,15 +44,18 @@ def load_file(path: str) -> dict[str, Expectation]:
         raise CaseError(Loc(path, 1), "an expectations file maps case ids to {outcome, reason}")
     table = {}
     for case_id, entry in data.items():
+        if isinstance(entry, dict) and entry.get("follows") and "outcome" not in entry:
+            entry = {**entry, "outcome": "fail"}
         if not isinstance(entry, dict) or entry.get("outcome") not in OUTCOMES or not entry.get("reason"):
             raise CaseError(Loc(path, 1), f"{case_id}: needs outcome ({' or '.join(OUTCOMES)}) "
-                            "and a reason")
-        unknown = set(entry) - {"outcome", "reason", "superseded_by"}
+                            "or follows (a later RFC), and a reason")
+        unknown = set(entry) - {"outcome", "reason", "superseded_by", "follows"}
         if unknown:
             raise CaseError(Loc(path, 1), f"{case_id}: unknown key(s) {sorted(unknown)} "
-                            "(expected outcome, reason, superseded_by)")
+                            "(expected outcome, reason, superseded_by, follows)")
         table[case_id] = Expectation(entry["outcome"], entry["reason"].strip(),
-                                     str(entry.get("superseded_by", "")))
+                                     str(entry.get("superseded_by", "")),
+                                     str(entry.get("follows", "")))
     return table
 
 
@@ -77,8 +85,9 @@ def apply(result: Result) -> Result:
     result.expectation = expectation.reason
     if expectation.outcome == "fail":
         if result.raw_verdict == FAIL:
-            result.verdict = XFAIL
-        elif result.raw_verdict == PASS:
+            result.verdict = FOLLOWS if expectation.follows else XFAIL
+            result.follows = expectation.follows or result.follows
+        elif result.raw_verdict in PASSING:
             result.verdict = XPASS
     return result
 

@@ -13,7 +13,10 @@ Theory of operation (packetdrill's semantics):
   a segment that arrives before a non-`>` event is due is unexpected at that point and
   fails the case there.
 - Calls run through the target's `start_call`, so a blocking call (`...T`) runs while the
-  timeline goes on; it must return at T within the tolerance.
+  timeline goes on; it must return at T within the tolerance (or inside `...a~b`).
+- What the RFCs leave open (harness/alternatives.py): `>?` segments the target may or may
+  not send, `either` blocks whose branch is chosen by the first segment the target sends,
+  flights of new data in any split, and times as multiples of the previous interval.
 The runner raises `RunFailure` at the first mismatch; the caller turns it into a Result.
 """
 
@@ -28,14 +31,15 @@ from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 
+from harness.alternatives import Alternatives
 from harness.constants import CONSTANTS, TCP_STATES
 from harness.errors import CaseError, Loc
 from harness.ip import IP, IPv6, decode, protocol
-from harness.matcher import compare
-from harness.model import (AssertEvent, Event, PacketEvent, PythonEvent, Script, ShellEvent,
-                           SyscallEvent, TimeSpec)
+from harness.matcher import Difference, compare
+from harness.model import (AssertEvent, EitherEvent, Event, FlightEvent, PacketEvent,
+                           PythonEvent, Script, ShellEvent, SyscallEvent, TimeSpec)
 from harness.peer import MOD, Peer
-from harness.result import Failure, PacketRecord, Step, diff_text
+from harness.result import Failure, PacketRecord, Step, Taken, diff_text
 from harness.syscalls import STATE_NAMES, CallResult, Syscalls
 from harness.targets.base import CallHandle, Captured, Target
 from stack.wire import FIN, PSH, Malformed, TCPSegment, flags_text
@@ -70,9 +74,10 @@ class RunFailure(Exception):
 
 @dataclass(frozen=True)
 class Outbound:
-    """A segment of the target's that a `>` line matched, as a Python block sees it (in
-    `outbound`): to compare segments with each other, e.g. the ISNs of two connections
-    (RFC 9293 3.4.1) or the IP Identification of a retransmission (RFC 9293 3.8.1)."""
+    """A TCP segment the target sent, as a Python block sees it (in `outbound`): to compare
+    segments with each other, e.g. the ISNs of two connections (RFC 9293 3.4.1), the IP
+    Identification of a retransmission (RFC 9293 3.8.1), or the right window edge over every
+    segment, matched by a line or not (RFC 9293 3.8.6.2.2)."""
 
     time: float     # when it was sent, on the case's clock
     flags: str      # tcpdump style, e.g. "S."
@@ -81,25 +86,30 @@ class Outbound:
     win: int
     length: int     # payload octets
     ip_id: int | None   # None in IPv6, which has no Identification field
+    matched: bool = False       # whether a `>` line (or flight) took it
+    line: int | None = None     # that line
 
 
 @dataclass
 class Pending:
-    """A blocking call in progress and the time it must return."""
+    """A blocking call in progress and the window in which it must return."""
 
     event: SyscallEvent
     handle: CallHandle
     due: float
+    latest: float       # the end of a `...a~b` window; `due` for one time
     tolerance: float
 
 
-class Runner:
+class Runner(Alternatives):
     def __init__(self, script: Script, target: Target, scale: float = 1.0,
-                 on_step: Callable[[Step], None] | None = None) -> None:
+                 on_step: Callable[[Step], None] | None = None,
+                 on_branch: Callable[[Taken], None] | None = None) -> None:
         self.script = script
         self.target = target
         self.scale = scale
         self.on_step = on_step or (lambda step: None)
+        self.on_branch = on_branch or (lambda taken: None)
         plan = script.plan
         self.peer = Peer(local_ip=plan.local_ip, remote_ip=plan.remote_ip,
                          local_port=plan.bind_port, ip_version=plan.ip_version,
@@ -109,8 +119,12 @@ class Runner:
         self.queue: deque[Captured] = deque()
         self.pending: list[Pending] = []
         self.packets: list[PacketRecord] = []
-        self.outbound: list[Outbound] = []      # what `>` lines matched, oldest first
+        self.outbound: list[Outbound] = []      # every TCP segment seen, oldest first
+        self.seen: dict[int, int] = {}          # id(Captured) -> its index in `outbound`
+        self.captured: list[Captured] = []      # keeps those ids unique
+        self.taken: list[Taken] = []            # the `either` branches taken
         self.anchor = (0.0, 0.0)   # when the previous event happened: (began, was done)
+        self.gap = 0.0             # how long after the event before it that one began
         self.last_fd: int | None = None
         self.code_blocks: list[tuple[PythonEvent, dict[str, object]]] = []   # with their TCP_INFO
 
@@ -121,11 +135,26 @@ class Runner:
                                   else Loc(self.script.path, 1), path, command=path))
         if self.script.init_command is not None:
             self.shell(self.script.init_command)
-        for event in self.script.events:
-            expected = isinstance(event, PacketEvent) and event.direction == ">"
+        self.play(self.script.events)
+        self.finish()
+        self.run_code()
+
+    def play(self, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, EitherEvent):
+                self.either(event)
+                continue
+            expected = isinstance(event, FlightEvent) or (isinstance(event, PacketEvent)
+                                                          and event.direction == ">")
             due, tolerance = self.schedule(event.time, expected)
+            if isinstance(event, FlightEvent):
+                self.flight(event, due, tolerance)
+                continue
             if expected:
-                self.expect(event, due, tolerance)
+                (self.maybe if event.optional else self.expect)(event, due, tolerance)
+                continue
+            if isinstance(event, AssertEvent) and event.time.kind == "range":
+                self.assert_within(event, due, tolerance)
                 continue
             # Build an injected packet before its time comes, so it leaves on time.
             packet = self.peer.packet(event) if isinstance(event, PacketEvent) else b""
@@ -139,9 +168,12 @@ class Runner:
                 self.syscall(event, due, tolerance, base)
             else:
                 self.perform(event)
-            self.anchor = (began, self.target.now())
-        self.finish()
-        self.run_code()
+            self.mark(began, self.target.now())
+
+    def mark(self, began: float, done: float) -> None:
+        """The event just done is the one the next relative time counts from."""
+        self.gap = began - self.anchor[0]
+        self.anchor = (began, done)
 
     def schedule(self, time: TimeSpec, expected: bool) -> tuple[Any, float]:
         """The due time and its allowed error. For an expected segment the due time is a
@@ -150,6 +182,9 @@ class Runner:
         allowed = self.script.tolerance.allowed
         if time.kind == "any":
             return None, allowed(0, self.scale)
+        if time.kind == "ratio":        # x2: twice the interval before the previous event
+            low, high = time.start * self.gap, (time.end or time.start) * self.gap
+            return (began + low, done + high), allowed(low, self.scale)
         if time.kind == "range":
             low, high = ((began, done) if time.end_relative else (0.0, 0.0))
             return (low + time.start, high + time.end), allowed(time.start, self.scale)
@@ -180,8 +215,24 @@ class Runner:
         if captured is None:
             return
         self.packets.append(PacketRecord(captured.time, "out", captured.data))
-        if protocol(captured.data) == 6:     # TCP; other outbound traffic is only logged
-            self.queue.append(captured)
+        if protocol(captured.data) != 6:     # TCP; other outbound traffic is only logged
+            return
+        self.queue.append(captured)
+        try:
+            ip, seg = decode(captured.data)
+        except Malformed:
+            return      # the line that takes it reports it
+        self.captured.append(captured)
+        self.seen[id(captured)] = len(self.outbound)
+        self.outbound.append(Outbound(captured.time, flags_text(seg.flags), seg.seq, seg.ack,
+                                      seg.window, len(seg.payload),
+                                      None if isinstance(ip, IPv6) else ip.ident))
+
+    def matched(self, packet: Captured, event: Event) -> None:
+        """Mark a captured segment as taken by a line (Python blocks see which were)."""
+        index = self.seen.get(id(packet))
+        if index is not None:
+            self.outbound[index] = replace(self.outbound[index], matched=True, line=event.loc.line)
 
     def check_unexpected(self, event: Event, due: float, tolerance: float) -> None:
         """An outbound segment no line expected, sent before this line was due, fails here.
@@ -211,39 +262,52 @@ class Runner:
 
     def expect(self, event: PacketEvent, due: tuple[float, float] | None,
                tolerance: float) -> None:
-        if due is None:
-            deadline = self.target.now() + ANY_TIME_WAIT
-            low = float("-inf")
-        else:
-            low, deadline = due[0] - tolerance, due[1] + tolerance
+        low, deadline = self.window(due, tolerance)
         packet = self.next_packet(event, deadline)
         if packet is None:
             self.fail(event, f"expected segment did not arrive by {deadline:.6f}",
                       expected=_script_part(event))
-        ip, seg = self.decode(event, packet)
-        self.peer.learn(event, seg)
-        if not self.script.plan.strict_segments:
-            seg = self.coalesce(event, seg, deadline)
-        actual = self.peer.notation(ip, seg, with_ip=bool(event.ip))
-        diffs = compare(event, ip, seg, self.peer, self.calls.sent_bytes(seg.sport, seg.dport),
-                        free_psh=self.psh_is_free(seg, packet.time))
+        found = self.examine(event, packet, (low, deadline), due, tolerance)
         # packetdrill's --non_fatal=packet: a wrong field or time is a warning; a wrong
         # checksum or a missing segment stays fatal.
         lenient = "packet" in self.script.plan.non_fatal and not any(
-            d.field.endswith("checksum") for d in diffs)
+            d.field.endswith("checksum") for d in found.diffs)
         report = self.warn if lenient else self.fail
-        if diffs:
+        if found.diffs:
             report(event, "outbound segment does not match", expected=_script_part(event),
-                actual=f"{packet.time:.6f} {actual}",
-                diff=[{"field": d.field, "expected": d.expected, "actual": d.actual} for d in diffs])
-        if not low <= packet.time <= deadline:
-            when = "early" if packet.time < low else "late"
-            report(event, f"outbound segment {when}: at {packet.time:.6f}, expected "
-                f"{_window(due, tolerance)}", expected=_script_part(event), actual=actual)
-        self.anchor = (packet.time, packet.time)
-        self.outbound.append(Outbound(packet.time, flags_text(seg.flags), seg.seq, seg.ack,
-                                      seg.window, len(seg.payload),
-                                      None if isinstance(ip, IPv6) else ip.ident))
+                actual=f"{packet.time:.6f} {found.actual}", diff=found.diff_rows())
+        if found.timing:
+            report(event, found.timing, expected=_script_part(event), actual=found.actual)
+        self.took(event, packet, found.actual, due)
+
+    def window(self, due: tuple[float, float] | None, tolerance: float) -> tuple[float, float]:
+        """The earliest and latest time an expected segment may come."""
+        if due is None:
+            return float("-inf"), self.target.now() + ANY_TIME_WAIT
+        return due[0] - tolerance, due[1] + tolerance
+
+    def examine(self, event: PacketEvent, packet: Captured, bounds: tuple[float, float],
+                due: tuple[float, float] | None, tolerance: float, merge: bool = True) -> Examined:
+        """How `packet` differs from the line `event` in its fields and its time."""
+        ip, seg = self.decode(event, packet)
+        self.peer.learn(event, seg)
+        if merge and not self.script.plan.strict_segments:
+            seg = self.coalesce(event, seg, bounds[1])
+        actual = self.peer.notation(ip, seg, with_ip=bool(event.ip))
+        diffs = compare(event, ip, seg, self.peer, self.calls.sent_bytes(seg.sport, seg.dport),
+                        free_psh=self.psh_is_free(seg, packet.time))
+        timing = ""
+        if not bounds[0] <= packet.time <= bounds[1]:
+            when = "early" if packet.time < bounds[0] else "late"
+            timing = (f"outbound segment {when}: at {packet.time:.6f}, expected "
+                      f"{_window(due, tolerance)}")
+        return Examined(actual, diffs, timing)
+
+    def took(self, event: Event, packet: Captured, actual: str,
+             due: tuple[float, float] | None) -> None:
+        """A line took `packet`: the next relative time counts from it."""
+        self.mark(packet.time, packet.time)
+        self.matched(packet, event)
         self.step(packet.time, event, "outbound", actual, due[0] if due else None)
 
     def psh_is_free(self, seg: TCPSegment, sent_at: float) -> bool:
@@ -287,6 +351,7 @@ class Runner:
                 return seg
             seg = replace(seg, payload=seg.payload + more.payload, flags=seg.flags | more.flags,
                           window=more.window)
+            self.matched(packet, event)
         return seg
 
     # -- calls -----------------------------------------------------------------------------
@@ -295,15 +360,17 @@ class Runner:
         if event.end_time is not None:
             handle = self.target.start_call(run)
             end = event.end_time
-            # packetdrill: in `+a...b call()` both a and b count from the previous event;
-            # `...+b` (our addition) counts from the call's own start.
-            if end.kind == "rel":
-                returns = due + end.start
-            elif event.time.kind == "rel":
-                returns = base + end.start
-            else:
-                returns = end.start
-            self.pending.append(Pending(event, handle, returns,
+            relative = end.kind == "rel" or (end.kind == "range" and end.end_relative)
+
+            def at(value: float) -> float:
+                # packetdrill: in `+a...b call()` both a and b count from the previous
+                # event; `...+b` (our addition) counts from the call's own start.
+                if relative:
+                    return due + value
+                return base + value if event.time.kind == "rel" else value
+            returns = at(end.start)
+            latest = at(end.end) if end.kind == "range" and end.end is not None else returns
+            self.pending.append(Pending(event, handle, returns, latest,
                                         self.script.tolerance.allowed(returns - due, self.scale)))
             self.step(self.target.now(), event, "call", "started (blocking)")
             return
@@ -334,9 +401,9 @@ class Runner:
             if pending.handle.done:
                 self.pending.remove(pending)
                 finished = pending.handle.finished_at or now
-                if abs(finished - pending.due) > pending.tolerance:
-                    self.fail(pending.event, f"blocking call returned at {finished:.6f}, "
-                              f"expected {pending.due:.6f} (±{pending.tolerance * 1000:.1f} ms)")
+                if not pending.due - pending.tolerance <= finished <= pending.latest + pending.tolerance:
+                    self.fail(pending.event, f"blocking call returned at {finished:.6f}, expected "
+                              + _window((pending.due, pending.latest), pending.tolerance))
                 handle = pending.handle
                 if handle.error is not None:
                     if isinstance(handle.error, CaseError):
@@ -344,12 +411,19 @@ class Runner:
                     self.fail(pending.event, f"the call raised {type(handle.error).__name__}: "
                               f"{handle.error}")
                 self.finish_call(pending.event, handle.result, finished)
-            elif now > pending.due + pending.tolerance:
+            elif now > pending.latest + pending.tolerance:
                 self.fail(pending.event, f"blocking call has not returned by "
-                          f"{pending.due + pending.tolerance:.6f}")
+                          f"{pending.latest + pending.tolerance:.6f}")
 
     # -- assertions, Python and shell ---------------------------------------------------------
     def assertion(self, event: AssertEvent) -> None:
+        problem = self.assertion_problem(event)
+        if problem is not None:
+            self.fail(event, problem)
+        self.step(self.target.now(), event, "assert", "holds")
+
+    def assertion_problem(self, event: AssertEvent) -> str | None:
+        """Why the assertion does not hold now, or None when it does."""
         if event.fd not in self.calls.fds:
             raise CaseError(event.loc, f"fd {event.fd} is not open in this script")
         info = self.calls.tcp_info(event.fd)
@@ -357,14 +431,14 @@ class Runner:
             if name == "state":
                 got = STATE_NAMES.get(info["tcpi_state"], str(info["tcpi_state"]))
                 if got != want:
-                    self.fail(event, f"fd {event.fd} is in state {got}, expected {want}")
+                    return f"fd {event.fd} is in state {got}, expected {want}"
                 continue
             if name not in info:
                 raise CaseError(event.loc, f"unknown TCP_INFO field {name!r}")
             value = CONSTANTS.get(want, want) if isinstance(want, str) else want
             if not _OPS[op](info[name], value):
-                self.fail(event, f"{name} is {info[name]}, expected {op} {want}")
-        self.step(self.target.now(), event, "assert", "holds")
+                return f"{name} is {info[name]}, expected {op} {want}"
+        return None
 
     def python(self, event: PythonEvent) -> None:
         """packetdrill's meaning of `%{ }%`: when the line is reached, TCP_INFO of the socket
@@ -372,7 +446,7 @@ class Runner:
         namespace (a name one block sets, a later one sees), each with its own snapshot."""
         fd = self.last_fd if self.last_fd in self.calls.fds else max(self.calls.fds, default=None)
         snapshot: dict[str, object] = dict(self.calls.tcp_info(fd)) if fd is not None else {}
-        snapshot["outbound"] = tuple(self.outbound)
+        snapshot["outbound"] = tuple(self.outbound)     # every segment so far, `matched` or not
         self.code_blocks.append((event, snapshot))
         self.step(self.target.now(), event, "python", f"TCP_INFO of fd {fd} taken" if fd is not None
                   else "no socket yet")
@@ -411,7 +485,7 @@ class Runner:
     # -- the end -----------------------------------------------------------------------------
     def finish(self) -> None:
         while self.pending:
-            latest = max(p.due + p.tolerance for p in self.pending)
+            latest = max(p.latest + p.tolerance for p in self.pending)
             self.capture(self.target.wait(latest))
             self.check_pending()
         if self.queue and self.script.plan.fail_on_unexpected:
@@ -448,6 +522,18 @@ _OPS: dict[str, Callable[[int, int], bool]] = {
 def _script_part(event: Event) -> str:
     """A packet line without its time: what the script expects."""
     return event.text.split(None, 2)[2] if event.text.count(" ") >= 2 else event.text
+
+
+@dataclass
+class Examined:
+    """An outbound segment held against a line: how it reads, and what differs."""
+
+    actual: str
+    diffs: list[Difference]
+    timing: str         # why it is early or late; empty when on time
+
+    def diff_rows(self) -> list[dict[str, str]]:
+        return [{"field": d.field, "expected": d.expected, "actual": d.actual} for d in self.diffs]
 
 
 def _window(due: tuple[float, float], tolerance: float) -> str:
