@@ -252,14 +252,7 @@ class Parser:
             self.word()
         if len(event.branches) < 2:
             raise CaseError(event.loc, "'either' needs at least two branches ('} or \"...\" {')")
-        defaults = [b for b in event.branches if b.guard is None]
-        if len(defaults) > 1:
-            raise CaseError(defaults[1].loc, "only one branch of an 'either' may start with "
-                            "something other than an expected segment ('>' line): the runner "
-                            "tells the branches apart by the first segment the target sends")
-        event.text = "either " + " | ".join(
-            f"{b.kind + ' ' if b.kind else ''}\"{b.label}\"" for b in event.branches)
-        return event
+        return checked_either(event)
 
     def untimed_command(self) -> ShellEvent:
         start = self.pos
@@ -712,6 +705,19 @@ class Parser:
             event.checks.append((name, op, value))
             if not self.accept(","):
                 return event
+
+
+def checked_either(event: EitherEvent) -> EitherEvent:
+    """An `either` the runner can decide (at most one branch not starting with an expected
+    segment), with its text for the report."""
+    defaults = [b for b in event.branches if b.guard is None]
+    if len(defaults) > 1:
+        raise CaseError(defaults[1].loc, "only one branch of an 'either' may start with "
+                        "something other than an expected segment ('>' line): the runner "
+                        "tells the branches apart by the first segment the target sends")
+    event.text = "either " + " | ".join(
+        f"{b.kind + ' ' if b.kind else ''}\"{b.label}\"" for b in event.branches)
+    return event
 
 
 @dataclass
