@@ -212,7 +212,7 @@ def _progress(result: Result, done: int, total: int, quiet: bool) -> None:
     label = _LABEL[result.verdict]
     if quiet and result.verdict in (PASS, XFAIL, SKIPPED, FOLLOWS, CHOICE):
         return
-    print(f"[{done:>{len(str(total))}}/{total}] {label:<5} {result.target:<6} "
+    print(f"[{done:>{len(str(total))}}/{total}] {label:<6} {result.target:<6} "
           f"{result.case_id} ({result.duration:.2f} s)", flush=True)
     for taken in result.branches:
         print("    " + taken.describe(), flush=True)
