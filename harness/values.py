@@ -40,7 +40,3 @@ def matches(expected: object, actual: int) -> bool:
     if isinstance(expected, ValueSet):
         return actual in expected
     return expected == actual
-
-
-def is_exact(value: object) -> bool:
-    return isinstance(value, int)

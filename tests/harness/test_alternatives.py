@@ -311,3 +311,13 @@ def test_python_blocks_see_every_segment_and_which_were_matched(write_case) -> N
     assert result.verdict == PASS, result.failure
     assert [s.note for s in result.timeline if s.kind == "python"][-1] == (
         "[('S.', True, 14), ('.', False, None)]")
+
+
+def test_when_several_branches_match_the_first_written_is_taken(write_case) -> None:
+    script = RST.format(seq=1001, ack=1).replace(
+        'either "RFC 793 3.9" {\n  +.05 assert 4 state CLOSE\n  +0   read(4, ..., 100) = -1 ECONNRESET\n}',
+        'either "any ack" {\n  +0 > . 1:1(0) ack 0..5\n}')
+    assert 'either "any ack"' in script
+    result = run(write_case, script)
+    assert [(b.label, b.index) for b in result.branches] == [("any ack", 1)]
+    assert result.verdict == PASS, result.failure
