@@ -19,13 +19,14 @@ from harness.netns import require_privileges
 from harness.record import read_results, run_metadata, write_results
 from harness.report import junit
 from harness.report.write import write_report
-from harness.result import ERROR, FAIL, INTERRUPTED, PASS, SKIPPED, VERDICTS, XFAIL, XPASS, Result
+from harness.result import (CHOICE, ERROR, FAIL, FOLLOWS, INTERRUPTED, PASS, SKIPPED, VERDICTS,
+                            XFAIL, XPASS, Result)
 from harness.ip import VERSIONS
 from harness.suite import available_targets, case_files, check_unique, jobs_for, skipped_result
 from harness.targets import TARGETS
 
 _LABEL = {PASS: "PASS", FAIL: "FAIL", XFAIL: "XFAIL", XPASS: "XPASS", ERROR: "ERROR",
-          SKIPPED: "SKIP", INTERRUPTED: "INTR"}
+          SKIPPED: "SKIP", INTERRUPTED: "INTR", FOLLOWS: "LATER", CHOICE: "CHOICE"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,10 +236,14 @@ def _unstable(runs: list[list[Result]]) -> list[str]:
 
 def _progress(result: Result, done: int, total: int, quiet: bool) -> None:
     label = _LABEL[result.verdict]
-    if quiet and result.verdict in (PASS, XFAIL, SKIPPED):
+    if quiet and result.verdict in (PASS, XFAIL, SKIPPED, FOLLOWS, CHOICE):
         return
-    print(f"[{done:>{len(str(total))}}/{total}] {label:<5} {result.target:<6} "
+    print(f"[{done:>{len(str(total))}}/{total}] {label:<6} {result.target:<6} "
           f"{result.case_id} ({result.duration:.2f} s)", flush=True)
+    for taken in result.branches:
+        print("    " + taken.describe(), flush=True)
+    if result.verdict == FOLLOWS and not result.branches:
+        print(f"    follows {result.follows} ({result.expectation})", flush=True)
     for warning in result.warnings:
         print("    " + warning, flush=True)
     if result.verdict in (FAIL, ERROR, INTERRUPTED) and result.failure:

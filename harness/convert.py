@@ -11,6 +11,10 @@ What moves where:
   own init command, if it has one);
 - the timeline: the script text is carried over as it is, comments included; YAML `steps`
   are written as the script lines they stand for.
+
+What the RFCs leave open (`>?`, `either`, flights, sets and ranges, `x2` times, errno sets,
+time windows on calls and asserts) has no packetdrill syntax: a case that uses it stays a
+YAML case, and asking for a `.pkt` is an error naming the first such line.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from harness import limits
 from harness.errors import CaseError, Loc
 from harness.grammar import parse_program
 from harness.loader import HEADER, load, pkt_header, step_line
+from harness.model import (AssertEvent, EitherEvent, Event, FlightEvent, PacketEvent, SyscallEvent,
+                           walk)
+from harness.values import ValueSet
 from harness.netns import sysctl_text
 from harness.options import Plan, option_value_text
 
@@ -92,8 +99,40 @@ def _yaml_scalar(value: str, flags: bool = True) -> object:
     return value
 
 
+def rfcdrill_only(event: Event) -> str | None:
+    """What in an event packetdrill has no syntax for, or None."""
+    if isinstance(event, EitherEvent):
+        return "'either' (alternative branches)"
+    if isinstance(event, FlightEvent):
+        return "'flight' (new data in any split)"
+    if event.time.kind == "ratio":
+        return f"the time '{event.time}' (a multiple of the previous interval)"
+    if isinstance(event, AssertEvent) and event.time.kind == "range":
+        return "a time window on an assert"
+    if isinstance(event, PacketEvent):
+        if event.optional:
+            return "'>?' (a segment the target may or may not send)"
+        fields = (event.seq, event.end, event.length, event.ack, event.win, event.urg,
+                  event.ip.get("ttl"))
+        if any(isinstance(v, ValueSet) for v in fields):
+            return "a range or set of values on a segment field"
+    if isinstance(event, SyscallEvent):
+        if event.errno and "|" in event.errno:
+            return f"the errno set {event.errno}"
+        if event.ret.kind == "set":
+            return f"the return value range {event.ret}"
+        if event.end_time is not None and event.end_time.kind == "range":
+            return "a time window on a blocking call's return"
+    return None
+
+
 def yaml_to_pkt(path: str, defines: dict[str, str] | None = None) -> str:
     script = load(path, defines)
+    for event in walk(script.events):
+        what = rfcdrill_only(event)
+        if what is not None:
+            raise CaseError(event.loc, f"{what} has no packetdrill syntax: this case stays an "
+                            "rfcdrill YAML case and cannot be written as a .pkt")
     data = yaml.safe_load(Path(path).read_text())
     lines = [f"// id: {script.id}"]
     if script.title:

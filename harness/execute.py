@@ -22,8 +22,9 @@ from typing import Callable, Iterable, Iterator
 
 from harness.errors import CaseError
 from harness.interrupt import StopSignals, watch_parent
-from harness.model import Script, SyscallEvent
-from harness.result import ERROR, FAIL, INTERRUPTED, PASS, Failure, PacketRecord, Result, Step
+from harness.model import EitherEvent, Event, Script, SyscallEvent
+from harness.result import (ERROR, FAIL, INTERRUPTED, PASS, Failure, PacketRecord, Result, Step,
+                            Taken, passing_verdict)
 from harness.runner import ANY_TIME_WAIT, RunFailure, Runner
 from harness.targets import TARGETS
 
@@ -44,20 +45,35 @@ class Job:
 
 def nominal_duration(script: Script) -> float:
     """How long the timeline lasts if every event is on time (for the hang limit)."""
-    now = longest = 0.0
-    for event in script.events:
+    return _span(script.events, 0.0, 0.0)[1]
+
+
+def _span(events: list[Event], now: float, gap: float) -> tuple[float, float, float]:
+    """(when the events end, the latest any of them may end, the last gap) from `now`; an
+    `either` lasts as long as its longest branch, `x2` twice the gap before it."""
+    longest = now
+    for event in events:
+        if isinstance(event, EitherEvent):
+            ends = [_span(b.events, now, gap) for b in event.branches]
+            now, branch_longest, gap = max(ends)
+            longest = max(longest, branch_longest)
+            continue
         t = event.time
+        before = now
         if t.kind == "rel":
             now += t.start
         elif t.kind == "abs":
             now = t.start
         elif t.kind == "range":
             now = (now if t.end_relative else 0.0) + (t.end or t.start)
+        elif t.kind == "ratio":
+            now += gap * (t.end or t.start)
         else:
             now += ANY_TIME_WAIT
+        gap = now - before
         end = event.end_time if isinstance(event, SyscallEvent) else None
-        longest = max(longest, now + (end.start if end else 0.0))
-    return max(now, longest)
+        longest = max(longest, now + ((end.end or end.start) if end else 0.0))
+    return now, max(now, longest), gap
 
 
 def _send(fd: int, kind: str, payload: object) -> None:
@@ -90,7 +106,8 @@ def _child(job: Job, scale: float, fd: int) -> None:
                                              env.update(target.environment()),
                                              _send(fd, "env", env)))
         if verdict == PASS:
-            runner = Runner(job.script, target, scale, on_step=lambda s: _send(fd, "step", s))
+            runner = Runner(job.script, target, scale, on_step=lambda s: _send(fd, "step", s),
+                            on_branch=lambda b: _send(fd, "branch", b))
             verdict, failure = _verdict(runner.run)
             _send(fd, "env", {**env, **runner.lateness.figures()})
             after, cleanup_failure = _verdict(runner.cleanup)
@@ -114,6 +131,7 @@ class _Running:
         self.deadline = self.start + limit
         self.buffer = b""
         self.steps: list[Step] = []
+        self.branches: list[Taken] = []
         self.packets: list[PacketRecord] = []
         self.env: dict[str, str] = {}
         self.verdict: tuple[str, Failure | None] | None = None
@@ -148,6 +166,8 @@ class _Running:
                 self.steps.append(payload)
             elif kind == "packet":
                 self.packets.append(payload)
+            elif kind == "branch":
+                self.branches.append(payload)
             elif kind == "env":
                 self.env = payload
             else:
@@ -180,9 +200,13 @@ class _Running:
                 f"the case hung: stopped after {time.monotonic() - self.start:.1f} s" + so_far)
         else:
             verdict, failure = ERROR, Failure("the case's process died without a verdict")
+        if verdict == PASS:
+            verdict = passing_verdict(self.branches)
         return Result(job.case_id, job.path, job.target, verdict,
                       time.monotonic() - self.start, job.script.title, job.requirements,
-                      failure, self.steps, self.packets, self.env, raw_verdict=verdict)
+                      failure, self.steps, self.packets, self.env, raw_verdict=verdict,
+                      branches=self.branches, follows="; ".join(
+                          b.label for b in self.branches if b.kind == "follows"))
 
 
 def _not_run(job: Job, signal_name: str) -> Result:

@@ -4,6 +4,10 @@ A case states what the RFC requires. An `expectations/<target>.yaml` file maps a
 `outcome` (fail or skip), the `reason`, and optionally `superseded_by` (the RFC or catalogue
 id the target follows instead). A failure listed there is an expected failure; a pass of a
 listed case is reported as an unexpected pass, never hidden.
+
+An entry with `follows: RFC NNNN` (and a reason, no outcome) says the target fails the case
+because it does what that later RFC requires instead: its failure is reported as
+follows-later-rfc, counted apart from deviations; a pass is still an unexpected pass.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import yaml
 
 from harness import limits
 from harness.errors import CaseError, Loc
-from harness.result import FAIL, PASS, XFAIL, XPASS, Result
+from harness.result import FAIL, FOLLOWS, PASSING, XFAIL, XPASS, Result
 from harness.source import load_yaml, read_text
 
 OUTCOMES = ("fail", "skip")
@@ -28,6 +32,7 @@ class Expectation:
     outcome: str
     reason: str
     superseded_by: str = ""
+    follows: str = ""       # the later RFC whose requirement the target meets instead
 
 
 @lru_cache(maxsize=None)
@@ -45,11 +50,14 @@ def load_file(path: str) -> dict[str, Expectation]:
         if not isinstance(key_node, yaml.ScalarNode) or key_node.value not in entries:
             raise CaseError(where, "a case id is a name (write it as text)")
         case_id, entry = key_node.value, entries[key_node.value]
+        if isinstance(entry, dict) and entry.get("follows") and "outcome" not in entry:
+            entry = {**entry, "outcome": "fail"}
         problem = _entry_error(entry)
         if problem:
             raise CaseError(where, f"{limits.brief(case_id, 80)}: {problem}")
         table[case_id] = Expectation(entry["outcome"], entry["reason"].strip(),
-                                     str(entry.get("superseded_by", "")))
+                                     str(entry.get("superseded_by", "")),
+                                     str(entry.get("follows", "")))
     return table
 
 
@@ -57,11 +65,11 @@ def _entry_error(entry: object) -> str | None:
     """Why one entry is not {outcome, reason[, superseded_by]} (None when it is)."""
     if not isinstance(entry, dict) or entry.get("outcome") not in OUTCOMES \
             or not isinstance(entry.get("reason"), str) or not entry["reason"].strip():
-        return f"needs outcome ({' or '.join(OUTCOMES)}) and a reason"
-    unknown = set(map(str, entry)) - {"outcome", "reason", "superseded_by"}
+        return f"needs outcome ({' or '.join(OUTCOMES)}) or follows (a later RFC), and a reason"
+    unknown = set(map(str, entry)) - {"outcome", "reason", "superseded_by", "follows"}
     if unknown:
         return f"unknown key(s) {limits.brief(str(sorted(unknown)), 80)} " \
-               "(expected outcome, reason, superseded_by)"
+               "(expected outcome, reason, superseded_by, follows)"
     return None
 
 
@@ -100,8 +108,9 @@ def apply(result: Result) -> Result:
     result.expectation = expectation.reason
     if expectation.outcome == "fail":
         if result.raw_verdict == FAIL:
-            result.verdict = XFAIL
-        elif result.raw_verdict == PASS:
+            result.verdict = FOLLOWS if expectation.follows else XFAIL
+            result.follows = expectation.follows or result.follows
+        elif result.raw_verdict in PASSING:
             result.verdict = XPASS
     return result
 

@@ -18,14 +18,16 @@ from dataclasses import dataclass
 from harness import limits
 from harness.constants import KNOWN_SYSCALLS, is_known_name
 from harness.errors import CaseError, Loc
-from harness.model import (ANY, AssertEvent, Event, Expr, PacketEvent, PythonEvent, ShellEvent,
-                           SyscallEvent, TimeSpec)
+from harness.model import (ANY, AssertEvent, Branch, EitherEvent, Event, Expr, FlightEvent,
+                           PacketEvent, PythonEvent, ShellEvent, SyscallEvent, TimeSpec)
 from harness.tcp import flags_value
+from harness.values import ValueSet
 
 _NUMBER = re.compile(r"(0x[0-9a-fA-F]+|\d+\.(?!\.)\d*|\.\d+|\d+)")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _FLAGS = re.compile(r"[SFRPUEW.\-]+")
 _ASSERT_OPS = ("==", "!=", "<=", ">=", "<", ">")
+BRANCH_KINDS = ("follows", "choice")    # `or follows "RFC 5961 3.2" {`, `or choice "..." {`
 ICMP_TYPES = {"unreachable": 3, "source_quench": 4, "time_exceeded": 11,
               "parameter_problem": 12, "echo_request": 8, "echo_reply": 0}
 ICMP_UNREACH_CODES = {"net_unreachable": 0, "host_unreachable": 1, "protocol_unreachable": 2,
@@ -180,6 +182,40 @@ class Parser:
     def int_or_any(self, what: str, field: str | None = None) -> object:
         return ANY if self.accept("*") else self.integer(what, field)
 
+    def value(self, what: str, sets: bool, wildcard: bool = True, field: str | None = None) -> object:
+        """A field's value: a number, `*` (when `wildcard`), or on an expected field (`sets`)
+        a set of them: `1000..65535`, `>=1000`, `<=5`, `1000|1001` or a mix. With `field`,
+        every number fits that wire field (limits.FIELD_BITS)."""
+        self.skip()
+        start = self.pos
+        if wildcard and self.accept("*"):
+            return ANY
+        parts: list[tuple[int | None, int | None]] = []
+        while True:
+            if self.accept(">="):
+                parts.append((self.integer(what, field), None))
+            elif self.accept("<="):
+                parts.append((None, self.integer(what, field)))
+            else:
+                low = self.integer(what, field)
+                high = low
+                if self.text.startswith("..", self.pos) and not self.text.startswith("...", self.pos):
+                    self.pos = self.last_end = self.pos + 2
+                    high = self.integer(f"the end of the range {low}..", field)
+                    if high < low:
+                        raise CaseError(self.loc(start), f"range {low}..{high} ends before it starts")
+                parts.append((low, high))
+            self.skip(newlines=False)
+            if not self.text.startswith("|", self.pos) or self.text.startswith("||", self.pos):
+                break
+            self.pos += 1
+        if len(parts) == 1 and parts[0][0] is not None and parts[0][0] == parts[0][1]:
+            return parts[0][0]
+        if not sets:
+            raise CaseError(self.loc(start), f"a range or set ({self.text[start:self.last_end]}) "
+                            "is only allowed on an expected ('>') segment")
+        return ValueSet(tuple(parts))
+
     # -- events --------------------------------------------------------------------------
     def events(self) -> list[Event]:
         """The timeline; an untimed backquoted command first is the init command, one last
@@ -198,9 +234,49 @@ class Parser:
                         raise self.fail("the end of the script after the cleanup command "
                                         "(an untimed `command` may only come first or last)")
             else:
-                out.append(self.event())
+                out.append(self.either() if self.peek_word() == "either" else self.event())
             self.skip()
         return out
+
+    def block(self) -> list[Event]:
+        """The events of one `either` branch, up to its closing `}`."""
+        out: list[Event] = []
+        while not self.accept("}"):
+            if self.pos >= len(self.text):
+                raise self.fail("'}' to close the branch")
+            out.append(self.either() if self.peek_word() == "either" else self.event())
+        return out
+
+    def either(self) -> EitherEvent:
+        """`either "RFC 793 3.9" { ... } or follows "RFC 5961 3.2" { ... }`: alternatives
+        the RFCs allow, each naming its text; `follows` marks what a later RFC requires,
+        `choice` one option of a MAY."""
+        start = self.pos
+        self.word()
+        event = EitherEvent(TimeSpec("rel"), self.loc(start), "")
+        while True:
+            self.skip()
+            pos = self.pos
+            kind = self.peek_word() if self.peek_word() in BRANCH_KINDS else ""
+            if kind:
+                self.word()
+            if not self.accept('"'):
+                raise self.fail('the RFC text that allows this branch, in quotes (e.g. "RFC 793 3.9")')
+            close = self.text.find('"', self.pos)
+            if close < 0 or "\n" in self.text[self.pos:close]:
+                raise self.fail("a closing '\"' on the same line")
+            label = self.text[self.pos:close].strip()
+            if not label:
+                raise self.fail("the RFC text that allows this branch, not an empty string")
+            self.pos = self.last_end = close + 1
+            self.expect("{", "'{' to open the branch")
+            event.branches.append(Branch(label, kind, self.block(), self.loc(pos)))
+            if self.peek_word() != "or":
+                break
+            self.word()
+        if len(event.branches) < 2:
+            raise CaseError(event.loc, "'either' needs at least two branches ('} or \"...\" {')")
+        return checked_either(event)
 
     def untimed_command(self) -> ShellEvent:
         start = self.pos
@@ -220,7 +296,17 @@ class Parser:
         self.skip()
         action_pos = self.pos
         if self.accept("<") or self.accept(">"):
-            event = self.packet(time, start, self.text[self.pos - 1])
+            direction = self.text[self.pos - 1]
+            optional = direction == ">" and self.text.startswith("?", self.pos)
+            if optional:
+                self.pos = self.last_end = self.pos + 1
+            if direction == ">" and self.peek_word() == "flight":
+                if optional:
+                    raise self.fail("'>' before 'flight' (a flight cannot be optional)", action_pos)
+                event = self.flight(time, start)
+            else:
+                event = self.packet(time, start, direction)
+                event.optional = optional
         elif self.accept("%{"):
             end = self.text.find("}%", self.pos)
             if end < 0:
@@ -244,13 +330,17 @@ class Parser:
             raise self.fail("an action: '<', '>', a system call, 'assert', '%{' or '`'")
         if end_time is not None and not isinstance(event, SyscallEvent):
             raise CaseError(event.loc, "'...' (a blocking call) is only allowed before a system call")
-        if time.kind in ("any", "range") and not (isinstance(event, PacketEvent)
-                                                 and event.direction == ">"):
+        expected = isinstance(event, FlightEvent) or (isinstance(event, PacketEvent)
+                                                      and event.direction == ">")
+        if time.kind in ("any", "ratio") and not expected:
             raise CaseError(event.loc, f"time '{time}' is only allowed on expected ('>') segments")
+        if time.kind == "range" and not (expected or isinstance(event, AssertEvent)):
+            raise CaseError(event.loc, f"time '{time}' is only allowed on expected ('>') "
+                            "segments and asserts")
         self.pos = self.last_end
         event.text = " ".join(self.text[start:self.pos].split())
         self.skip(newlines=False)
-        if self.pos < len(self.text) and self.text[self.pos] not in "\n;":
+        if self.pos < len(self.text) and self.text[self.pos] not in "\n;}":
             raise self.fail("the end of the event")
         self.accept(";")
         return event
@@ -259,6 +349,8 @@ class Parser:
         self.skip()
         if allow_any and self.accept("*"):
             return TimeSpec("any")
+        if allow_any and self.text.startswith("x", self.pos):
+            return self.ratio()
         relative = self.accept("+")
         start = self.number("a time (e.g. 0, +0.1, * or 0.1~0.2)")
         if not self.text.startswith("~", self.pos):
@@ -272,10 +364,27 @@ class Parser:
             raise CaseError(self.loc(), f"time range {start:g}~{end:g} ends before it starts")
         return TimeSpec("range", start, end, end_relative=relative)
 
+    def ratio(self) -> TimeSpec:
+        """`x2` or `x1.5~x3`: the gap since the previous event, as a multiple of the gap
+        before it (a retransmission timer that doubles, RFC 6298 5.5)."""
+        self.pos += 1
+        low = self.number("a multiple after 'x' (e.g. x2 or x1.5~x3)")
+        high = low
+        if self.text.startswith("~", self.pos):
+            self.pos += 1
+            if not self.accept("x"):
+                raise self.fail("'x' and the upper multiple (e.g. x1.5~x3)")
+            high = self.number("the upper multiple")
+            if high < low:
+                raise CaseError(self.loc(), f"ratio range x{low:g}~x{high:g} ends before it starts")
+        if low <= 0:
+            raise CaseError(self.loc(), "a multiple of the previous interval must be above 0")
+        return TimeSpec("ratio", low, high)
+
     # -- packets (`<` injected, `>` expected) ---------------------------------------------
     def packet(self, time: TimeSpec, start: int, direction: str) -> PacketEvent:
         event = PacketEvent(time, self.loc(start), "", direction=direction)
-        event.ip = self.ip_info()
+        event.ip = self.ip_info(expected=direction == ">")
         if self.peek_word() == "icmp":
             self.icmp(event)
             self._check_payload(event, start)
@@ -295,7 +404,10 @@ class Parser:
             event.flags = flags_value(flags)
         except ValueError as exc:
             raise CaseError(self.loc(flags_pos), str(exc)) from None
-        self.seq_range(event)
+        self.seq_range(event, sets=direction == ">")
+        if event.flags & 0x02 and not isinstance(event.seq, int):
+            raise CaseError(event.loc, "the seq of a SYN is the ISN the other numbers count "
+                            "from: write it as one number")
         self.packet_fields(event)
         if self.accept("<"):
             event.options = self.tcp_options()
@@ -321,15 +433,36 @@ class Parser:
             raise CaseError(self.loc(start), f"an injected segment of {event.length} data octets "
                             f"does not fit one IP packet (at most {room} with these options)")
 
-    def seq_range(self, event: PacketEvent) -> None:
+    def flight(self, time: TimeSpec, start: int) -> FlightEvent:
+        """`flight START:END [segments N] [mss N] [ack N] [win N]`: new data from START to
+        END (which may be a set or `*`) in any split; each value may be a set."""
+        self.word()
+        event = FlightEvent(time, self.loc(start), "")
+        event.start = self.integer("the first sequence number of the flight (START:END)", "seq")
+        self.expect(":", "':' in START:END")
+        event.end = self.value("the end of the flight (a number, a range or *)", sets=True, field="seq")
+        while (word := self.peek_word()) in ("segments", "mss", "ack", "win"):
+            self.word()
+            if getattr(event, word) is not None:
+                raise self.fail(f"'{word}' only once")
+            if word == "mss":
+                event.mss = self.integer("the largest payload a segment of the flight may carry", "mss")
+            else:
+                setattr(event, word, self.value(f"a value after '{word}'", sets=True, wildcard=False,
+                                                field=None if word == "segments" else word))
+        return event
+
+    def seq_range(self, event: PacketEvent, sets: bool = False) -> None:
         self.skip()
         pos = self.pos
-        event.seq = self.integer("a sequence range start:end(length)", "seq")
+        event.seq = self.value("a sequence range start:end(length)", sets, wildcard=sets, field="seq")
         self.expect(":", "':' in start:end(length)")
-        event.end = self.integer("the end of start:end(length)", "seq")
+        event.end = self.value("the end of start:end(length)", sets, wildcard=sets, field="seq")
         self.expect("(", "'(' and the length in start:end(length)")
-        event.length = self.integer("the payload length", "length")
+        event.length = self.value("the payload length", sets, wildcard=sets, field="length")
         self.expect(")")
+        if not all(isinstance(v, int) for v in (event.seq, event.end, event.length)):
+            return      # a set: the matcher checks that some start + length = end
         if (event.end - event.seq) & 0xFFFFFFFF != event.length:
             raise CaseError(self.loc(pos), f"sequence numbers do not add up: {event.seq}:{event.end}"
                             f"({event.length}) has end - start = {event.end - event.seq}, "
@@ -343,10 +476,10 @@ class Parser:
             self.word()
             if getattr(event, word) is not None:
                 raise self.fail(f"'{word}' only once")
-            value = self.int_or_any(f"a value after '{word}'", word)
+            value = self.value(f"a value after '{word}'", sets=event.direction == ">", field=word)
             setattr(event, word, None if value is ANY else value)
 
-    def ip_info(self) -> dict[str, object]:
+    def ip_info(self, expected: bool = False) -> dict[str, object]:
         info: dict[str, object] = {}
         for open_, close in (("[", "]"), ("(", ")")):
             if not self.accept(open_):
@@ -356,7 +489,9 @@ class Parser:
                 name = self.word(f"an IP field ({', '.join(IP_FIELDS)}) or '{close}'")
                 if name in IP_ECN:
                     info["ecn"] = IP_ECN[name]
-                elif name in ("tos", "ttl", "id", "flowlabel"):
+                elif name == "ttl":
+                    info[name] = self.value("a value after 'ttl'", sets=expected, field="ttl")
+                elif name in ("tos", "id", "flowlabel"):
                     info[name] = self.int_or_any(f"a value after '{name}'", name)
                 elif name in ("src", "dst"):
                     info[name] = self.address(name)
@@ -490,14 +625,20 @@ class Parser:
         self.expect("(", f"'(' after {name}")
         args = self.arguments(")")
         self.expect("=", "'=' and the expected return value")
-        ret = self.expr()
+        ret = self.return_value()
         errno_name = None
         word = self.peek_word()
         if word and word.startswith("E"):
-            errno_pos = self.pos
-            errno_name = self.word()
-            if not is_known_name(errno_name):
-                raise CaseError(self.loc(errno_pos), f"unknown errno {errno_name!r}")
+            names = []
+            while True:
+                errno_pos = self.pos
+                name_ = self.word("an errno name after '|'")
+                if not is_known_name(name_) or not name_.startswith("E"):
+                    raise CaseError(self.loc(errno_pos), f"unknown errno {name_!r}")
+                names.append(name_)
+                if not self.accept("|"):
+                    break
+            errno_name = "|".join(names)
         if self.accept("("):           # strace-style note: (Operation now in progress)
             close = self.text.find(")", self.pos)
             if close < 0:
@@ -505,6 +646,22 @@ class Parser:
             self.pos = self.last_end = close + 1
         return SyscallEvent(time, self.loc(start), "", name=name, args=args, ret=ret,
                             errno=errno_name, end_time=end_time)
+
+    def return_value(self) -> Expr:
+        """The expected return value: an expression, or a range (`0..100`, `>=1`)."""
+        self.skip()
+        loc = self.loc()
+        if self.peek(">=") or self.peek("<="):
+            return Expr("set", self.value("a return value", sets=True, wildcard=False), loc)
+        ret = self.expr()
+        if ret.kind == "int" and self.text.startswith("..", self.pos) \
+                and not self.text.startswith("...", self.pos):
+            self.pos = self.last_end = self.pos + 2
+            high = self.integer(f"the end of the range {ret.value}..")
+            if high < ret.value:
+                raise CaseError(loc, f"range {ret.value}..{high} ends before it starts")
+            return Expr("set", ValueSet(((ret.value, high),)), loc)
+        return ret
 
     def arguments(self, close: str) -> list[Expr]:
         self.nest()
@@ -628,6 +785,19 @@ class Parser:
             event.checks.append((name, op, value))
             if not self.accept(","):
                 return event
+
+
+def checked_either(event: EitherEvent) -> EitherEvent:
+    """An `either` the runner can decide (at most one branch not starting with an expected
+    segment), with its text for the report."""
+    defaults = [b for b in event.branches if b.guard is None]
+    if len(defaults) > 1:
+        raise CaseError(defaults[1].loc, "only one branch of an 'either' may start with "
+                        "something other than an expected segment ('>' line): the runner "
+                        "tells the branches apart by the first segment the target sends")
+    event.text = "either " + " | ".join(
+        f"{b.kind + ' ' if b.kind else ''}\"{b.label}\"" for b in event.branches)
+    return event
 
 
 @dataclass

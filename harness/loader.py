@@ -22,8 +22,9 @@ import yaml
 from harness import limits
 from harness.catalog import requirement_ids
 from harness.errors import CaseError, Loc
-from harness.grammar import Program, parse_program, parse_script
-from harness.model import Event, PacketEvent, Script, SyscallEvent, Tolerance
+from harness.grammar import Program, checked_either, parse_program, parse_script
+from harness.model import (Branch, EitherEvent, Event, PacketEvent, Script, SyscallEvent,
+                           TimeSpec, Tolerance, walk)
 from harness.ip import VERSIONS
 from harness.options import PKT_DEFAULTS, Plan, plan_from
 from harness.source import load_yaml as read_yaml, read_text
@@ -79,6 +80,14 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
     return f"{where}: {limits.brief(error.message)}"
 
 
+def _deepest(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """Of the alternatives a `oneOf` tried (a step is a string, a timed step or an either),
+    the error that got furthest into the item, which names what is wrong there."""
+    while error.validator == "oneOf" and error.context and error.absolute_path:
+        error = max(error.context, key=lambda e: len(e.absolute_path))
+    return error
+
+
 def load_yaml(text: str, path: str, defines: dict[str, str] | None = None) -> Script:
     root, data = read_yaml(text, path)
     if not isinstance(data, dict) or root is None:
@@ -87,7 +96,7 @@ def load_yaml(text: str, path: str, defines: dict[str, str] | None = None) -> Sc
     errors = sorted(jsonschema.Draft202012Validator(schema()).iter_errors(data),
                     key=lambda e: (len(e.absolute_path), str(e.absolute_path)), reverse=True)
     if errors:
-        error = errors[0]
+        error = _deepest(errors[0])
         raise CaseError(_mark(_node_at(root, list(error.absolute_path)), path),
                         _schema_message(error))
     known = requirement_ids()
@@ -152,6 +161,9 @@ def _steps(items: list[Any], node: yaml.Node, path: str) -> list[Event]:
         if isinstance(item, str):
             events.extend(parse_script(item, path, loc.line, loc.col))
             continue
+        if "either" in item:
+            events.append(_either(item["either"], _node_at(item_node, ["either"]), path))
+            continue
         line = step_line(item, loc)
         try:
             events.extend(parse_script(line, path, loc.line, loc.col))
@@ -160,13 +172,31 @@ def _steps(items: list[Any], node: yaml.Node, path: str) -> list[Event]:
     return events
 
 
+BRANCH_KEYS = {"allowed_by": "", "follows": "follows", "choice": "choice"}
+
+
+def _either(branches: list[dict[str, Any]], node: yaml.Node, path: str) -> EitherEvent:
+    """`either: [{allowed_by: RFC text, steps: [...]}, {follows: ..., steps: [...]}]`."""
+    event = EitherEvent(TimeSpec("rel"), _mark(node, path), "")
+    for branch, branch_node in zip(branches, node.value):
+        key = next(k for k in branch if k != "steps")
+        event.branches.append(Branch(branch[key], BRANCH_KEYS[key],
+                                     _steps(branch["steps"], _node_at(branch_node, ["steps"]), path),
+                                     _mark(branch_node, path)))
+    return checked_either(event)
+
+
 def step_line(step: dict[str, Any], loc: Loc) -> str:
     """The script line a structured step stands for (one grammar, one parser)."""
     at = str(step["at"])
     kind = next(k for k in step if k != "at")
     body = step[kind]
-    if kind in ("inject", "expect"):
-        return f"{at} {'<' if kind == 'inject' else '>'} {segment_text(body)}"
+    if kind in ("inject", "expect", "maybe"):
+        arrow = {"inject": "<", "expect": ">", "maybe": ">?"}[kind]
+        return f"{at} {arrow} {segment_text(body, loc)}"
+    if kind == "flight":
+        return f"{at} > flight {body['start']}:{body['end']}" + "".join(
+            f" {key} {body[key]}" for key in ("segments", "mss", "ack", "win") if key in body)
     if kind == "call":
         return f"{at} {body}"
     if kind == "python":
@@ -182,14 +212,20 @@ def step_line(step: dict[str, Any], loc: Loc) -> str:
     return f"{at} assert {fd} " + ", ".join(checks)
 
 
-def segment_text(seg: dict[str, Any]) -> str:
+def segment_text(seg: dict[str, Any], loc: Loc | None = None) -> str:
     ip = [f"tos {seg['tos']:#04x}" if isinstance(seg.get("tos"), int) else f"tos {seg['tos']}"] \
         if "tos" in seg else []
     ip += [f"ttl {seg['ttl']}"] if "ttl" in seg else []
     ip += [seg["ecn"]] if "ecn" in seg else []
     start = seg.get("seq", 0)
-    length = seg.get("len", seg.get("end", start) - start)
-    end = seg.get("end", start + length)
+    if any(isinstance(seg.get(k), str) for k in ("seq", "end", "len")):
+        if not all(k in seg for k in ("seq", "end", "len")):
+            raise CaseError(loc, "a segment with a range or set in seq, end or len writes all "
+                            "three (e.g. seq: '1000|1001', end: '1000|1002', len: '0..1')")
+        length, end = seg["len"], seg["end"]
+    else:
+        length = seg.get("len", seg.get("end", start) - start)
+        end = seg.get("end", start + length)
     text = (f"[{', '.join(ip)}] " if ip else "") + f"{seg['flags']} {start}:{end}({length})"
     for key in ("ack", "win", "urg"):
         if key in seg:
@@ -305,7 +341,7 @@ def runner_versions(path: str, events: list[Event] = ()) -> tuple[str, ...]:
 
 def wire_version_of(events: Iterable[Event]) -> int | None:
     """4 or 6 when the segment lines use fields that exist in that IP version only."""
-    wire = {_wire_version(e.ip) for e in events if isinstance(e, PacketEvent)} - {None}
+    wire = {_wire_version(e.ip) for e in walk(list(events)) if isinstance(e, PacketEvent)} - {None}
     return wire.pop() if len(wire) == 1 else None
 
 
@@ -327,11 +363,15 @@ def check_timeline(program: Program, where: Loc) -> None:
     check_times(program.events)
 
 
-def check_times(events: list[Event]) -> None:
+def check_times(events: list[Event], now: float = 0.0) -> float:
     """An absolute time earlier than the event before it is an error (time goes forward), and
-    the timeline ends within limits.MAX_TIME."""
-    now = 0.0
+    the timeline ends within limits.MAX_TIME. Each branch of an `either` is checked from where
+    the block starts; after the block, time goes on from the branch that ends first. Returns
+    when the events end."""
     for event in events:
+        if isinstance(event, EitherEvent):
+            now = min(check_times(b.events, now) for b in event.branches)
+            continue
         t = event.time
         if t.kind == "abs":
             if t.start < now - 1e-9:
@@ -356,3 +396,4 @@ def check_times(events: list[Event]) -> None:
         problem = limits.time_error(reach, "the timeline")
         if problem:
             raise CaseError(event.loc, f"{problem} (here)")
+    return now

@@ -4,7 +4,9 @@ Checked always: the packet is well formed IPv4/TCP, both checksums are right, fl
 where the caller says the sender may set it freely), seq, payload length, zeros after an EOL
 option, and the options in order (unless written `<...>`). Checked when written: ack, win,
 urg, IP tos (IPv6: traffic class), ttl (hop limit), ECN bits, IP id (IPv4), flow label
-(IPv6), addresses and IP options. Values written `*` match anything. TS val is the target's
+(IPv6), addresses and IP options. Values written `*` match anything; a set (`1000..65535`,
+`>=1000`, `1000|1001`, harness.values) matches any of its values, and where seq, end or
+length is a set, the segment's start + length must also be in the end's set. TS val is the target's
 own clock: compared only with packetdrill's --tcp_ts_tick_usecs, within the timing
 tolerance, after the offset learned from the first outbound timestamp.
 """
@@ -16,6 +18,7 @@ from typing import Callable
 
 from harness.ip import IP, IPv6
 from harness.model import ANY, PacketEvent
+from harness.values import matches
 from harness.peer import MOD, Peer, option_text
 from harness.tcp import PSH, RST, SYN, TCPSegment, flags_text
 
@@ -37,7 +40,7 @@ def compare(event: PacketEvent, ip: IP, seg: TCPSegment, peer: Peer,
     diffs: list[Difference] = []
 
     def check(name: str, expected: object, actual: object) -> None:
-        if expected is not ANY and expected is not None and expected != actual:
+        if expected is not ANY and expected is not None and not matches(expected, actual):
             diffs.append(Difference(name, str(expected), str(actual)))
 
     if not ip.checksum_ok:
@@ -50,10 +53,12 @@ def compare(event: PacketEvent, ip: IP, seg: TCPSegment, peer: Peer,
     # <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>; its 0 is absolute, not relative to an ISN.
     absolute_zero_rst = event.flags & RST and event.seq == 0 and seg.seq == 0
     if not absolute_zero_rst:
-        check("seq", event.seq % MOD, peer.relative_seq(seg))
+        check("seq", _mod(event.seq), peer.relative_seq(seg))
     check("length", event.length, len(seg.payload))
+    if not all(isinstance(v, int) for v in (event.seq, event.end, event.length)):
+        check("end", _mod(event.end), (peer.relative_seq(seg) + len(seg.payload)) % MOD)
     if event.ack is not None:
-        check("ack", event.ack % MOD, seg.ack)
+        check("ack", _mod(event.ack), seg.ack)
     check("win", event.win, seg.window)
     check("urg", event.urg, seg.urg)
     if "tos" in event.ip:
@@ -77,6 +82,11 @@ def compare(event: PacketEvent, ip: IP, seg: TCPSegment, peer: Peer,
     if sent is not None and seg.payload and not seg.flags & SYN:
         _compare_payload((peer.relative_seq(seg) - 1) % MOD, seg.payload, sent, diffs)
     return diffs
+
+
+def _mod(value: object) -> object:
+    """A written sequence number modulo 2**32 (a set is written as relative numbers)."""
+    return value % MOD if isinstance(value, int) else value
 
 
 def _compare_version_fields(event: PacketEvent, ip: IP, check: Callable[[str, object, object], None]) -> None:

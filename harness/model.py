@@ -7,20 +7,24 @@ so a failure can name the line that failed and quote it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, Iterator, Union
 
 from harness.errors import Loc
 from harness.options import Plan
+from harness.values import ValueSet
 
 ANY = object()          # a wildcard value written as `*` in a script
+Field = Union[int, ValueSet]
 
 
 @dataclass
 class TimeSpec:
-    """When an event happens. `kind`: "abs", "rel", "any" or "range".
+    """When an event happens. `kind`: "abs", "rel", "any", "range" or "ratio".
 
     For "range", `start`/`end` are the window; `end_relative` says whether the upper bound
-    was written with `+`. For "rel", `start` is the offset from the previous event.
+    was written with `+`. For "rel", `start` is the offset from the previous event. For
+    "ratio" (`x2`, `x1.5~x3`), `start`/`end` are multiples of the interval between the two
+    events before this one, counted from the previous event.
     """
 
     kind: str
@@ -31,6 +35,8 @@ class TimeSpec:
     def __str__(self) -> str:
         if self.kind == "any":
             return "*"
+        if self.kind == "ratio":
+            return f"x{self.start:g}" + ("" if self.end == self.start else f"~x{self.end:g}")
         sign = "+" if self.kind == "rel" or (self.kind == "range" and self.end_relative) else ""
         text = f"{sign}{self.start:g}"
         if self.kind == "range":
@@ -43,7 +49,8 @@ class Expr:
     """A syscall argument or return value as written.
 
     kind: "int", "name" (a symbolic constant), "or" (a|b), "ellipsis", "array", "struct",
-    "string", "call" (e.g. htons(8080)), "any" (`*`)."""
+    "string", "call" (e.g. htons(8080)), "any" (`*`), "set" (a return value range, a
+    `ValueSet`)."""
 
     kind: str
     value: Any = None
@@ -65,6 +72,8 @@ class Expr:
             return f"{name}(" + ", ".join(map(str, args)) + ")"
         if self.kind == "any":
             return "*"
+        if self.kind == "ratio":
+            return f"x{self.start:g}" + ("" if self.end == self.start else f"~x{self.end:g}")
         if self.kind == "int" and abs(self.value) > 255:
             return str(self.value)
         return str(self.value)
@@ -83,17 +92,60 @@ class PacketEvent(Event):
 
     direction: str = "<"
     flags: int = 0
-    seq: int = 0
-    end: int = 0
-    length: int = 0
-    ack: int | None = None
-    win: int | None = None
-    urg: int | None = None
+    seq: Field = 0          # on an expected segment any of these may be a ValueSet (or
+    end: Field = 0          # ANY for seq, end and length): the values the RFC allows
+    length: Field = 0
+    ack: Field | None = None
+    win: Field | None = None
+    urg: Field | None = None
     options: list | None = field(default_factory=list)   # None: `<...>`, do not check
     ip: dict[str, Any] = field(default_factory=dict)     # tos, ttl, id, ecn, src, dst, bad_*
     ports: tuple[int, int] | None = None                 # `40001>8080`: source>destination
     icmp: dict[str, Any] | None = None                   # for `< icmp ...` injections
     payload: bytes | None = None                         # explicit injected bytes
+    optional: bool = False                               # `>?`: may be sent or not
+
+
+@dataclass
+class FlightEvent(Event):
+    """`> flight 1:4381 segments 1..3 mss 1460`: new data from `start` to `end` in any
+    number of segments (RFC 5681 3.1's bounds on a window, not one sender's split)."""
+
+    start: int = 0
+    end: Field = 0
+    segments: Field | None = None       # how many segments; None: any number
+    mss: int | None = None              # each segment's payload at most this
+    ack: Field | None = None
+    win: Field | None = None
+
+
+@dataclass
+class Branch:
+    """One sub-timeline of an `either` block and the RFC text that allows it. `kind`: ""
+    (allowed by the case's own RFC), "follows" (what a later RFC requires instead) or
+    "choice" (one option of a MAY)."""
+
+    label: str
+    kind: str
+    events: list["Event"]
+    loc: Loc
+
+    @property
+    def guard(self) -> "PacketEvent | None":
+        """The expected segment the branch starts with, by which the runner tells it from
+        the others (None: it starts with anything else)."""
+        first = self.events[0] if self.events else None
+        if isinstance(first, PacketEvent) and first.direction == ">" and not first.optional:
+            return first
+        return None
+
+
+@dataclass
+class EitherEvent(Event):
+    """`either "RFC 793 3.9" { ... } or follows "RFC 5961 3.2" { ... }`: the target may
+    take any one of the branches; the runner records which."""
+
+    branches: list[Branch] = field(default_factory=list)
 
 
 @dataclass
@@ -101,8 +153,8 @@ class SyscallEvent(Event):
     name: str = ""
     args: list[Expr] = field(default_factory=list)
     ret: Expr = field(default_factory=lambda: Expr("int", 0))
-    errno: str | None = None
-    end_time: TimeSpec | None = None     # `...T`: a blocking call that returns at T
+    errno: str | None = None             # one name, or several as `ECONNREFUSED|ECONNRESET`
+    end_time: TimeSpec | None = None     # `...T`: a blocking call that returns at T (or a~b)
 
 
 @dataclass
@@ -123,7 +175,17 @@ class ShellEvent(Event):
     command: str = ""
 
 
-AnyEvent = Union[PacketEvent, SyscallEvent, AssertEvent, PythonEvent, ShellEvent]
+AnyEvent = Union[PacketEvent, FlightEvent, EitherEvent, SyscallEvent, AssertEvent, PythonEvent,
+                 ShellEvent]
+
+
+def walk(events: list[Event]) -> Iterator[Event]:
+    """Every event, the ones inside `either` branches included, in script order."""
+    for event in events:
+        yield event
+        if isinstance(event, EitherEvent):
+            for branch in event.branches:
+                yield from walk(branch.events)
 
 
 @dataclass

@@ -13,7 +13,11 @@ from typing import Any
 PASS, FAIL, ERROR, SKIPPED = "pass", "fail", "error", "skipped"
 XFAIL, XPASS = "expected failure", "unexpected pass"
 INTERRUPTED = "interrupted"      # a SIGINT/SIGTERM stopped the run before this case finished
-VERDICTS = (PASS, FAIL, XFAIL, XPASS, ERROR, SKIPPED, INTERRUPTED)
+# Passing verdicts that say more: the target did what a later RFC requires in place of the
+# case's (counted apart from deviations), or took one option of a MAY (never a failure).
+FOLLOWS, CHOICE = "follows-later-rfc", "choice"
+VERDICTS = (PASS, FOLLOWS, CHOICE, FAIL, XFAIL, XPASS, ERROR, SKIPPED, INTERRUPTED)
+PASSING = (PASS, FOLLOWS, CHOICE)
 
 
 @dataclass
@@ -27,6 +31,28 @@ class Step:
     text: str
     note: str = ""
     due: float | None = None      # when the script scheduled it (injections and `>` lines)
+
+
+@dataclass
+class Taken:
+    """The branch of an `either` block that the target took (line: the block's)."""
+
+    line: int
+    label: str          # the RFC text that allows the branch, as the case names it
+    kind: str = ""      # "", "follows" (a later RFC's requirement) or "choice" (a MAY's option)
+    index: int = 1      # which branch, from 1
+    count: int = 2      # of how many
+
+    def describe(self) -> str:
+        what = {"follows": " (what a later RFC requires)", "choice": " (an option the RFC leaves "
+                "to the implementation)"}.get(self.kind, "")
+        return f'line {self.line}: took branch {self.index} of {self.count}, "{self.label}"{what}'
+
+
+def passing_verdict(branches: list[Taken]) -> str:
+    """A passing run's verdict from the branches it took: a later RFC's before a choice."""
+    kinds = {b.kind for b in branches}
+    return FOLLOWS if "follows" in kinds else CHOICE if "choice" in kinds else PASS
 
 
 @dataclass
@@ -80,7 +106,9 @@ class Result:
     packets: list[PacketRecord] = field(default_factory=list)
     environment: dict[str, str] = field(default_factory=dict)
     expectation: str = ""          # the reason from the target's expectations file, if any
-    raw_verdict: str = ""          # pass/fail/error before expectations were applied
+    raw_verdict: str = ""          # the verdict before expectations were applied
+    branches: list[Taken] = field(default_factory=list)    # `either` branches taken
+    follows: str = ""              # the later RFC the target follows (follows-later-rfc)
 
     @property
     def warnings(self) -> list[str]:
@@ -98,6 +126,7 @@ class Result:
         data = dict(data)
         data["failure"] = Failure(**data["failure"]) if data.get("failure") else None
         data["timeline"] = [Step(**s) for s in data.get("timeline", [])]
+        data["branches"] = [Taken(**b) for b in data.get("branches", [])]
         data["packets"] = [PacketRecord(p["time"], p["direction"], base64.b64decode(p["data"]))
                            for p in data.get("packets", [])]
         return cls(**data)

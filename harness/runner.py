@@ -13,10 +13,13 @@ Theory of operation (packetdrill's semantics):
   a segment that arrives before a non-`>` event is due is unexpected at that point and
   fails the case there.
 - Calls run through the target's `start_call`, so a blocking call (`...T`) runs while the
-  timeline goes on; it must return at T within the tolerance, T counted from when the call
-  really began (as the events after it are): the scheduler's lateness in starting the call,
-  or in running its thread once the call has returned, is measured and not the target's
-  (cases/CASE_FORMAT.md, "Timing on a busy machine").
+  timeline goes on; it must return at T (or inside `...a~b`) within the tolerance, T counted
+  from when the call really began (as the events after it are): the scheduler's lateness in
+  starting the call, or in running its thread once the call has returned, is measured and not
+  the target's (cases/CASE_FORMAT.md, "Timing on a busy machine").
+- What the RFCs leave open (harness/alternatives.py): `>?` segments the target may or may
+  not send, `either` blocks whose branch is chosen by the first segment the target sends,
+  flights of new data in any split, and times as multiples of the previous interval.
 The runner raises `RunFailure` at the first mismatch; the caller turns it into a Result.
 """
 
@@ -31,14 +34,15 @@ from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 
+from harness.alternatives import Alternatives
 from harness.constants import CONSTANTS, TCP_STATES
 from harness.errors import CaseError, Loc, Malformed
 from harness.ip import IP, IPv6, decode, protocol
-from harness.matcher import compare
-from harness.model import (AssertEvent, Event, PacketEvent, PythonEvent, Script, ShellEvent,
-                           SyscallEvent, TimeSpec)
+from harness.matcher import Difference, compare
+from harness.model import (AssertEvent, EitherEvent, Event, FlightEvent, PacketEvent,
+                           PythonEvent, Script, ShellEvent, SyscallEvent, TimeSpec)
 from harness.peer import MOD, Peer
-from harness.result import Failure, PacketRecord, Step, diff_text
+from harness.result import Failure, PacketRecord, Step, Taken, diff_text
 from harness.sched import Lateness
 from harness.syscalls import STATE_NAMES, CallResult, Syscalls
 from harness.targets.base import CallHandle, Captured, Target
@@ -75,9 +79,10 @@ class RunFailure(Exception):
 
 @dataclass(frozen=True)
 class Outbound:
-    """A segment of the target's that a `>` line matched, as a Python block sees it (in
-    `outbound`): to compare segments with each other, e.g. the ISNs of two connections
-    (RFC 9293 3.4.1) or the IP Identification of a retransmission (RFC 9293 3.8.1)."""
+    """A TCP segment the target sent, as a Python block sees it (in `outbound`): to compare
+    segments with each other, e.g. the ISNs of two connections (RFC 9293 3.4.1), the IP
+    Identification of a retransmission (RFC 9293 3.8.1), or the right window edge over every
+    segment, matched by a line or not (RFC 9293 3.8.6.2.2)."""
 
     time: float     # when it was sent, on the case's clock
     flags: str      # tcpdump style, e.g. "S."
@@ -86,13 +91,16 @@ class Outbound:
     win: int
     length: int     # payload octets
     ip_id: int | None   # None in IPv6, which has no Identification field
+    matched: bool = False       # whether a `>` line (or flight) took it
+    line: int | None = None     # that line
 
 
 @dataclass
 class Pending:
-    """A blocking call in progress. It must return `duration` after it began: the runner
-    started it at `began`, the target had it under way by `going` (or its handle's
-    `started_at`, if later), so the return is due in that interval shifted by `duration`."""
+    """A blocking call in progress. It must return `duration` after it began (or up to
+    `spread` later, for `...a~b`): the runner started it at `began`, the target had it under
+    way by `going` (or its handle's `started_at`, if later), so the return is due in that
+    interval shifted by `duration`."""
 
     event: SyscallEvent
     handle: CallHandle
@@ -100,12 +108,13 @@ class Pending:
     going: float
     duration: float
     tolerance: float
+    spread: float = 0.0      # the width of a `...a~b` return window
     held_up: float = 0.0     # how late the runner performed an event due before the return
 
     @property
     def window(self) -> tuple[float, float]:
         started = max(self.going, self.handle.started_at or self.going)
-        return self.began + self.duration, started + self.duration + self.held_up
+        return self.began + self.duration, started + self.duration + self.spread + self.held_up
 
     @property
     def deadline(self) -> float:
@@ -126,13 +135,15 @@ class Pending:
                 f"{_window((low, high), self.tolerance)}{note}")
 
 
-class Runner:
+class Runner(Alternatives):
     def __init__(self, script: Script, target: Target, scale: float = 1.0,
-                 on_step: Callable[[Step], None] | None = None) -> None:
+                 on_step: Callable[[Step], None] | None = None,
+                 on_branch: Callable[[Taken], None] | None = None) -> None:
         self.script = script
         self.target = target
         self.scale = scale
         self.on_step = on_step or (lambda step: None)
+        self.on_branch = on_branch or (lambda taken: None)
         plan = script.plan
         self.peer = Peer(local_ip=plan.local_ip, remote_ip=plan.remote_ip,
                          local_port=plan.bind_port, ip_version=plan.ip_version,
@@ -142,8 +153,12 @@ class Runner:
         self.queue: deque[Captured] = deque()
         self.pending: list[Pending] = []
         self.packets: list[PacketRecord] = []
-        self.outbound: list[Outbound] = []      # what `>` lines matched, oldest first
+        self.outbound: list[Outbound] = []      # every TCP segment seen, oldest first
+        self.seen: dict[int, int] = {}          # id(Captured) -> its index in `outbound`
+        self.captured: list[Captured] = []      # keeps those ids unique
+        self.taken: list[Taken] = []            # the `either` branches taken
         self.anchor = (0.0, 0.0)   # when the previous event happened: (began, was done)
+        self.gap = 0.0             # how long after the event before it that one began
         self.last_fd: int | None = None
         self.code_blocks: list[tuple[PythonEvent, dict[str, object]]] = []   # with their TCP_INFO
         self.lateness = Lateness()
@@ -155,11 +170,26 @@ class Runner:
                                   else Loc(self.script.path, 1), path, command=path))
         if self.script.init_command is not None:
             self.shell(self.script.init_command)
-        for event in self.script.events:
-            expected = isinstance(event, PacketEvent) and event.direction == ">"
+        self.play(self.script.events)
+        self.finish()
+        self.run_code()
+
+    def play(self, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, EitherEvent):
+                self.either(event)
+                continue
+            expected = isinstance(event, FlightEvent) or (isinstance(event, PacketEvent)
+                                                          and event.direction == ">")
             due, tolerance = self.schedule(event.time, expected)
+            if isinstance(event, FlightEvent):
+                self.flight(event, due, tolerance)
+                continue
             if expected:
-                self.expect(event, due, tolerance)
+                (self.maybe if event.optional else self.expect)(event, due, tolerance)
+                continue
+            if isinstance(event, AssertEvent) and event.time.kind == "range":
+                self.assert_within(event, due, tolerance)
                 continue
             # Build an injected packet before its time comes, so it leaves on time.
             packet = self.peer.packet(event) if isinstance(event, PacketEvent) else b""
@@ -174,9 +204,12 @@ class Runner:
                 self.syscall(event, due, tolerance, base)
             else:
                 self.perform(event)
-            self.anchor = (began, self.target.now())
-        self.finish()
-        self.run_code()
+            self.mark(began, self.target.now())
+
+    def mark(self, began: float, done: float) -> None:
+        """The event just done is the one the next relative time counts from."""
+        self.gap = began - self.anchor[0]
+        self.anchor = (began, done)
 
     def schedule(self, time: TimeSpec, expected: bool) -> tuple[Any, float]:
         """The due time and its allowed error. For an expected segment the due time is a
@@ -185,6 +218,9 @@ class Runner:
         allowed = self.script.tolerance.allowed
         if time.kind == "any":
             return None, allowed(0, self.scale)
+        if time.kind == "ratio":        # x2: twice the interval before the previous event
+            low, high = time.start * self.gap, (time.end or time.start) * self.gap
+            return (began + low, done + high), allowed(low, self.scale)
         if time.kind == "range":
             low, high = ((began, done) if time.end_relative else (0.0, 0.0))
             return (low + time.start, high + time.end), allowed(time.start, self.scale)
@@ -224,8 +260,24 @@ class Runner:
         if captured is None:
             return
         self.packets.append(PacketRecord(captured.time, "out", captured.data))
-        if protocol(captured.data) == 6:     # TCP; other outbound traffic is only logged
-            self.queue.append(captured)
+        if protocol(captured.data) != 6:     # TCP; other outbound traffic is only logged
+            return
+        self.queue.append(captured)
+        try:
+            ip, seg = decode(captured.data)
+        except Malformed:
+            return      # the line that takes it reports it
+        self.captured.append(captured)
+        self.seen[id(captured)] = len(self.outbound)
+        self.outbound.append(Outbound(captured.time, flags_text(seg.flags), seg.seq, seg.ack,
+                                      seg.window, len(seg.payload),
+                                      None if isinstance(ip, IPv6) else ip.ident))
+
+    def matched(self, packet: Captured, event: Event) -> None:
+        """Mark a captured segment as taken by a line (Python blocks see which were)."""
+        index = self.seen.get(id(packet))
+        if index is not None:
+            self.outbound[index] = replace(self.outbound[index], matched=True, line=event.loc.line)
 
     def check_unexpected(self, event: Event, due: float, tolerance: float) -> None:
         """An outbound segment no line expected, sent before this line was due, fails here.
@@ -255,39 +307,52 @@ class Runner:
 
     def expect(self, event: PacketEvent, due: tuple[float, float] | None,
                tolerance: float) -> None:
-        if due is None:
-            deadline = self.target.now() + ANY_TIME_WAIT
-            low = float("-inf")
-        else:
-            low, deadline = due[0] - tolerance, due[1] + tolerance
+        low, deadline = self.window(due, tolerance)
         packet = self.next_packet(event, deadline)
         if packet is None:
             self.fail(event, f"expected segment did not arrive by {deadline:.6f}",
                       expected=_script_part(event))
-        ip, seg = self.decode(event, packet)
-        self.peer.learn(event, seg)
-        if not self.script.plan.strict_segments:
-            seg = self.coalesce(event, seg, deadline)
-        actual = self.peer.notation(ip, seg, with_ip=bool(event.ip))
-        diffs = compare(event, ip, seg, self.peer, self.calls.sent_bytes(seg.sport, seg.dport),
-                        free_psh=self.psh_is_free(seg, packet.time))
+        found = self.examine(event, packet, (low, deadline), due, tolerance)
         # packetdrill's --non_fatal=packet: a wrong field or time is a warning; a wrong
         # checksum or a missing segment stays fatal.
         lenient = "packet" in self.script.plan.non_fatal and not any(
-            d.field.endswith("checksum") for d in diffs)
+            d.field.endswith("checksum") for d in found.diffs)
         report = self.warn if lenient else self.fail
-        if diffs:
+        if found.diffs:
             report(event, "outbound segment does not match", expected=_script_part(event),
-                actual=f"{packet.time:.6f} {actual}",
-                diff=[{"field": d.field, "expected": d.expected, "actual": d.actual} for d in diffs])
-        if not low <= packet.time <= deadline:
-            when = "early" if packet.time < low else "late"
-            report(event, f"outbound segment {when}: at {packet.time:.6f}, expected "
-                f"{_window(due, tolerance)}", expected=_script_part(event), actual=actual)
-        self.anchor = (packet.time, packet.time)
-        self.outbound.append(Outbound(packet.time, flags_text(seg.flags), seg.seq, seg.ack,
-                                      seg.window, len(seg.payload),
-                                      None if isinstance(ip, IPv6) else ip.ident))
+                actual=f"{packet.time:.6f} {found.actual}", diff=found.diff_rows())
+        if found.timing:
+            report(event, found.timing, expected=_script_part(event), actual=found.actual)
+        self.took(event, packet, found.actual, due)
+
+    def window(self, due: tuple[float, float] | None, tolerance: float) -> tuple[float, float]:
+        """The earliest and latest time an expected segment may come."""
+        if due is None:
+            return float("-inf"), self.target.now() + ANY_TIME_WAIT
+        return due[0] - tolerance, due[1] + tolerance
+
+    def examine(self, event: PacketEvent, packet: Captured, bounds: tuple[float, float],
+                due: tuple[float, float] | None, tolerance: float, merge: bool = True) -> Examined:
+        """How `packet` differs from the line `event` in its fields and its time."""
+        ip, seg = self.decode(event, packet)
+        self.peer.learn(event, seg)
+        if merge and not self.script.plan.strict_segments:
+            seg = self.coalesce(event, seg, bounds[1])
+        actual = self.peer.notation(ip, seg, with_ip=bool(event.ip))
+        diffs = compare(event, ip, seg, self.peer, self.calls.sent_bytes(seg.sport, seg.dport),
+                        free_psh=self.psh_is_free(seg, packet.time))
+        timing = ""
+        if not bounds[0] <= packet.time <= bounds[1]:
+            when = "early" if packet.time < bounds[0] else "late"
+            timing = (f"outbound segment {when}: at {packet.time:.6f}, expected "
+                      f"{_window(due, tolerance)}")
+        return Examined(actual, diffs, timing)
+
+    def took(self, event: Event, packet: Captured, actual: str,
+             due: tuple[float, float] | None) -> None:
+        """A line took `packet`: the next relative time counts from it."""
+        self.mark(packet.time, packet.time)
+        self.matched(packet, event)
         self.step(packet.time, event, "outbound", actual, due[0] if due else None)
 
     def psh_is_free(self, seg: TCPSegment, sent_at: float) -> bool:
@@ -331,6 +396,7 @@ class Runner:
                 return seg
             seg = replace(seg, payload=seg.payload + more.payload, flags=seg.flags | more.flags,
                           window=more.window)
+            self.matched(packet, event)
         return seg
 
     # -- calls -----------------------------------------------------------------------------
@@ -341,16 +407,19 @@ class Runner:
             handle = self.target.start_call(run)
             going = self.target.now()
             end = event.end_time
-            # packetdrill: in `+a...b call()` both a and b count from the previous event;
-            # `...+b` (our addition) counts from the call's own start.
-            if end.kind == "rel":
-                returns = due + end.start
-            elif event.time.kind == "rel":
-                returns = base + end.start
-            else:
-                returns = end.start
+            relative = end.kind == "rel" or (end.kind == "range" and end.end_relative)
+
+            def at(value: float) -> float:
+                # packetdrill: in `+a...b call()` both a and b count from the previous
+                # event; `...+b` (our addition) counts from the call's own start.
+                if relative:
+                    return due + value
+                return base + value if event.time.kind == "rel" else value
+            returns = at(end.start)
+            latest = at(end.end) if end.kind == "range" and end.end is not None else returns
             self.pending.append(Pending(event, handle, began, going, returns - due,
-                                        self.script.tolerance.allowed(returns - due, self.scale)))
+                                        self.script.tolerance.allowed(returns - due, self.scale),
+                                        spread=latest - returns))
             self.step(going, event, "call", "started (blocking)")
             return
         try:
@@ -409,6 +478,13 @@ class Runner:
 
     # -- assertions, Python and shell ---------------------------------------------------------
     def assertion(self, event: AssertEvent) -> None:
+        problem = self.assertion_problem(event)
+        if problem is not None:
+            self.fail(event, problem)
+        self.step(self.target.now(), event, "assert", "holds")
+
+    def assertion_problem(self, event: AssertEvent) -> str | None:
+        """Why the assertion does not hold now, or None when it does."""
         if event.fd not in self.calls.fds:
             raise CaseError(event.loc, f"fd {event.fd} is not open in this script")
         info = self.calls.tcp_info(event.fd)
@@ -416,14 +492,14 @@ class Runner:
             if name == "state":
                 got = STATE_NAMES.get(info["tcpi_state"], str(info["tcpi_state"]))
                 if got != want:
-                    self.fail(event, f"fd {event.fd} is in state {got}, expected {want}")
+                    return f"fd {event.fd} is in state {got}, expected {want}"
                 continue
             if name not in info:
                 raise CaseError(event.loc, f"unknown TCP_INFO field {name!r}")
             value = CONSTANTS.get(want, want) if isinstance(want, str) else want
             if not _OPS[op](info[name], value):
-                self.fail(event, f"{name} is {info[name]}, expected {op} {want}")
-        self.step(self.target.now(), event, "assert", "holds")
+                return f"{name} is {info[name]}, expected {op} {want}"
+        return None
 
     def python(self, event: PythonEvent) -> None:
         """packetdrill's meaning of `%{ }%`: when the line is reached, TCP_INFO of the socket
@@ -431,7 +507,7 @@ class Runner:
         namespace (a name one block sets, a later one sees), each with its own snapshot."""
         fd = self.last_fd if self.last_fd in self.calls.fds else max(self.calls.fds, default=None)
         snapshot: dict[str, object] = dict(self.calls.tcp_info(fd)) if fd is not None else {}
-        snapshot["outbound"] = tuple(self.outbound)
+        snapshot["outbound"] = tuple(self.outbound)     # every segment so far, `matched` or not
         self.code_blocks.append((event, snapshot))
         self.step(self.target.now(), event, "python", f"TCP_INFO of fd {fd} taken" if fd is not None
                   else "no socket yet")
@@ -507,6 +583,18 @@ _OPS: dict[str, Callable[[int, int], bool]] = {
 def _script_part(event: Event) -> str:
     """A packet line without its time: what the script expects."""
     return event.text.split(None, 2)[2] if event.text.count(" ") >= 2 else event.text
+
+
+@dataclass
+class Examined:
+    """An outbound segment held against a line: how it reads, and what differs."""
+
+    actual: str
+    diffs: list[Difference]
+    timing: str         # why it is early or late; empty when on time
+
+    def diff_rows(self) -> list[dict[str, str]]:
+        return [{"field": d.field, "expected": d.expected, "actual": d.actual} for d in self.diffs]
 
 
 def _window(due: tuple[float, float], tolerance: float) -> str:

@@ -21,6 +21,7 @@ from harness.ip import socket_address
 from harness.model import Expr, SyscallEvent
 from harness.options import Plan
 from harness.tcpinfo import TCP_INFO_LEN, decode_tcp_info
+from harness.values import matches
 
 
 class SocketAPI(Protocol):
@@ -61,7 +62,7 @@ def evaluate(expr: Expr) -> Any:
         return [evaluate(e) for e in expr.value]
     if kind == "struct":
         return {k: evaluate(v) for k, v in expr.value}
-    if kind == "string":
+    if kind in ("string", "set"):
         return expr.value
     if kind == "call":
         name, args = expr.value
@@ -120,12 +121,15 @@ class Syscalls:
         """How the result differs from what the script says (empty when it matches)."""
         problems = list(result.problems)
         expected_ret = evaluate(event.ret)
-        if event.ret.kind != "any" and expected_ret is not None and result.ret != expected_ret:
+        if event.ret.kind != "any" and expected_ret is not None \
+                and not matches(expected_ret, result.ret):
             problems.append(f"returned {result.describe()}, expected {event.ret}"
                             + (f" {event.errno}" if event.errno else ""))
-        elif event.errno and (result.err is None or errno_name(result.err) != event.errno):
+        elif event.errno and (result.err is None
+                              or errno_name(result.err) not in event.errno.split("|")):
             got = errno_name(result.err) if result.err is not None else "no error"
-            problems.append(f"errno is {got}, expected {event.errno}")
+            either = "one of " if "|" in event.errno else ""
+            problems.append(f"errno is {got}, expected {either}{event.errno}")
         return problems
 
     # -- the calls -------------------------------------------------------------------------

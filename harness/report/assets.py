@@ -7,7 +7,7 @@ filters the case panels by verdict, and opens the panel a link points at.
 
 STYLE = """
 :root{--pass:#2e7d32;--fail:#c62828;--xfail:#b26a00;--xpass:#6a1b9a;--error:#8d3c00;--skip:#757575;
---interrupted:#455a64}
+--interrupted:#455a64;--later:#00695c;--choice:#1565c0}
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;max-width:1360px;
 padding:0 16px 40px;color:#1d2327;background:#fafafa}
 h1{margin:16px 0 4px}h2{border-bottom:2px solid #cfd8dc;padding-bottom:2px;margin-top:28px}
@@ -32,10 +32,12 @@ color:#fff;background:var(--skip);white-space:nowrap}
 .v-xfail,.st-deviating{background:var(--xfail)}.v-xpass,.st-unexpected-pass{background:var(--xpass)}
 .v-error,.st-error{background:var(--error)}.v-skipped,.st-untested{background:var(--skip)}
 .v-interrupted{background:var(--interrupted)}
+.v-follows,.st-follows-later-RFC{background:var(--later)}.v-choice,.st-choice{background:var(--choice)}
 .figures td[class^="st-"]{background:none}
 .figures td.st-passed{color:var(--pass)}.figures td.st-failing{color:var(--fail)}
 .figures td.st-deviating{color:var(--xfail)}.figures td.st-unexpected-pass{color:var(--xpass)}
 .figures td.st-error{color:var(--error)}
+.figures td.st-follows-later-RFC{color:var(--later)}.figures td.st-choice{color:var(--choice)}
 .filters{display:flex;gap:14px;align-items:center;flex-wrap:wrap;margin:8px 0}
 .shown{margin:4px 0}
 #matrix-table{width:100%}
@@ -47,7 +49,9 @@ td.cell .st{font-weight:600}
 td.cell.st-passed{background:#e8f5e9;color:var(--pass)}td.cell.st-failing{background:#ffebee;color:var(--fail)}
 td.cell.st-deviating{background:#fff3e0;color:var(--xfail)}
 td.cell.st-unexpected-pass{background:#f3e5f5;color:var(--xpass)}
-td.cell.st-error{background:#fbe9e7;color:var(--error)}td.cell.st-untested{background:#fff;color:#9e9e9e}
+td.cell.st-error{background:#fbe9e7;color:var(--error)}
+td.cell.st-follows-later-RFC{background:#e0f2f1;color:var(--later)}td.cell.st-choice{background:#e3f2fd;color:var(--choice)}
+.branches{color:var(--later)}td.cell.st-untested{background:#fff;color:#9e9e9e}
 td.cell .reason{color:#5d4037;font-weight:normal}td.cell .cases a{margin-right:4px}
 details.case{background:#fff;border:1px solid #e0e0e0;border-radius:4px;margin:4px 0;padding:4px 8px}
 details.case>summary{cursor:pointer}details.case .title{color:#455a64}

@@ -7,6 +7,8 @@ whose case lists it. Its status there combines their verdicts, worst first:
     else any error       -> error             (the harness could not judge a case)
     else any unexp. pass -> unexpected pass   (an expectations file is out of date)
     else any exp. fail   -> deviating         (a known, documented deviation)
+    else any follows-later-rfc -> follows later RFC  (it meets a later RFC's rule instead)
+    else any choice      -> choice            (it took one option of a MAY)
     else any pass        -> passed
     else                 -> untested          (no case, or every case skipped)
 
@@ -22,17 +24,18 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from harness.catalog import Requirement, catalogue
-from harness.result import ERROR, FAIL, PASS, XFAIL, XPASS, Result
+from harness.result import CHOICE, ERROR, FAIL, FOLLOWS, PASS, XFAIL, XPASS, Result
 
 PASSED, DEVIATING, UNEXPECTED, FAILING, ERRORED, UNTESTED = (
     "passed", "deviating", "unexpected pass", "failing", "error", "untested")
-STATUSES = (PASSED, DEVIATING, UNEXPECTED, FAILING, ERRORED, UNTESTED)
+LATER, CHOSEN = "follows later RFC", "choice"
+STATUSES = (PASSED, LATER, CHOSEN, DEVIATING, UNEXPECTED, FAILING, ERRORED, UNTESTED)
 LEVELS = ("MUST", "MUST NOT", "SHOULD", "SHOULD NOT", "MAY")
 STRICT = ("MUST", "MUST NOT")
 
 # verdict -> status, in the order the rule above consults them (worst first)
 _PRECEDENCE = ((FAIL, FAILING), (ERROR, ERRORED), (XPASS, UNEXPECTED), (XFAIL, DEVIATING),
-               (PASS, PASSED))
+               (FOLLOWS, LATER), (CHOICE, CHOSEN), (PASS, PASSED))
 
 
 def combine(verdicts: list[str]) -> str:

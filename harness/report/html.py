@@ -20,9 +20,10 @@ from harness.report.assets import SCRIPT, STYLE
 from harness.report.coverage import (LEVELS, STATUSES, UNTESTED, Coverage, Figures, coverage,
                                      natural_key, run_targets)
 from harness.report.panel import VERDICT_CLASS, anchor, badge, case_panel, link
-from harness.result import SKIPPED, VERDICTS, XFAIL, Result
+from harness.result import CHOICE, FOLLOWS, SKIPPED, VERDICTS, XFAIL, Result
 
-SHORT = {"deviating": "dev.", "unexpected pass": "xpass", "untested": "none"}
+SHORT = {"deviating": "dev.", "unexpected pass": "xpass", "untested": "none",
+         "follows later RFC": "later"}
 
 
 def render(meta: dict[str, Any], results: list[Result], keep_all_pcaps: bool = False) -> str:
@@ -175,7 +176,10 @@ def _cell(cov: Coverage, req_id: str, target: str, status: str) -> str:
     links = " ".join(link("case", r.case_id, r.case_id) for r in runs)
     reasons = sorted({r.expectation for r in runs if r.verdict == XFAIL and r.expectation}
                      | {f"skipped: {r.failure.message}" for r in runs
-                        if r.verdict == SKIPPED and r.failure is not None})
+                        if r.verdict == SKIPPED and r.failure is not None}
+                     | {f"follows {r.follows}" for r in runs if r.verdict == FOLLOWS}
+                     | {f"chose: {t.label}" for r in runs if r.verdict == CHOICE
+                        for t in r.branches if t.kind == "choice"})
     reason = "".join(f'<div class="reason">{escape(x)}</div>' for x in reasons)
     detail = f'<div class="cases">{links}</div>' if links else ""
     return (f'<td class="cell {status_class(status)}" data-target="{escape(target)}" '
@@ -200,5 +204,7 @@ def _cases(results: list[Result], targets: list[str], keep_all_pcaps: bool) -> s
             f'<button type="button" id="expand">expand shown</button>'
             f'<button type="button" id="collapse">collapse all</button></form>'
             f'<p class="legend">{badge(XFAIL, "expected failure")} = a known deviation listed '
-            "in the target's expectations file.</p>"
+            f"in the target's expectations file; {badge(FOLLOWS)} = the target does what a "
+            f"later RFC requires instead (which one is shown); {badge(CHOICE)} = it took one "
+            "option the RFC leaves open (shown; never a failure).</p>"
             f"{panels}</section>")

@@ -26,6 +26,10 @@ def render(results: list[Result]) -> bytes:
             if req in known:
                 ET.SubElement(props, "property", name=f"level:{req}", value=known[req].level)
         ET.SubElement(props, "property", name="verdict", value=result.verdict)
+        for taken in result.branches:
+            ET.SubElement(props, "property", name=f"branch:{taken.line}", value=taken.label)
+        if result.follows:
+            ET.SubElement(props, "property", name="follows", value=result.follows)
         message = result.failure.render(result.path) if result.failure else ""
         if result.verdict in (FAIL, XPASS):
             text = message or f"expected to fail ({result.expectation}) but passed"

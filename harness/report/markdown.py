@@ -2,7 +2,8 @@
 
 Order: verdict totals, requirement figures per target, RFC and level, then the failing
 MUST / MUST NOT requirements (id, case, one-line reason), then every other problem (fail,
-error, unexpected pass). Expected deviations are counted, not listed. Lists are cut so that
+error, unexpected pass). Expected deviations are counted, not listed; so are the results that
+follow a later RFC (with which RFCs) and the choices of MAYs (with which options). Lists are cut so that
 the whole summary stays within MAX_LINES; index.html has the rest.
 """
 
@@ -11,9 +12,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from harness.report.coverage import (DEVIATING, ERRORED, FAILING, LEVELS, PASSED, STRICT,
-                                     UNEXPECTED, UNTESTED, Coverage, Figures, coverage, run_targets)
-from harness.result import ERROR, FAIL, VERDICTS, XFAIL, XPASS, Result
+from collections import Counter
+
+from harness.report.coverage import (CHOSEN, DEVIATING, ERRORED, FAILING, LATER, LEVELS, PASSED,
+                                     STRICT, UNEXPECTED, UNTESTED, Coverage, Figures, coverage,
+                                     run_targets)
+from harness.result import CHOICE, ERROR, FAIL, FOLLOWS, VERDICTS, XFAIL, XPASS, Result
 
 MAX_LINES = 60
 REASON_WIDTH = 120
@@ -32,6 +36,10 @@ def render(meta: dict[str, Any], results: list[Result]) -> str:
     deviations = sum(r.verdict == XFAIL for r in results)
     tail = ["", f"Expected deviations: {deviations} (known, listed in the expectations files; "
                 "see index.html)."] if deviations else []
+    tail += _tally("Follows a later RFC", [r.follows for r in results if r.verdict == FOLLOWS])
+    tail += _tally("Choices of options the RFCs leave open",
+                   [t.label for r in results if r.verdict == CHOICE for t in r.branches
+                    if t.kind == "choice"])
     room = MAX_LINES - len(head) - len(tail) - 2 * 3    # each section: blank, heading, "more"
     n_musts = min(len(musts), max(room - min(len(others), 5), 0))
     must_lines = _section("Failing MUST / MUST NOT requirements", [m[2] for m in musts], n_musts)
@@ -69,7 +77,7 @@ def _head(meta: dict[str, Any], results: list[Result], targets: list[str]) -> li
 
 def _table(cov: Coverage) -> list[str]:
     lines = ["Requirements per RFC and level: ✓ passed, ✗ failing/error/unexpected pass, "
-             "~ deviating, / catalogue total.", "",
+             "~ deviating, ↗ follows a later RFC, ◇ a MAY's choice, / catalogue total.", "",
              "| target | RFC | " + " | ".join(LEVELS) + " | all |",
              "|---|---|" + "---|" * (len(LEVELS) + 1)]
     for target in cov.targets:
@@ -91,6 +99,10 @@ def _cell(figures: Figures) -> str:
         parts.append(f"**{bad} ✗**")
     if by[DEVIATING]:
         parts.append(f"{by[DEVIATING]} ~")
+    if by[LATER]:
+        parts.append(f"{by[LATER]} ↗")
+    if by[CHOSEN]:
+        parts.append(f"{by[CHOSEN]} ◇")
     return " ".join(parts) + f" / {figures.total}"
 
 
@@ -113,6 +125,15 @@ def _failing_musts(cov: Coverage) -> list[tuple[str, str, str]]:
                     found.setdefault(key, []).append(f"`{req.id}` ({req.level})")
     return [(case, target, f"{', '.join(reqs)} on {target}: case `{case}`: "
              f"{reason(worst_of[(case, target)])}") for (case, target), reqs in found.items()]
+
+
+def _tally(title: str, names: list[str]) -> list[str]:
+    """One line: how many results, and how often each RFC (or option) was named."""
+    if not names:
+        return []
+    counts = Counter(names)
+    return ["", f"{title}: {len(names)} (" + ", ".join(
+        f"{_escape(name)} ×{n}" for name, n in counts.most_common()) + ")."]
 
 
 def _section(title: str, items: list[str], room: int) -> list[str]:

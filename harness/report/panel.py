@@ -10,11 +10,11 @@ from html import escape
 from urllib.parse import quote
 
 from harness.report import ladder, pcap
-from harness.result import (ERROR, FAIL, INTERRUPTED, PASS, SKIPPED, XFAIL, XPASS, Failure, Result,
-                            Step)
+from harness.result import (CHOICE, ERROR, FAIL, FOLLOWS, INTERRUPTED, PASS, SKIPPED, XFAIL, XPASS,
+                            Failure, Result, Step)
 
-VERDICT_CLASS = {PASS: "pass", FAIL: "fail", XFAIL: "xfail", XPASS: "xpass", ERROR: "error",
-                 SKIPPED: "skipped", INTERRUPTED: "interrupted"}
+VERDICT_CLASS = {PASS: "pass", FOLLOWS: "follows", CHOICE: "choice", FAIL: "fail", XFAIL: "xfail",
+                 XPASS: "xpass", ERROR: "error", SKIPPED: "skipped", INTERRUPTED: "interrupted"}
 
 
 def anchor(kind: str, name: str) -> str:
@@ -47,8 +47,11 @@ def _run(result: Result, keep_all_pcaps: bool) -> str:
     parts = [f'<section class="run"><h4>{badge(result.verdict)} on '
              f'{escape(result.target)} <span class="muted">in {result.duration:.3f} s</span></h4>']
     if result.expectation:
-        parts.append(f'<p class="expectation">Expected deviation on {escape(result.target)}: '
+        kind = "Follows " + result.follows if result.verdict == FOLLOWS else "Expected deviation"
+        parts.append(f'<p class="expectation">{escape(kind)} on {escape(result.target)}: '
                      f'{escape(result.expectation)}</p>')
+    parts.extend(f'<p class="branches" data-branch="{escape(t.label)}" data-kind="{escape(t.kind)}">'
+                 f"{escape(t.describe())}</p>" for t in result.branches)
     if result.failure is not None and result.verdict != SKIPPED:
         parts.append(_failure_box(result.failure))
     if pcap.kept(result, keep_all_pcaps):

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.convert import convert
+from harness.convert import convert, rfcdrill_only
 from harness.errors import CaseError
 from harness.loader import load
-from harness.model import Script
+from harness.model import Script, walk
 from harness.suite import case_files
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -54,6 +54,13 @@ def test_round_trip_keeps_the_meaning(source, tmp_path):
     other = tmp_path / ("case.yaml" if source.endswith(".pkt") else "case.pkt")
     back = tmp_path / ("back.pkt" if source.endswith(".pkt") else "back.yaml")
     defines = DEFINES.get(Path(source).name)
+    only = [e for e in walk(load(source, defines).events) if rfcdrill_only(e)]
+    if only and not source.endswith(".pkt"):     # no packetdrill syntax: refused, named
+        with pytest.raises(CaseError) as caught:
+            convert(source, str(other), defines=defines)
+        assert str(caught.value).startswith(f"{source}:{only[0].loc.line}:")
+        assert "has no packetdrill syntax" in str(caught.value)
+        return
     convert(source, str(other), defines=defines)
     convert(str(other), str(back), defines=defines)
     original = meaning(load(source, defines))

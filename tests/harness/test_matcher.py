@@ -93,3 +93,13 @@ def test_a_source_routed_segment_is_checksummed_for_its_final_destination():
         assert final_destination(ip.ip_options, socket.inet_aton(ip.dst)) == socket.inet_aton("192.168.0.1")
         routed = decode(encode(ip, seg))[1]
         assert routed.checksum_ok and routed.checksum == direct
+
+
+def test_a_zero_window_probe_of_either_form_matches_one_set_line():
+    """RFC 9293 3.8.6.1 (one new octet) and the zero-length probe at SND.UNA-1 both match
+    `1000|1001:1000|1002(0..1)`; a probe that is neither does not."""
+    line = expected("0 > . 1000|1001:1000|1002(0..1) ack 1")
+    assert compare(line, *outbound(b"", 1000, ACK), PEER, None) == []
+    assert compare(line, *outbound(b"x", 1001, ACK), PEER, None) == []
+    assert [d.field for d in compare(line, *outbound(b"", 1001, ACK), PEER, None)] == ["end"]
+    assert [d.field for d in compare(line, *outbound(b"xy", 1000, ACK), PEER, None)] == ["length"]

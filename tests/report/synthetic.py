@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from harness.catalog import catalogue
 from harness.ip import IPv4, encode
-from harness.result import (ERROR, FAIL, PASS, SKIPPED, XFAIL, XPASS, Failure, PacketRecord,
-                            Result, Step)
+from harness.result import (CHOICE, ERROR, FAIL, FOLLOWS, PASS, SKIPPED, XFAIL, XPASS, Failure,
+                            PacketRecord, Result, Step, Taken)
 from harness.tcp import ACK, FIN, PSH, SYN, TCPSegment
 
 TARGET_ISN = 3_000_000_000
@@ -68,6 +68,8 @@ def mismatch() -> Failure:
 
 def result(case_id: str, target: str, verdict: str, requirements: list[str], **extra) -> Result:
     raw = {XFAIL: FAIL, XPASS: PASS}.get(verdict, verdict)
+    if verdict == FOLLOWS and "expectation" in extra:
+        raw = FAIL
     base = dict(case_id=case_id, path=f"cases/synthetic/{case_id}.yaml", target=target,
                 verdict=verdict, duration=0.042, title=f"Title of {case_id}",
                 requirements=requirements, raw_verdict=raw)
@@ -80,11 +82,11 @@ def result(case_id: str, target: str, verdict: str, requirements: list[str], **e
 
 def results() -> list[Result]:
     """A small run on two targets in which each verdict and each level occurs."""
-    must, must2, must3, must4, must5 = ids_at("MUST", 5)
+    must, must2, must3, must4, must5, must6 = ids_at("MUST", 6)
     must_not, = ids_at("MUST NOT", 1)
     should, should2 = ids_at("SHOULD", 2)
     should_not, = ids_at("SHOULD NOT", 1)
-    may, = ids_at("MAY", 1)
+    may, may2 = ids_at("MAY", 2)
     return [
         result("passive-open", "kernel", PASS, [must, may]),
         result("passive-open", "stack", PASS, [must, may]),
@@ -113,6 +115,13 @@ def results() -> list[Result]:
                                [{"field": HOSTILE, "expected": HOSTILE, "actual": HOSTILE}]),
                expectation=HOSTILE),
         result("hostile", "stack", PASS, [must]),
+        result("challenge-ack", "kernel", FOLLOWS, [must6], follows="RFC 5961 3.2",
+               branches=[Taken(16, "RFC 5961 3.2", "follows", 2, 2)]),
+        result("challenge-ack", "stack", FOLLOWS, [must6], follows="RFC 5961 3.2",
+               expectation="the stack follows RFC 5961"),
+        result("inflation-limit", "kernel", CHOICE, [may2],
+               branches=[Taken(30, "MAY not taken: no limit", "choice", 2, 2)]),
+        result("inflation-limit", "stack", PASS, [may2]),
     ]
 
 

@@ -52,7 +52,7 @@ def test_the_counts_the_page_shows_are_the_coverage_figures(report: Path, tmp_pa
                                   for t in synthetic.TARGETS for s in STATUSES}
     visible = next(e for e in having(dom, "data-visible") if e.attrs["id"] == "shown-rows")
     assert int(visible.attrs["data-visible"]) == len(cov.requirements)
-    assert "8 of 8 cases shown" in dom
+    assert "10 of 10 cases shown" in dom
 
 
 def test_a_filter_in_the_url_narrows_the_matrix_and_its_counts(report: Path,

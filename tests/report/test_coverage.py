@@ -7,25 +7,30 @@ import itertools
 import pytest
 
 from harness.catalog import Requirement, catalogue
-from harness.report.coverage import (DEVIATING, ERRORED, FAILING, LEVELS, PASSED, STATUSES,
-                                     UNEXPECTED, UNTESTED, combine, coverage, natural_key)
-from harness.result import ERROR, FAIL, PASS, SKIPPED, VERDICTS, XFAIL, XPASS, Result
+from harness.report.coverage import (CHOSEN, DEVIATING, ERRORED, FAILING, LATER, LEVELS, PASSED,
+                                     STATUSES, UNEXPECTED, UNTESTED, combine, coverage,
+                                     natural_key)
+from harness.result import (CHOICE, ERROR, FAIL, FOLLOWS, PASS, SKIPPED, VERDICTS, XFAIL, XPASS,
+                            Result)
 from tests.report import synthetic
 
-RANK = [FAIL, ERROR, XPASS, XFAIL, PASS]        # worst first, as the rule in coverage.py
+RANK = [FAIL, ERROR, XPASS, XFAIL, FOLLOWS, CHOICE, PASS]   # worst first, as in coverage.py
 
 
 @pytest.mark.parametrize("verdicts, status", [
     ([], UNTESTED), ([SKIPPED], UNTESTED), ([PASS], PASSED), ([PASS, PASS], PASSED),
     ([PASS, FAIL], FAILING), ([ERROR, FAIL], FAILING), ([PASS, ERROR], ERRORED),
     ([XPASS, XFAIL], UNEXPECTED), ([PASS, XFAIL], DEVIATING), ([SKIPPED, PASS], PASSED),
+    ([PASS, FOLLOWS], LATER), ([FOLLOWS, XFAIL], DEVIATING), ([CHOICE, PASS], CHOSEN),
+    ([CHOICE, FOLLOWS], LATER),
 ])
 def test_a_requirement_is_as_bad_as_its_worst_case(verdicts: list[str], status: str) -> None:
     assert combine(verdicts) == status
 
 
 def test_the_rule_is_the_same_for_every_pair_of_verdicts() -> None:
-    expected = {FAIL: FAILING, ERROR: ERRORED, XPASS: UNEXPECTED, XFAIL: DEVIATING, PASS: PASSED}
+    expected = {FAIL: FAILING, ERROR: ERRORED, XPASS: UNEXPECTED, XFAIL: DEVIATING,
+                FOLLOWS: LATER, CHOICE: CHOSEN, PASS: PASSED}
     for a, b in itertools.product(VERDICTS, repeat=2):
         ranked = [v for v in RANK if v in (a, b)]
         assert combine([a, b]) == (expected[ranked[0]] if ranked else UNTESTED), (a, b)
@@ -64,8 +69,8 @@ def test_figures_per_rfc_and_level_count_every_status() -> None:
     cov = coverage(RESULTS, ["k", "s"], CATALOGUE)
     whole = cov.figures("k")
     assert (whole.total, whole.wire_testable, whole.covered) == (8, 7, 7)
-    assert whole.by_status == {PASSED: 1, DEVIATING: 1, UNEXPECTED: 1, FAILING: 2, ERRORED: 1,
-                               UNTESTED: 2}
+    assert whole.by_status == {PASSED: 1, LATER: 0, CHOSEN: 0, DEVIATING: 1, UNEXPECTED: 1,
+                               FAILING: 2, ERRORED: 1, UNTESTED: 2}
     must_2 = cov.figures("k", "2", "MUST")
     assert (must_2.total, must_2.wire_testable, must_2.covered) == (3, 2, 2)
     assert must_2.by_status[FAILING] == 1 and must_2.by_status[UNTESTED] == 2

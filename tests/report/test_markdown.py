@@ -39,8 +39,10 @@ def test_deviations_are_counted_not_listed() -> None:
 
 def test_totals_per_rfc_and_level_per_target() -> None:
     text = markdown.render(synthetic.META, synthetic.results())
-    assert "| kernel | 9293 | 0 ✓ **4 ✗** 1 ~ / 63 | 0 ✓ **1 ✗** / 6 |" in text
-    assert "| stack | **all** | 4 ✓ / 216 |" in text
+    assert "| kernel | 9293 | 0 ✓ **4 ✗** 1 ~ 1 ↗ / 63 | 0 ✓ **1 ✗** / 6 |" in text
+    assert "| kernel | 9293 |" in text and "1 ✓ 1 ◇ / 18" in text
+    assert "Follows a later RFC: 2 (RFC 5961 3.2 ×2)." in text
+    assert "| stack | **all** | 4 ✓ 1 ↗ / 216 |" in text
     assert "| kernel | 793 | – / 77 |" in text
 
 
