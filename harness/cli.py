@@ -18,13 +18,13 @@ from harness.netns import require_privileges
 from harness.record import read_results, run_metadata, write_results
 from harness.report import junit
 from harness.report.write import write_report
-from harness.result import ERROR, FAIL, PASS, SKIPPED, VERDICTS, XFAIL, XPASS, Result
+from harness.result import ERROR, FAIL, NOT_APPLICABLE, PASS, SKIPPED, VERDICTS, XFAIL, XPASS, Result
 from harness.ip import VERSIONS
 from harness.suite import available_targets, case_files, check_unique, jobs_for, skipped_result
-from harness.targets import TARGETS
+from harness.targets import NATIVE, known_names, resolve
 
 _LABEL = {PASS: "PASS", FAIL: "FAIL", XFAIL: "XFAIL", XPASS: "XPASS", ERROR: "ERROR",
-          SKIPPED: "SKIP"}
+          SKIPPED: "SKIP", NOT_APPLICABLE: "N/A"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,8 +33,10 @@ def main(argv: list[str] | None = None) -> int:
 
     run = sub.add_parser("run", help="run cases against targets")
     run.add_argument("paths", nargs="+", help="case files (.yaml, .pkt) or directories")
-    run.add_argument("--target", action="append", choices=sorted(TARGETS),
-                     help="target to run against (repeatable; default: every available one)")
+    run.add_argument("--target", action="append", metavar="NAME",
+                     help=f"target to run against (repeatable): {', '.join(known_names())}, a name "
+                          "registered in rfcdrill-targets.toml, or exec:COMMAND for any adapter "
+                          "of the target protocol (default: kernel and stack)")
     run.add_argument("--jobs", "-j", type=int, default=1, help="cases run in parallel")
     run.add_argument("--tolerance-scale", type=float, default=1.0,
                      help="multiply every timing tolerance (for slow machines)")
@@ -128,7 +130,7 @@ def _defines(items: list[str]) -> dict[str, str]:
 def cmd_check(paths: list[str], defines: dict[str, str]) -> int:
     files = case_files(paths)
     bad = 0
-    for job in _jobs(files, list(TARGETS), defines):
+    for job in _jobs(files, list(NATIVE), defines):
         if job.error is not None:
             bad += 1
             print(job.error, file=sys.stderr)
@@ -155,6 +157,9 @@ def _jobs(files: list[str], targets: list[str], defines: dict[str, str],
 def cmd_run(args: argparse.Namespace) -> int:
     require_privileges("rfcdrill " + " ".join(sys.argv[1:]))
     targets = args.target or available_targets()
+    unavailable = [spec for spec in map(resolve, targets) if spec.unavailable]
+    for spec in unavailable:
+        print(f"rfcdrill: the {spec.name} target is unavailable: {spec.unavailable}", file=sys.stderr)
     started = dt.datetime.now(dt.timezone.utc)
     jobs = [j for j in _jobs(case_files(args.paths), targets, _defines(args.define), args.ip_versions)
             if not args.keyword or args.keyword in j.case_id]
@@ -177,7 +182,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         t0 = time.monotonic()
         results = list(skipped)
         for result in run_jobs(runnable, args.jobs, args.tolerance_scale):
-            results.append(expectations.apply(result))
+            results.append(expectations.apply(result, resolve(result.target).expectations_name))
             _progress(results[-1], len(results), len(jobs), args.quiet)
         _summary(results, time.monotonic() - t0)
         runs.append(results)
@@ -194,7 +199,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for line in unstable:
         print(line)
     bad = any(r.verdict in (FAIL, ERROR, XPASS) for run in runs for r in run)
-    return 1 if bad or unstable else 0
+    return 1 if bad or unstable or unavailable else 0
 
 
 def _unstable(runs: list[list[Result]]) -> list[str]:

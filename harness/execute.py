@@ -24,7 +24,9 @@ from harness.errors import CaseError
 from harness.model import Script, SyscallEvent
 from harness.result import ERROR, FAIL, PASS, Failure, PacketRecord, Result, Step
 from harness.runner import ANY_TIME_WAIT, RunFailure, Runner
-from harness.targets import TARGETS
+from harness import netns
+from harness.targets import resolve
+from harness.targets.base import Target
 
 SLACK = 10.0     # seconds a case may run past its own timeline before it counts as hung
 
@@ -82,20 +84,29 @@ def _verdict(step: Callable[[], object]) -> tuple[str, Failure | None]:
 def _child(job: Job, scale: float, fd: int) -> None:
     """The case's own process: never returns."""
     code = 0
+    targets: list[Target] = []
+
+    def start() -> None:
+        # Isolation, the same for every target: the case's own network namespace and a
+        # read-only /proc/sys (netns.enter_private_netns), before the target starts anything.
+        netns.enter_private_netns()
+        targets.append(resolve(job.target).make())
+        targets[0].setup(job.script)
+        _send(fd, "env", targets[0].environment())
     try:
-        target = TARGETS[job.target]()
-        verdict, failure = _verdict(lambda: (target.setup(job.script),
-                                             _send(fd, "env", target.environment())))
+        verdict, failure = _verdict(start)
         if verdict == PASS:
-            runner = Runner(job.script, target, scale, on_step=lambda s: _send(fd, "step", s))
+            runner = Runner(job.script, targets[0], scale, on_step=lambda s: _send(fd, "step", s))
             verdict, failure = _verdict(runner.run)
             after, cleanup_failure = _verdict(runner.cleanup)
             if verdict == PASS and after != PASS:
                 verdict, failure = after, cleanup_failure
             for record in runner.packets:
                 _send(fd, "packet", record)
+        for target in targets:
+            target.teardown()
+            _send(fd, "env", target.environment())     # an adapter's stderr is known only now
         _send(fd, "verdict", (verdict, failure))
-        target.teardown()
     except BaseException:
         code = 1          # the parent reports a process that died without a verdict
     finally:

@@ -69,9 +69,10 @@ def lookup(case_path: str, case_id: str, target: str) -> Expectation | None:
     return None
 
 
-def apply(result: Result) -> Result:
-    """Turn a raw verdict into the reported one, given the target's expectations."""
-    expectation = lookup(result.path, result.case_id, result.target)
+def apply(result: Result, expectations_of: str = "") -> Result:
+    """Turn a raw verdict into the reported one, given the target's expectations (or those of
+    `expectations_of`: the kernel's for the kernel through the target protocol)."""
+    expectation = lookup(result.path, result.case_id, expectations_of or result.target)
     if expectation is None:
         return result
     result.expectation = expectation.reason

@@ -12,7 +12,8 @@ from typing import Any
 
 PASS, FAIL, ERROR, SKIPPED = "pass", "fail", "error", "skipped"
 XFAIL, XPASS = "expected failure", "unexpected pass"
-VERDICTS = (PASS, FAIL, XFAIL, XPASS, ERROR, SKIPPED)
+NOT_APPLICABLE = "not-applicable"   # the case needs what the target lacks (harness.capabilities)
+VERDICTS = (PASS, FAIL, XFAIL, XPASS, ERROR, SKIPPED, NOT_APPLICABLE)
 
 
 @dataclass

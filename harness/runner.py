@@ -37,15 +37,11 @@ from harness.model import (AssertEvent, Event, PacketEvent, PythonEvent, Script,
 from harness.peer import MOD, Peer
 from harness.result import Failure, PacketRecord, Step, diff_text
 from harness.syscalls import STATE_NAMES, CallResult, Syscalls
-from harness.targets.base import CallHandle, Captured, Target
+from harness.targets.base import CallHandle, CallTimeout, Captured, Target
 from stack.wire import FIN, PSH, Malformed, TCPSegment, flags_text
 
 CALL_SLACK = 0.25      # how long a call without `...` may take before it counts as blocking
 ANY_TIME_WAIT = 10.0   # how long a `*` line waits for its segment
-
-
-class CallTimeout(Exception):
-    """Raised in the runner's thread by SIGALRM when a call blocks past its limit."""
 
 
 @contextmanager

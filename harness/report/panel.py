@@ -10,10 +10,10 @@ from html import escape
 from urllib.parse import quote
 
 from harness.report import ladder, pcap
-from harness.result import ERROR, FAIL, PASS, SKIPPED, XFAIL, XPASS, Failure, Result, Step
+from harness.result import ERROR, FAIL, NOT_APPLICABLE, PASS, SKIPPED, XFAIL, XPASS, Failure, Result, Step
 
 VERDICT_CLASS = {PASS: "pass", FAIL: "fail", XFAIL: "xfail", XPASS: "xpass", ERROR: "error",
-                 SKIPPED: "skipped"}
+                 SKIPPED: "skipped", NOT_APPLICABLE: "skipped"}
 
 
 def anchor(kind: str, name: str) -> str:
@@ -45,10 +45,13 @@ def case_panel(runs: list[Result], keep_all_pcaps: bool) -> str:
 def _run(result: Result, keep_all_pcaps: bool) -> str:
     parts = [f'<section class="run"><h4>{badge(result.verdict)} on '
              f'{escape(result.target)} <span class="muted">in {result.duration:.3f} s</span></h4>']
-    if result.expectation:
+    if result.verdict == NOT_APPLICABLE:
+        parts.append(f'<p class="expectation">Not applicable on {escape(result.target)}: '
+                     f'{escape(result.expectation)}</p>')
+    elif result.expectation:
         parts.append(f'<p class="expectation">Expected deviation on {escape(result.target)}: '
                      f'{escape(result.expectation)}</p>')
-    if result.failure is not None and result.verdict != SKIPPED:
+    if result.failure is not None and result.verdict not in (SKIPPED, NOT_APPLICABLE):
         parts.append(_failure_box(result.failure))
     if pcap.kept(result, keep_all_pcaps):
         name = pcap.name(result)
