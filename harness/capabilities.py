@@ -145,7 +145,7 @@ def missing(script: Script, has: Capabilities) -> list[str]:
     if has.sockopts is not None:
         out += [f"socket option {o}" for o in sorted(need.sockopts - has.sockopts)]
     if has.state is not None:
-        out += [f"{f} (state {', '.join(v for v in TCPI_STATE.get(f, (f,)) if v not in has.state)})"
+        out += [f"{f} (state {', '.join(TCPI_STATE[f])})" if f in TCPI_STATE else f
                 for f in sorted(need.tcpi) if not set(TCPI_STATE.get(f, (f,))) <= has.state]
         if need.tcpi and "state" not in (has.calls or {"state"}):
             out.append("call state")

@@ -180,7 +180,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.repeat > 1:
             print(f"-- run {round_ + 1} of {args.repeat}", flush=True)
         t0 = time.monotonic()
-        results = list(skipped)
+        results = []
+        for result in skipped:
+            results.append(result)
+            _progress(result, len(results), len(jobs), args.quiet)
         for result in run_jobs(runnable, args.jobs, args.tolerance_scale):
             results.append(expectations.apply(result, resolve(result.target).expectations_name))
             _progress(results[-1], len(results), len(jobs), args.quiet)
@@ -214,7 +217,7 @@ def _unstable(runs: list[list[Result]]) -> list[str]:
 
 def _progress(result: Result, done: int, total: int, quiet: bool) -> None:
     label = _LABEL[result.verdict]
-    if quiet and result.verdict in (PASS, XFAIL, SKIPPED):
+    if quiet and result.verdict in (PASS, XFAIL, SKIPPED, NOT_APPLICABLE):
         return
     print(f"[{done:>{len(str(total))}}/{total}] {label:<5} {result.target:<6} "
           f"{result.case_id} ({result.duration:.2f} s)", flush=True)
@@ -224,6 +227,8 @@ def _progress(result: Result, done: int, total: int, quiet: bool) -> None:
         print("    " + result.failure.render(result.path).replace("\n", "\n    "), flush=True)
     elif result.verdict == XPASS:
         print(f"    expected to fail on {result.target} ({result.expectation}), but passed")
+    elif result.verdict == NOT_APPLICABLE:
+        print(f"    {result.expectation}")
 
 
 def _summary(results: list[Result], elapsed: float) -> None:

@@ -282,6 +282,7 @@ class ProtocolTarget(Target):
         self.clock_us = 0              # virtual time: the adapter's clock as last moved
         self.next_us: int | None = None
         self.last_advance = -1
+        self.called = False            # a call was made since the last sync or advance
         self.t0 = 0.0                  # real time: when init was answered
         self.sent = 0                  # packets written to the adapter so far
         self.outbound: deque[Captured] = deque()
@@ -318,6 +319,7 @@ class ProtocolTarget(Target):
         handle: CallHandle | None = getattr(self._calls.local, "handle", None)
         on_final = (lambda: self._calls.set(handle, True)) if handle is not None else None
         reply = self.adapter.send(op, on_final, **args)
+        self.called = True
         first = self.adapter.result(op, reply, reply.first)
         if not reply.pending:
             return first
@@ -360,6 +362,7 @@ class ProtocolTarget(Target):
     def _step(self, op: str, **args: Any) -> None:
         """A sync or advance: its reply means the stack is quiet; collect what it sent."""
         assert self.adapter is not None
+        self.called = False
         reply = self.adapter.request(op, **args)
         self._calls.settle()
         if self.virtual:
@@ -383,6 +386,8 @@ class ProtocolTarget(Target):
         """The clock goes to min(until, the stack's next timer), one timer at a time; like a
         real wait it ends just past `until`, so that the runner sees the deadline passed."""
         while True:
+            if self.called:            # what calls made the stack send was sent at this time
+                self._step("sync", packets=self.sent)
             if self.outbound:
                 return self.outbound.popleft()
             if self.finished.is_set():
@@ -391,6 +396,8 @@ class ProtocolTarget(Target):
             if self.now() > until:
                 return None
             past = math.floor(until * 1e6) + 1
+            while past / 1e6 <= until:            # the first microsecond after `until`
+                past += 1
             to_us = past if self.next_us is None else min(past, max(int(self.next_us), self.clock_us))
             if to_us == self.last_advance:       # a timer reported due but not fired: go on
                 to_us = past
