@@ -76,17 +76,19 @@ class Adapter:
             due = self.next_due()
             if due is None or due > to_us:
                 break
-            self.clock.set(max(due, self.clock.now() * 1e6) / 1e6)
+            deadline = self.host.next_deadline()     # in seconds: the stack's own figure
+            at = deadline if deadline is not None and microseconds(deadline) == due else due / 1e6
+            self.clock.set(max(at, self.clock.now()))
             self.host.run_timers()
             self.progress()
-        self.clock.set(to_us / 1e6)
+        self.clock.set(max(to_us / 1e6, self.clock.now()))
         self.progress()
         return self.now()
 
     def next_due(self):
         deadline = self.host.next_deadline()
         polls = [w[1].deadline for w in self.waiting if hasattr(w[1], "deadline")]
-        dues = [math.ceil(deadline * 1e6)] if deadline is not None else []   # not before it
+        dues = [microseconds(deadline)] if deadline is not None else []
         return min(dues + polls) if dues or polls else None
 
     def now(self):
@@ -168,6 +170,11 @@ class Adapter:
             return {"ret": len(ready), "revents": revents}
         call.deadline = deadline
         return call
+
+
+def microseconds(seconds):
+    """A due time in whole microseconds, not before it (float noise below 1 ns ignored)."""
+    return math.ceil(seconds * 1e6 - 1e-3)
 
 
 def flags_of(names):

@@ -22,6 +22,7 @@ import fnmatch
 import re
 from dataclasses import dataclass, field
 
+from harness.constants import CONSTANTS, TCP_STATES
 from harness.ip import VERSIONS
 from harness.model import AssertEvent, Expr, PacketEvent, PythonEvent, Script, ShellEvent, SyscallEvent
 
@@ -35,8 +36,9 @@ TCP_OPTIONS = {"sackOK": "sack", "sack": "sack", "TS": "timestamps", "wscale": "
 TCPI_STATE = {"tcpi_state": ("state",), "tcpi_snd_cwnd": ("cwnd", "SMSS"),
               "tcpi_snd_ssthresh": ("ssthresh", "SMSS"), "tcpi_rto": ("RTO",),
               "tcpi_snd_mss": ("SMSS",), "tcpi_rcv_mss": ("RMSS",)}
-SOCKOPT_LEVELS = ("SOL_SOCKET", "IPPROTO_TCP", "IPPROTO_IP", "IPPROTO_IPV6", "SOL_TCP", "SOL_IP",
-                  "SOL_IPV6")
+_NOT_OPTIONS = ("SO_J1939_", "SO_VM_", "IP_DEFAULT_", "IP_RECVRETOPTS")
+OPTION_PREFIXES = {"SOL_SOCKET": "SO_", "IPPROTO_TCP": "TCP_", "SOL_TCP": "TCP_", "IPPROTO_IP": "IP_",
+                   "SOL_IP": "IP_", "IPPROTO_IPV6": "IPV6_", "SOL_IPV6": "IPV6_"}
 _SYSCTL_WRITE = re.compile(r"sysctl\s+(?:-\w+\s+)*(net\.[\w.]+)=|>\s*/proc/sys/(net/[\w/]+)")
 _TCPI = re.compile(r"\btcpi_\w+")
 
@@ -119,7 +121,7 @@ def _call_needs(event: SyscallEvent, need: Needs) -> None:
         if expected is not None and expected.kind == "struct":
             need.tcpi.update(key for key, _ in expected.value if key)
         return
-    need.sockopts.add(f"{_text(level)}.{_text(name)}")
+    need.sockopts.add(f"{_text(level)}.{_option_text(_text(level), name)}")
 
 
 def _is_name(expr: Expr, name: str) -> bool:
@@ -128,6 +130,24 @@ def _is_name(expr: Expr, name: str) -> bool:
 
 def _text(expr: Expr) -> str:
     return str(expr.value) if expr.kind == "name" else str(expr)
+
+
+def _option_text(level: str, name: Expr) -> str:
+    """An option's name; one written as a number (`IPPROTO_IP, 11`) gets its level's name."""
+    if name.kind == "int" and level in OPTION_PREFIXES:
+        return option_name(level, name.value) or str(name.value)
+    return _text(name)
+
+
+def option_name(level: str, value: int) -> str | None:
+    """The Linux name of socket option `value` at `level` (`SOL_SOCKET`, `IPPROTO_TCP`...).
+    Python's socket module shares the prefixes with names of other protocol families
+    (SO_J1939_PROMISC is SO_REUSEADDR's number) and TCP states share TCP_, so those are
+    never answered."""
+    prefix = OPTION_PREFIXES[level]
+    return next((n for n, v in CONSTANTS.items() if v == value and n.startswith(prefix)
+                 and not n.startswith(_NOT_OPTIONS) and n.removeprefix("TCP_") not in TCP_STATES),
+                None)
 
 
 def missing(script: Script, has: Capabilities) -> list[str]:

@@ -21,6 +21,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -114,6 +115,7 @@ class Adapter:
         self.socks: dict[int, socket.socket] = {}
         self.out = threading.Lock()
         self.pool = ThreadPoolExecutor(max_workers=16)
+        self.t0 = time.monotonic()
 
     def say(self, message: dict[str, Any]) -> None:
         with self.out:
@@ -132,6 +134,7 @@ class Adapter:
                              peer=req["remote_ip"], mtu=req["mtu"], offload=offload,
                              prefix_len=req["prefix_len"])
         self.bridge = Bridge(self.packets, tun, offload)
+        self.t0 = time.monotonic()       # the protocol's time 0: init answered
         return {"ok": True}
 
     def handle(self, req: dict[str, Any]) -> None:
@@ -158,9 +161,12 @@ class Adapter:
     def attempt(self, call: Callable[["Adapter", dict[str, Any]], dict[str, Any] | None],
                 req: dict[str, Any]) -> dict[str, Any]:
         try:
-            return {"ret": 0, **(call(self, req) or {})}
+            reply = {"ret": 0, **(call(self, req) or {})}
         except OSError as exc:
-            return {"ret": -1, "errno": errno.errorcode.get(exc.errno or 0, "EIO")}
+            reply = {"ret": -1, "errno": errno.errorcode.get(exc.errno or 0, "EIO")}
+        # When it completed (done_us): the time the case sees for a call that pended is the
+        # kernel's, not that of the reply's way back.
+        return {**reply, "done_us": round((time.monotonic() - self.t0) * 1e6)}
 
     def sock(self, req: dict[str, Any]) -> socket.socket:
         if req.get("fd") not in self.socks:

@@ -33,7 +33,7 @@ from collections import deque
 from typing import Any, Callable
 
 from harness import netns
-from harness.capabilities import TCPI_STATE, Capabilities
+from harness.capabilities import TCPI_STATE, Capabilities, option_name
 from harness.constants import CONSTANTS, TCP_STATES
 from harness.errors import CaseError
 from harness.model import Script
@@ -45,8 +45,8 @@ RFC_STATES = {"LISTEN": "LISTEN", "SYN-SENT": "SYN_SENT", "SYN-RECEIVED": "SYN_R
               "ESTABLISHED": "ESTABLISHED", "FIN-WAIT-1": "FIN_WAIT1", "FIN-WAIT-2": "FIN_WAIT2",
               "CLOSE-WAIT": "CLOSE_WAIT", "CLOSING": "CLOSING", "LAST-ACK": "LAST_ACK",
               "TIME-WAIT": "TIME_WAIT", "CLOSED": "CLOSE"}
-SOCKOPT_LEVELS = {socket.SOL_SOCKET: ("SOL_SOCKET", "SO_"), socket.IPPROTO_TCP: ("IPPROTO_TCP", "TCP_"),
-                  socket.IPPROTO_IP: ("IPPROTO_IP", "IP_"), socket.IPPROTO_IPV6: ("IPPROTO_IPV6", "IPV6_")}
+SOCKOPT_LEVELS = {socket.SOL_SOCKET: "SOL_SOCKET", socket.IPPROTO_TCP: "IPPROTO_TCP",
+                  socket.IPPROTO_IP: "IPPROTO_IP", socket.IPPROTO_IPV6: "IPPROTO_IPV6"}
 MSG_FLAGS = ("MSG_PEEK", "MSG_OOB", "MSG_DONTWAIT", "MSG_WAITALL", "MSG_MORE", "MSG_NOSIGNAL")
 POLL_EVENTS = ("POLLIN", "POLLPRI", "POLLOUT", "POLLERR", "POLLHUP", "POLLNVAL", "POLLRDHUP")
 SHUT = {socket.SHUT_RD: "SHUT_RD", socket.SHUT_WR: "SHUT_WR", socket.SHUT_RDWR: "SHUT_RDWR"}
@@ -133,13 +133,12 @@ class AdapterSocket:
         self._call("shutdown", how=SHUT.get(how, str(how)))
 
     def setsockopt(self, level: int, name: int, value: int | bytes) -> None:
-        level_name, prefix = SOCKOPT_LEVELS.get(level, (str(level), ""))
-        option = _name(name, prefix)
+        level_name, option = _option(level, name)
         self._call("setsockopt", level=level_name, name=option, value=_option_value(option, value))
 
     def getsockopt(self, level: int, name: int, buflen: int = 0) -> int | bytes:
-        level_name, prefix = SOCKOPT_LEVELS.get(level, (str(level), ""))
-        value = self._call("getsockopt", level=level_name, name=_name(name, prefix)).get("value")
+        level_name, option = _option(level, name)
+        value = self._call("getsockopt", level=level_name, name=option).get("value")
         if isinstance(value, dict) and "l_onoff" in value:
             raw = struct.pack("ii", value["l_onoff"], value["l_linger"])
         elif isinstance(value, dict) and "hex" in value:
@@ -174,6 +173,14 @@ class AdapterSocket:
         if found[1]:
             self.names[key] = found
         return found
+
+
+def _option(level: int, name: int) -> tuple[str, str]:
+    level_name = SOCKOPT_LEVELS.get(level)
+    option = option_name(level_name, name) if level_name else None
+    if option is None:
+        raise CaseError(None, f"socket option {level}:{name} has no name in the target protocol")
+    return level_name, option
 
 
 def _address(address: tuple) -> dict[str, Any]:
@@ -256,6 +263,7 @@ class _Calls:
         self.cond = threading.Condition()
         self.busy: set[int] = set()        # ids of CallHandles
         self.local = threading.local()     # the handle a call thread runs
+        self.sent = threading.Event()      # the newest call thread has sent its request
 
     def set(self, handle: CallHandle, busy: bool) -> None:
         with self.cond:
@@ -279,9 +287,9 @@ class ProtocolTarget(Target):
         self._api = ProtocolAPI(self)
         self._calls = _Calls()
         self.virtual = True
-        self.clock_us = 0              # virtual time: the adapter's clock as last moved
+        self.clock = 0.0               # virtual time, seconds: as the last advance set it
         self.next_us: int | None = None
-        self.last_advance = -1
+        self.last_advance = -1.0
         self.called = False            # a call was made since the last sync or advance
         self.t0 = 0.0                  # real time: when init was answered
         self.sent = 0                  # packets written to the adapter so far
@@ -320,6 +328,8 @@ class ProtocolTarget(Target):
         on_final = (lambda: self._calls.set(handle, True)) if handle is not None else None
         reply = self.adapter.send(op, on_final, **args)
         self.called = True
+        if handle is not None:
+            self._calls.sent.set()
         first = self.adapter.result(op, reply, reply.first)
         if not reply.pending:
             return first
@@ -327,30 +337,42 @@ class ProtocolTarget(Target):
             raise CallTimeout()
         if handle is not None:
             self._calls.set(handle, False)     # waiting for the timeline, not running
-        return self.adapter.result(op, reply, reply.final)
+        final = self.adapter.result(op, reply, reply.final)
+        if handle is not None and not self.virtual and isinstance(final.get("done_us"), int):
+            self._calls.local.done = final["done_us"] / 1e6    # when the stack completed it
+        return final
 
     def start_call(self, fn: Callable[[], Any]) -> CallHandle:
         handle = CallHandle()
         self._calls.set(handle, True)
+        self._calls.sent.clear()
 
         def run() -> None:
             self._calls.local.handle = handle
+            self._calls.local.done = None
             try:
                 handle.result = fn()
             except BaseException as exc:      # reported by the runner with the script line
                 handle.error = exc
-            handle.finished_at = self.now()
+            handle.finished_at = self._calls.local.done or self.now()
             handle.event.set()
             self.finished.set()
+            self._calls.sent.set()
             self._calls.set(handle, False)
         threading.Thread(target=run, name="blocking-call", daemon=True).start()
-        self._calls.settle()           # the timeline goes on once the call pends or is done
+        # The timeline goes on once the call is under way: in virtual time once it pends or
+        # is done (nothing moves meanwhile), in real time once its request is sent (as the
+        # kernel target's goes on once the call's thread runs).
+        if self.virtual:
+            self._calls.settle()
+        elif not self._calls.sent.wait(SETTLE_LIMIT):
+            raise CaseError(None, "a blocking call did not start")
         return handle
 
     # -- packets and time --------------------------------------------------------------------
     def now(self) -> float:
         if self.virtual:
-            return self.clock_us / 1e6
+            return self.clock
         return time.monotonic() - self.t0
 
     def inject(self, data: bytes) -> None:
@@ -366,7 +388,6 @@ class ProtocolTarget(Target):
         reply = self.adapter.request(op, **args)
         self._calls.settle()
         if self.virtual:
-            self.clock_us = int(reply.get("now_us", self.clock_us))
             self.next_us = reply.get("next_us")
         self._collect()
 
@@ -395,14 +416,15 @@ class ProtocolTarget(Target):
                 return None
             if self.now() > until:
                 return None
-            past = math.floor(until * 1e6) + 1
-            while past / 1e6 <= until:            # the first microsecond after `until`
-                past += 1
-            to_us = past if self.next_us is None else min(past, max(int(self.next_us), self.clock_us))
-            if to_us == self.last_advance:       # a timer reported due but not fired: go on
-                to_us = past
-            self.clock_us = self.last_advance = max(to_us, self.clock_us)   # replies during it happen then
-            self._step("advance", to_us=self.clock_us)
+            past = math.nextafter(until, math.inf)
+            step = past if self.next_us is None else min(past, max(self.next_us / 1e6, self.clock))
+            if step == self.last_advance:       # a timer reported due but not fired: go on
+                step = past
+            # The case's clock is `step`; the adapter's goes to the microsecond at or after it
+            # (float noise below 1 ns ignored: `until` is often a hair past a whole
+            # microsecond). Replies during the advance happen at `step`.
+            self.clock = self.last_advance = max(step, self.clock)
+            self._step("advance", to_us=math.ceil(self.clock * 1e6 - 1e-3))
 
     def _wait_real(self, until: float) -> Captured | None:
         assert self.adapter is not None
