@@ -49,7 +49,10 @@ def jobs_for(path: str, targets: list[str], defines: dict[str, str] | None = Non
         script = load(path, defines)
     except CaseError as exc:
         return [Job(path, target, error=exc, case_id=Path(path).stem) for target in targets]
-    wanted = [t for t in targets if script.targets is None or t in script.targets]
+    # A case limited to `targets: [kernel]` runs on kernel-exec too (it reads the kernel's
+    # expectations: it is the kernel, through the target protocol).
+    wanted = [t for t in targets if script.targets is None or t in script.targets
+              or resolve(t).expectations_name in script.targets]
     return [Job(path, t, None if error else variant, error=error, case_id=variant.id,
                 requirements=script.requirements)
             for variant, error in variants(script, versions) for t in wanted]
