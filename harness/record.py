@@ -21,11 +21,15 @@ def tool_version() -> str:
         return "unknown"
 
 
+ADAPTER_STDERR = "adapter stderr"    # a protocol target's Result.environment key (per case)
+
+
 def run_metadata(started: dt.datetime, targets: list[str], results: list[Result]) -> dict[str, Any]:
     environments: dict[str, dict[str, str]] = {}
     for result in results:
         if result.environment and result.target not in environments:
-            environments[result.target] = result.environment
+            environments[result.target] = {k: v for k, v in result.environment.items()
+                                           if k != ADAPTER_STDERR}     # one case's, not the target's
     return {"tool": "rfcdrill", "version": tool_version(), "format": FORMAT_VERSION,
             "started": started.isoformat(timespec="seconds"),
             "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -10,6 +10,7 @@ from html import escape
 from urllib.parse import quote
 
 from harness.report import ladder, pcap
+from harness.record import ADAPTER_STDERR
 from harness.result import ERROR, FAIL, NOT_APPLICABLE, PASS, SKIPPED, XFAIL, XPASS, Failure, Result, Step
 
 VERDICT_CLASS = {PASS: "pass", FAIL: "fail", XFAIL: "xfail", XPASS: "xpass", ERROR: "error",
@@ -61,6 +62,10 @@ def _run(result: Result, keep_all_pcaps: bool) -> str:
         parts.append(ladder.svg(result.packets, result.failure, result.target))
     if result.timeline:
         parts.append(_timeline(result.timeline, result.failure))
+    stderr = result.environment.get(ADAPTER_STDERR)
+    if stderr:
+        parts.append(f'<details class="stderr"><summary>What the adapter wrote on stderr</summary>'
+                     f'<pre>{escape(stderr)}</pre></details>')
     parts.append("</section>")
     return "".join(parts)
 

@@ -37,6 +37,7 @@ from harness.capabilities import TCPI_STATE, Capabilities, option_name
 from harness.constants import CONSTANTS, TCP_STATES
 from harness.errors import CaseError
 from harness.model import Script
+from harness.record import ADAPTER_STDERR
 from harness.targets.adapter import DATAGRAM_MAX, Adapter
 from harness.targets.base import CallHandle, CallTimeout, Captured, Target
 
@@ -463,7 +464,7 @@ class ProtocolTarget(Target):
                "stack": f"{hello.name} {hello.version}".strip(), "clock": hello.time}
         stderr = self.adapter.stderr_text()
         if stderr.strip():
-            env["adapter stderr"] = stderr
+            env[ADAPTER_STDERR] = stderr
         return env
 
 

@@ -13,8 +13,9 @@ import pytest
 from harness.capabilities import missing, needs
 from harness.execute import Job
 from harness.loader import load
-from harness.report import junit
-from harness.result import NOT_APPLICABLE, SKIPPED, Step
+from harness.record import ADAPTER_STDERR
+from harness.report import junit, panel
+from harness.result import NOT_APPLICABLE, PASS, SKIPPED, Result, Step
 from harness.runner import RunFailure, Runner
 from harness.suite import skipped_result
 from harness.targets import registry
@@ -151,14 +152,18 @@ def test_state_assertions_read_the_rfc_state(tmp_path):
         play(tmp_path, LISTEN + "+0 assert 3 state ESTABLISHED\n")
 
 
-def test_the_adapters_stderr_goes_into_the_report(tmp_path):
-    adapter = Adapter(command("virtual"))
-    try:
-        adapter.request("init")
-        assert "fake adapter ready" in adapter.stderr_text()
-    finally:
-        adapter.quit()
-    assert adapter.proc.returncode == 0
+def test_the_adapters_stderr_goes_into_the_report_and_it_exits_on_quit(tmp_path):
+    case = tmp_path / "case.pkt"
+    case.write_text(LISTEN)
+    target = ProtocolTarget("fake", command("virtual"), registry.resolve(exec_name("virtual")).capabilities)
+    target.setup(load(str(case)))
+    target.teardown()
+    assert target.adapter.proc.returncode == 0
+    env = target.environment()
+    assert env[ADAPTER_STDERR] == "fake adapter ready\n"
+    assert env["stack"] == "fake 0" and env["clock"] == "virtual"
+    html = panel._run(Result("c", str(case), "fake", PASS, environment=env), False)
+    assert "<pre>fake adapter ready\n</pre>" in html
 
 
 def test_an_unstartable_adapter_is_an_adapter_error():
