@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from harness.constants import CONSTANTS, TCP_STATES
 from harness.ip import VERSIONS
 from harness.model import AssertEvent, Expr, PacketEvent, PythonEvent, Script, ShellEvent, SyscallEvent
+from harness.netns import sysctl_text
 
 # A script call and the protocol op that performs it (PROTOCOL.md section 4).
 CALL_OPS = {"recv": "read", "recvfrom": "read", "readv": "read", "recvmsg": "read",
@@ -39,7 +40,10 @@ TCPI_STATE = {"tcpi_state": ("state",), "tcpi_snd_cwnd": ("cwnd", "SMSS"),
 _NOT_OPTIONS = ("SO_J1939_", "SO_VM_", "IP_DEFAULT_", "IP_RECVRETOPTS")
 OPTION_PREFIXES = {"SOL_SOCKET": "SO_", "IPPROTO_TCP": "TCP_", "SOL_TCP": "TCP_", "IPPROTO_IP": "IP_",
                    "SOL_IP": "IP_", "IPPROTO_IPV6": "IPV6_", "SOL_IPV6": "IPV6_"}
-_SYSCTL_WRITE = re.compile(r"sysctl\s+(?:-\w+\s+)*(net\.[\w.]+)=|>\s*/proc/sys/(net/[\w/]+)")
+_SYSCTL_WRITE = re.compile(r"sysctl\s+(?:-\w+\s+)*(net\.[\w.]+)=(\S*)|(?:echo\s+(\S+)\s*)?>\s*/proc/sys/(net/[\w/]+)")
+# A stack without one of these TCP options behaves as with the sysctl that turns it off.
+OPTION_SYSCTLS = {"sack": "net.ipv4.tcp_sack", "timestamps": "net.ipv4.tcp_timestamps",
+                  "wscale": "net.ipv4.tcp_window_scaling"}
 _TCPI = re.compile(r"\btcpi_\w+")
 
 
@@ -54,10 +58,18 @@ class Capabilities:
     sockopts: frozenset[str] | None = None
     state: frozenset[str] | None = None
     sysctls: tuple[str, ...] | None = None        # names, `*` patterns allowed
+    fixed_sysctls: dict[str, str] = field(default_factory=dict)   # what it always behaves as
     namespace: bool = True      # its stack is the case namespace's: shell commands reach it
 
-    def has_sysctl(self, name: str) -> bool:
-        return self.sysctls is None or any(fnmatch.fnmatchcase(name, p) for p in self.sysctls)
+    def has_sysctl(self, name: str, value: str | None = None) -> bool:
+        """Whether the target can apply `name`, or already behaves as `name` = `value` says."""
+        if self.sysctls is None or any(fnmatch.fnmatchcase(name, p) for p in self.sysctls):
+            return True
+        fixed = dict(self.fixed_sysctls)
+        for option, sysctl in OPTION_SYSCTLS.items():
+            if self.tcp_options is not None and option not in self.tcp_options:
+                fixed.setdefault(sysctl, "0")
+        return value is not None and fixed.get(name) == value
 
 
 EVERYTHING = Capabilities()
@@ -73,12 +85,13 @@ class Needs:
     calls: set[str] = field(default_factory=set)
     sockopts: set[str] = field(default_factory=set)
     tcpi: set[str] = field(default_factory=set)
-    sysctls: set[str] = field(default_factory=set)
+    sysctls: dict[str, str | None] = field(default_factory=dict)   # value None: not known
     shell: list[str] = field(default_factory=list)   # commands other than sysctl writes
 
 
 def needs(script: Script) -> Needs:
-    need = Needs(ip_version=script.plan.ip_version, sysctls=set(script.sysctl))
+    need = Needs(ip_version=script.plan.ip_version,
+                 sysctls={k: sysctl_text(v) for k, v in script.sysctl.items()})
     shells = [e for e in script.events if isinstance(e, ShellEvent)]
     shells += [c for c in (script.init_command, script.cleanup_command) if c is not None]
     for event in script.events:
@@ -91,7 +104,8 @@ def needs(script: Script) -> Needs:
         elif isinstance(event, PythonEvent):
             need.tcpi.update(_TCPI.findall(event.code))
     for shell in shells:
-        written = [a or b.replace("/", ".") for a, b in _SYSCTL_WRITE.findall(shell.command)]
+        written = {(name or path.replace("/", ".")): (value or echoed or None)
+                   for name, value, echoed, path in _SYSCTL_WRITE.findall(shell.command)}
         need.sysctls.update(written)
         if not written:
             need.shell.append(shell.command)
@@ -169,7 +183,7 @@ def missing(script: Script, has: Capabilities) -> list[str]:
                 for f in sorted(need.tcpi) if not set(TCPI_STATE.get(f, (f,))) <= has.state]
         if need.tcpi and "state" not in (has.calls or {"state"}):
             out.append("call state")
-    out += [f"sysctl {s}" for s in sorted(need.sysctls) if not has.has_sysctl(s)]
+    out += [f"sysctl {s}" for s, v in sorted(need.sysctls.items()) if not has.has_sysctl(s, v)]
     if need.shell and not has.namespace:
         out.append(f"shell commands on the case's network namespace ({need.shell[0]!r})")
     return out

@@ -77,6 +77,9 @@ def parse_hello(line: bytes, where: str) -> Hello:
     if {"ipv4", "ipv6"} <= versions:
         versions.add("ipv4-mapped-ipv6")
     sysctls = tuple(_strings(caps, "sysctls", where))
+    fixed = caps.get("fixed_sysctls", {})
+    if not isinstance(fixed, dict) or not all(isinstance(v, str) for v in fixed.values()):
+        raise AdapterError(f"{where}: capabilities.fixed_sysctls must map names to strings")
     capabilities = Capabilities(
         ip_versions=frozenset(versions),
         tcp_options=frozenset(_strings(caps, "tcp_options", where)),
@@ -84,7 +87,7 @@ def parse_hello(line: bytes, where: str) -> Hello:
         calls=frozenset(_strings(caps, "calls", where)),
         sockopts=frozenset(_strings(caps, "sockopts", where)),
         state=frozenset(_strings(caps, "state", where)),
-        sysctls=sysctls, namespace=bool(caps.get("namespace", False)))
+        sysctls=sysctls, fixed_sysctls=dict(fixed), namespace=bool(caps.get("namespace", False)))
     return Hello(str(hello.get("name", "")), str(hello.get("version", "")), clock,
                  capabilities, sysctls)
 

@@ -4,6 +4,7 @@ the runner plays the fake adapter in this process."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -195,9 +196,20 @@ def test_needs_are_read_off_the_script(tmp_path):
     need = needs(load(str(case)))
     assert need.ip_options and need.tcp_options == {"mss", "timestamps"}   # sackOK only offered
     assert need.calls == {"socket", "bind", "listen", "read"}
-    assert need.sysctls == {"net.ipv4.tcp_sack"} and need.shell == ["ip route show"]
+    assert need.sysctls == {"net.ipv4.tcp_sack": "0"} and need.shell == ["ip route show"]
     assert need.tcpi == {"tcpi_rtt"}
     lacking = missing(load(str(case)), registry.resolve(exec_name("virtual")).capabilities)
     assert lacking == ["IP options", "TCP option timestamps", "call read", "tcpi_rtt",
-                       "sysctl net.ipv4.tcp_sack",
                        "shell commands on the case's network namespace ('ip route show')"]
+    # tcp_sack=0 is what a stack without SACK does anyway; =1 it cannot do
+
+
+def test_a_sysctl_the_stack_behaves_as_anyway_is_no_need(tmp_path):
+    case = tmp_path / "case.yaml"
+    case.write_text("id: c\nrequirements: [rfc793:transition:LISTEN:syn]\nsysctl:\n"
+                    "  net.ipv4.tcp_sack: 1\n  net.ipv4.tcp_timestamps: 0\n  net.ipv4.tcp_ecn: 0\n"
+                    "script: |\n  0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n")
+    caps = registry.resolve(exec_name("virtual")).capabilities      # tcp_options: mss only
+    assert missing(load(str(case)), caps) == ["sysctl net.ipv4.tcp_ecn", "sysctl net.ipv4.tcp_sack"]
+    fixed = dataclasses.replace(caps, fixed_sysctls={"net.ipv4.tcp_ecn": "0"})
+    assert missing(load(str(case)), fixed) == ["sysctl net.ipv4.tcp_sack"]
