@@ -3,8 +3,10 @@ adapter harness/adapters/kernel_adapter.py) gives the native kernel target's ver
 
 CI runs a representative subset, the first case of every case directory but the slow ones
 (59 cases, about a minute); the whole suite is compared with the command in README.md
-("Testing another TCP stack"). A case whose verdicts differ is run again on both targets
-once before the test concludes, as kernel timing cases may flake on a loaded machine.
+("Testing another TCP stack"). A case whose verdicts differ is run again on both targets,
+one case at a time, up to twice before the test concludes: kernel timing cases flake on a
+loaded machine, kernel-exec's more (its packets are stamped when they reach rfcdrill, after
+the adapter's bridge, not by the kernel).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def representative() -> list[str]:
     return [str(p) for p in first.values()]
 
 
-def verdicts(paths: list[str]) -> dict[tuple[str, str], str]:
+def verdicts(paths: list[str], parallel: int = 2) -> dict[tuple[str, str], str]:
     """(case id, target) -> the raw verdict, or the not-run verdict with its reason."""
     jobs, out = [], {}
     for path in paths:
@@ -38,7 +40,7 @@ def verdicts(paths: list[str]) -> dict[tuple[str, str], str]:
                 jobs.append(job)
             else:
                 out[(job.case_id, job.target)] = f"{skipped.verdict}: {skipped.expectation}"
-    for result in run_jobs(jobs, parallel=2):
+    for result in run_jobs(jobs, parallel=parallel):
         failure = result.failure.message if result.failure else ""
         out[(result.case_id, result.target)] = f"{result.raw_verdict} {failure}".strip()
     return out
@@ -56,12 +58,13 @@ def test_kernel_through_the_protocol_gives_the_native_kernels_verdicts():
     assert len(paths) > 50
     got = verdicts(paths)
     differing = disagreements(got)
-    if differing:            # timing flakes: both targets once more, on those cases only
-        by_id = defaultdict(list)
-        for path in paths:
-            for job in jobs_for(path, ["kernel"]):
-                by_id[job.case_id].append(path)
-        again = verdicts(sorted({p for case in differing for p in by_id[case]}))
-        differing = {case: pair for case, pair in disagreements(again).items() if case in differing}
+    by_id = defaultdict(list)
+    for path in paths:
+        for job in jobs_for(path, ["kernel"]):
+            by_id[job.case_id].append(path)
+    for _ in range(2):       # timing flakes: both targets again, on those cases only
+        if differing:
+            again = verdicts(sorted({p for case in differing for p in by_id[case]}), parallel=1)
+            differing = {case: pair for case, pair in disagreements(again).items() if case in differing}
     assert not differing, "\n".join(f"{case}: kernel {k!r}, kernel-exec {e!r}"
                                     for case, (k, e) in sorted(differing.items()))
