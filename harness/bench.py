@@ -22,7 +22,7 @@ from pathlib import Path
 from harness.execute import Job, nominal_duration, run_jobs
 from harness.grammar import parse_script
 from harness.model import Script
-from harness.netns import require_privileges
+from harness.netns import enter_private_netns, require_privileges
 from harness.runner import Runner
 from harness.suite import case_files, jobs_for
 from harness.targets.kernel import PACKET_OUTGOING, KernelTarget, open_sniffer
@@ -64,6 +64,7 @@ def _fidelity_child(segments: int, gap: float, out: int) -> None:
     script = _script("\n".join(lines), "fidelity")
     target = KernelTarget()
     steps = []
+    enter_private_netns()     # as execute.py does for every case, before setup
     target.setup(script)
     sniffer = open_sniffer(False)          # a second, independent tap on the device
     target.restart_clock()                                   # the case starts now

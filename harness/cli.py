@@ -19,14 +19,15 @@ from harness.netns import require_privileges
 from harness.record import read_results, run_metadata, write_results
 from harness.report import junit
 from harness.report.write import write_report
-from harness.result import (CHOICE, ERROR, FAIL, FOLLOWS, INTERRUPTED, PASS, SKIPPED, VERDICTS,
-                            XFAIL, XPASS, Result)
+from harness.result import (CHOICE, ERROR, FAIL, FOLLOWS, INTERRUPTED, NOT_APPLICABLE, PASS,
+                            SKIPPED, VERDICTS, XFAIL, XPASS, Result)
 from harness.ip import VERSIONS
 from harness.suite import available_targets, case_files, check_unique, jobs_for, skipped_result
-from harness.targets import TARGETS
+from harness.targets import NATIVE, known_names, resolve
 
 _LABEL = {PASS: "PASS", FAIL: "FAIL", XFAIL: "XFAIL", XPASS: "XPASS", ERROR: "ERROR",
-          SKIPPED: "SKIP", INTERRUPTED: "INTR", FOLLOWS: "LATER", CHOICE: "CHOICE"}
+          SKIPPED: "SKIP", INTERRUPTED: "INTR", FOLLOWS: "LATER", CHOICE: "CHOICE",
+          NOT_APPLICABLE: "N/A"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,8 +36,10 @@ def main(argv: list[str] | None = None) -> int:
 
     run = sub.add_parser("run", help="run cases against targets")
     run.add_argument("paths", nargs="+", help="case files (.yaml, .pkt) or directories")
-    run.add_argument("--target", action="append", choices=sorted(TARGETS),
-                     help="target to run against (repeatable; default: every available one)")
+    run.add_argument("--target", action="append", metavar="NAME",
+                     help=f"target to run against (repeatable): {', '.join(known_names())}, a name "
+                          "registered in rfcdrill-targets.toml, or exec:COMMAND for any adapter "
+                          "of the target protocol (default: kernel and stack)")
     run.add_argument("--jobs", "-j", type=limits.count(limits.MAX_JOBS), default=1,
                      help="cases run in parallel")
     run.add_argument("--tolerance-scale", type=limits.tolerance_scale, default=1.0,
@@ -139,7 +142,7 @@ def cmd_check(paths: list[str], defines: dict[str, str]) -> int:
         print("rfcdrill: no case files found in " + " ".join(paths), file=sys.stderr)
         return 2
     bad: set[str] = set()
-    for job in _jobs(files, list(TARGETS), defines):
+    for job in _jobs(files, list(NATIVE), defines):
         if job.error is not None:
             bad.add(job.path)
             print(job.error, file=sys.stderr, flush=True)
@@ -165,6 +168,9 @@ def _jobs(files: list[str], targets: list[str], defines: dict[str, str],
 def cmd_run(args: argparse.Namespace) -> int:
     require_privileges("rfcdrill " + " ".join(sys.argv[1:]))
     targets = args.target or available_targets()
+    unavailable = [spec for spec in map(resolve, targets) if spec.unavailable]
+    for spec in unavailable:
+        print(f"rfcdrill: the {spec.name} target is unavailable: {spec.unavailable}", file=sys.stderr)
     started = dt.datetime.now(dt.timezone.utc)
     jobs = [j for j in _jobs(case_files(args.paths), targets, _defines(args.define), args.ip_versions)
             if not args.keyword or args.keyword in j.case_id]
@@ -202,7 +208,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for line in unstable:
         print(line)
     bad = any(r.verdict in (FAIL, ERROR, XPASS) for run in runs for r in run)
-    return 1 if bad or unstable else 0
+    return 1 if bad or unstable or unavailable else 0
 
 
 def _rounds(args: argparse.Namespace, skipped: list[Result], runnable: list[Job], total: int,
@@ -215,7 +221,7 @@ def _rounds(args: argparse.Namespace, skipped: list[Result], runnable: list[Job]
         t0 = time.monotonic()
         results = list(skipped)
         for result in run_jobs(runnable, args.jobs, args.tolerance_scale, stop):
-            results.append(expectations.apply(result))
+            results.append(expectations.apply(result, resolve(result.target).expectations_name))
             _progress(results[-1], len(results), total, args.quiet)
         _summary(results, time.monotonic() - t0)
         runs.append(results)
@@ -236,7 +242,7 @@ def _unstable(runs: list[list[Result]]) -> list[str]:
 
 def _progress(result: Result, done: int, total: int, quiet: bool) -> None:
     label = _LABEL[result.verdict]
-    if quiet and result.verdict in (PASS, XFAIL, SKIPPED, FOLLOWS, CHOICE):
+    if quiet and result.verdict in (PASS, XFAIL, SKIPPED, FOLLOWS, CHOICE, NOT_APPLICABLE):
         return
     print(f"[{done:>{len(str(total))}}/{total}] {label:<6} {result.target:<6} "
           f"{result.case_id} ({result.duration:.2f} s)", flush=True)
@@ -250,6 +256,8 @@ def _progress(result: Result, done: int, total: int, quiet: bool) -> None:
         print("    " + result.failure.render(result.path).replace("\n", "\n    "), flush=True)
     elif result.verdict == XPASS:
         print(f"    expected to fail on {result.target} ({result.expectation}), but passed")
+    elif result.verdict == NOT_APPLICABLE:
+        print(f"    {result.expectation}")
 
 
 def _summary(results: list[Result], elapsed: float) -> None:

@@ -26,7 +26,9 @@ from harness.model import EitherEvent, Event, Script, SyscallEvent
 from harness.result import (ERROR, FAIL, INTERRUPTED, PASS, Failure, PacketRecord, Result, Step,
                             Taken, passing_verdict)
 from harness.runner import ANY_TIME_WAIT, RunFailure, Runner
-from harness.targets import TARGETS
+from harness import netns
+from harness.targets import resolve
+from harness.targets.base import Target
 
 SLACK = 10.0     # seconds a case may run past its own timeline before it counts as hung
 
@@ -99,14 +101,21 @@ def _verdict(step: Callable[[], object]) -> tuple[str, Failure | None]:
 def _child(job: Job, scale: float, fd: int) -> None:
     """The case's own process: never returns."""
     code = 0
+    targets: list[Target] = []
+    env: dict[str, str] = {}
+
+    def start() -> None:
+        # Isolation, the same for every target: the case's own network namespace and a
+        # read-only /proc/sys (netns.enter_private_netns), before the target starts anything.
+        netns.enter_private_netns()
+        targets.append(resolve(job.target).make())
+        targets[0].setup(job.script)
+        env.update(targets[0].environment())
+        _send(fd, "env", env)
     try:
-        target = TARGETS[job.target]()
-        env: dict[str, str] = {}
-        verdict, failure = _verdict(lambda: (target.setup(job.script),
-                                             env.update(target.environment()),
-                                             _send(fd, "env", env)))
+        verdict, failure = _verdict(start)
         if verdict == PASS:
-            runner = Runner(job.script, target, scale, on_step=lambda s: _send(fd, "step", s),
+            runner = Runner(job.script, targets[0], scale, on_step=lambda s: _send(fd, "step", s),
                             on_branch=lambda b: _send(fd, "branch", b))
             verdict, failure = _verdict(runner.run)
             _send(fd, "env", {**env, **runner.lateness.figures()})
@@ -115,8 +124,10 @@ def _child(job: Job, scale: float, fd: int) -> None:
                 verdict, failure = after, cleanup_failure
             for record in runner.packets:
                 _send(fd, "packet", record)
+        for target in targets:
+            target.teardown()
+            _send(fd, "env", target.environment())     # an adapter's stderr is known only now
         _send(fd, "verdict", (verdict, failure))
-        target.teardown()
     except BaseException:
         code = 1          # the parent reports a process that died without a verdict
     finally:

@@ -95,12 +95,13 @@ def lookup(case_path: str, case_id: str, target: str) -> Expectation | None:
     return None
 
 
-def apply(result: Result) -> Result:
-    """Turn a raw verdict into the reported one, given the target's expectations. A case
-    whose expectations cannot be read is already an error result (harness.suite.jobs_for)
-    and stays one."""
+def apply(result: Result, expectations_of: str = "") -> Result:
+    """Turn a raw verdict into the reported one, given the target's expectations (or those of
+    `expectations_of`: the kernel's for the kernel through the target protocol). A case whose
+    expectations cannot be read is already an error result (harness.suite.jobs_for) and stays
+    one."""
     try:
-        expectation = lookup(result.path, result.case_id, result.target)
+        expectation = lookup(result.path, result.case_id, expectations_of or result.target)
     except CaseError:
         return result
     if expectation is None:

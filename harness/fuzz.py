@@ -302,9 +302,11 @@ def run_on_stack(path: str) -> str:
     import traceback
     from harness.loader import load
     from harness.runner import RunFailure, Runner
-    from harness.targets import TARGETS
+    from harness import netns
+    from harness.targets import resolve
     script = load(path)
-    target = TARGETS["stack"]()
+    netns.enter_private_netns()     # targets leave isolation to their caller (harness.execute)
+    target = resolve("stack").make()
     try:
         target.setup(script)
         Runner(script, target).run()

@@ -106,6 +106,14 @@ def _set_flags(sock: socket.socket, name: str, flags: int) -> None:
     fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH14x", name.encode(), current | flags))
 
 
+def in_host_namespace() -> bool:
+    """Whether this process shares init's network namespace (the host's)."""
+    try:
+        return os.stat("/proc/self/ns/net").st_ino == os.stat("/proc/1/ns/net").st_ino
+    except OSError:          # /proc/1 unreadable: not the host's init, so not its namespace
+        return False
+
+
 def open_tun(name: str = TUN_NAME, address: str = TARGET_IP, netmask: str = TARGET_NETMASK,
              peer: str = REMOTE_IP, mtu: int = 1500, offload: bool = False,
              prefix_len: int = TARGET_PREFIX6, vnet_hdr: bool = False) -> int:
@@ -119,6 +127,9 @@ def open_tun(name: str = TUN_NAME, address: str = TARGET_IP, netmask: str = TARG
     `vnet_hdr` alone, frames carry the header but the kernel hands over plain packets only;
     what is written to it may be a GSO packet (stack.GsoTunLink).
     """
+    if in_host_namespace():
+        raise RuntimeError("refusing to create a TUN device in the host's network namespace: "
+                           "call enter_private_netns() first")
     fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
     flags = IFF_TUN | IFF_NO_PI | (IFF_VNET_HDR if offload or vnet_hdr else 0)
     fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), flags))

@@ -27,9 +27,9 @@ from harness.catalog import catalogue, level_marker
 from harness.execute import Job, run_jobs
 from harness.interrupt import StopSignals
 from harness.netns import have_privileges
-from harness.result import ERROR, FAIL, SKIPPED, XFAIL, XPASS, Result
+from harness.result import ERROR, FAIL, NOT_APPLICABLE, SKIPPED, XFAIL, XPASS, Result
 from harness.suite import jobs_for, skipped_result
-from harness.targets import TARGETS
+from harness.targets import NATIVE, known_names, resolve
 
 _RFCS = ("rfc793", "rfc1122", "rfc2873", "rfc5681", "rfc9293")
 _LEVELS = ("must", "must_not", "should", "should_not", "may")
@@ -37,14 +37,16 @@ _LEVELS = ("must", "must_not", "should", "should_not", "may")
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("rfcdrill")
-    group.addoption("--target", action="append", dest="rfcdrill_targets", choices=sorted(TARGETS),
-                    help="rfcdrill targets to collect cases for (default: every available one)")
+    group.addoption("--target", action="append", dest="rfcdrill_targets", metavar="NAME",
+                    help="rfcdrill targets to collect cases for: a name (kernel, stack, lwip, "
+                         "gvisor, kernel-exec, or one registered) or exec:COMMAND (default: kernel "
+                         "and stack)")
     group.addoption("--tolerance-scale", type=limits.tolerance_scale, default=1.0, dest="rfcdrill_scale",
                     help="multiply every timing tolerance of the cases")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for name in TARGETS:
+    for name in known_names():
         config.addinivalue_line("markers", f"{name}: an rfcdrill case run against the {name} target")
     for rfc in _RFCS:
         config.addinivalue_line("markers", f"{rfc}: a case checking a requirement of {rfc.upper()}")
@@ -87,7 +89,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 class CaseFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
-        targets = self.config.getoption("rfcdrill_targets") or list(TARGETS)
+        targets = self.config.getoption("rfcdrill_targets") or list(NATIVE)
         for job in jobs_for(str(self.path), targets):
             yield CaseItem.from_parent(self, name=f"{job.case_id}[{job.target}]", job=job)
 
@@ -100,7 +102,8 @@ class CaseItem(pytest.Item):
     def __init__(self, *, job: Job, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.job = job
-        self.add_marker(job.target)
+        if job.target in known_names():
+            self.add_marker(job.target)
         known = catalogue()
         for req in job.requirements:
             entry = known.get(req)
@@ -116,6 +119,10 @@ class CaseItem(pytest.Item):
         job = self.job
         if job.script is not None:
             skipped = skipped_result(job)
+            if skipped is not None and skipped.verdict == NOT_APPLICABLE:
+                pytest.skip(f"not-applicable on {job.target}: {skipped.expectation}")
+            if skipped is not None and resolve(job.target).unavailable:
+                pytest.skip(skipped.expectation)
             if skipped is not None:
                 pytest.skip(f"{job.target} expectations: {skipped.expectation}")
             if not have_privileges():
@@ -123,7 +130,8 @@ class CaseItem(pytest.Item):
                             "private namespaces")
         scale = self.config.getoption("rfcdrill_scale")
         with StopSignals() as stop:     # SIGINT/SIGTERM: the case's processes end, then pytest
-            result = expectations.apply(next(run_jobs([job], 1, scale, stop)))
+            result = expectations.apply(next(run_jobs([job], 1, scale, stop)),
+                                        resolve(job.target).expectations_name)
         if stop.stopping:
             pytest.exit(f"rfcdrill: {result.failure.message if result.failure else stop.name}",
                         returncode=stop.exit_status)

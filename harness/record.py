@@ -25,11 +25,15 @@ def tool_version() -> str:
         return "unknown"
 
 
+ADAPTER_STDERR = "adapter stderr"    # a protocol target's Result.environment key (per case)
+
+
 def run_metadata(started: dt.datetime, targets: list[str], results: list[Result]) -> dict[str, Any]:
     environments: dict[str, dict[str, str]] = {}
     for result in results:
         if result.environment and result.target not in environments:
-            environments[result.target] = dict(result.environment)
+            environments[result.target] = {k: v for k, v in result.environment.items()
+                                           if k != ADAPTER_STDERR}     # one case's, not the target's
     for target, env in environments.items():
         env.pop(sched.CASE_KEY, None)        # one case's figure; the run's are these:
         env.update(sched.run_figures([r.environment for r in results if r.target == target]))

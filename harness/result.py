@@ -13,10 +13,11 @@ from typing import Any
 PASS, FAIL, ERROR, SKIPPED = "pass", "fail", "error", "skipped"
 XFAIL, XPASS = "expected failure", "unexpected pass"
 INTERRUPTED = "interrupted"      # a SIGINT/SIGTERM stopped the run before this case finished
+NOT_APPLICABLE = "not-applicable"   # the case needs what the target lacks (harness.capabilities)
 # Passing verdicts that say more: the target did what a later RFC requires in place of the
 # case's (counted apart from deviations), or took one option of a MAY (never a failure).
 FOLLOWS, CHOICE = "follows-later-rfc", "choice"
-VERDICTS = (PASS, FOLLOWS, CHOICE, FAIL, XFAIL, XPASS, ERROR, SKIPPED, INTERRUPTED)
+VERDICTS = (PASS, FOLLOWS, CHOICE, FAIL, XFAIL, XPASS, ERROR, SKIPPED, NOT_APPLICABLE, INTERRUPTED)
 PASSING = (PASS, FOLLOWS, CHOICE)
 
 

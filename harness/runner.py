@@ -45,16 +45,12 @@ from harness.peer import MOD, Peer
 from harness.result import Failure, PacketRecord, Step, Taken, diff_text
 from harness.sched import Lateness
 from harness.syscalls import STATE_NAMES, CallResult, Syscalls
-from harness.targets.base import CallHandle, Captured, Target
+from harness.targets.base import CallHandle, CallTimeout, Captured, Target
 from harness.tcp import FIN, PSH, TCPSegment, flags_text
 
 CALL_SLACK = 0.25      # how long a call without `...` may take before it counts as blocking
 REPORT_GRACE = 1.0     # how long past its deadline a blocking call's thread may take to report
 ANY_TIME_WAIT = 10.0   # how long a `*` line waits for its segment
-
-
-class CallTimeout(Exception):
-    """Raised in the runner's thread by SIGALRM when a call blocks past its limit."""
 
 
 @contextmanager

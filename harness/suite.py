@@ -16,8 +16,9 @@ from harness.expectations import VARIANT_MARK
 from harness.loader import CASE_SUFFIXES, load, wire_version_of
 from harness.model import Script
 from harness.netns import have_privileges
-from harness.result import SKIPPED, Failure, Result
-from harness.targets import TARGETS
+from harness.capabilities import missing
+from harness.result import NOT_APPLICABLE, SKIPPED, Failure, Result
+from harness.targets import NATIVE, resolve
 
 
 def case_files(paths: Iterable[str]) -> list[str]:
@@ -39,7 +40,7 @@ def case_files(paths: Iterable[str]) -> list[str]:
 def available_targets() -> list[str]:
     """Targets this process can run. Every case, on any target, runs in private network and
     mount namespaces (its shell commands are sandboxed there), which needs CAP_SYS_ADMIN."""
-    return list(TARGETS) if have_privileges() else []
+    return list(NATIVE) if have_privileges() else []
 
 
 def jobs_for(path: str, targets: list[str], defines: dict[str, str] | None = None,
@@ -54,11 +55,14 @@ def jobs_for(path: str, targets: list[str], defines: dict[str, str] | None = Non
         error = CaseError(Loc(path, 1), f"internal error while loading: {type(exc).__name__}: "
                           f"{limits.brief(str(exc))} (a bug in rfcdrill; please report it)")
         return [Job(path, target, error=error, case_id=Path(path).stem) for target in targets]
-    wanted = [t for t in targets if script.targets is None or t in script.targets]
+    # A case limited to `targets: [kernel]` runs on kernel-exec too (it reads the kernel's
+    # expectations: it is the kernel, through the target protocol).
+    wanted = [t for t in targets if script.targets is None or t in script.targets
+              or resolve(t).expectations_name in script.targets]
     jobs = []
     for variant, error in variants(script, versions):
         for target in wanted:
-            problem = error or _expectations_error(path, target)
+            problem = error or _expectations_error(path, resolve(target).expectations_name)
             jobs.append(Job(path, target, None if problem else variant, error=problem,
                             case_id=variant.id, requirements=script.requirements))
     return jobs
@@ -112,16 +116,20 @@ def check_unique(jobs: list[Job]) -> None:
 
 
 def skipped_result(job: Job) -> Result | None:
-    """A Result for a job its target cannot run (an IP version it lacks) or its target's
-    expectations say to skip, else None."""
-    version = job.script.plan.ip_version if job.script else "ipv4"
-    if version not in TARGETS[job.target].ip_versions:
-        reason = f"the {job.target} target does not run {version} (it runs {', '.join(TARGETS[job.target].ip_versions)})"
+    """A Result for a job that is not run, else None: its target is unavailable here (skipped,
+    with the reason), the case needs what the target lacks (not-applicable, with what is
+    missing: harness.capabilities), or the target's expectations say to skip it."""
+    spec = resolve(job.target)
+    verdict = SKIPPED
+    if spec.unavailable:
+        reason = f"the {job.target} target is unavailable: {spec.unavailable}"
+    elif job.script is not None and (lacking := missing(job.script, spec.capabilities)):
+        verdict, reason = NOT_APPLICABLE, f"needs {'; '.join(lacking)}"
     else:
-        expectation = expectations.is_skipped(job.path, job.case_id, job.target)
+        expectation = expectations.is_skipped(job.path, job.case_id, spec.expectations_name)
         if expectation is None:
             return None
         reason = expectation.reason
-    return Result(job.case_id, job.path, job.target, SKIPPED, title=job.script.title if job.script else "",
+    return Result(job.case_id, job.path, job.target, verdict, title=job.script.title if job.script else "",
                   requirements=job.requirements, failure=Failure(reason),
-                  expectation=reason, raw_verdict=SKIPPED)
+                  expectation=reason, raw_verdict=verdict)

@@ -32,6 +32,12 @@ class SocketAPI(Protocol):
     def set_nonblocking(self, sock: Any, on: bool) -> None: ...
     def is_nonblocking(self, sock: Any) -> bool: ...
     def ioctl_int(self, sock: Any, request: int) -> int: ...
+    def tcp_info(self, sock: Any) -> dict[str, int]: ...
+
+
+def linux_tcp_info(sock: Any) -> dict[str, int]:
+    """TCP_INFO of a socket that answers getsockopt as Linux does (the kernel, the stack)."""
+    return decode_tcp_info(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, TCP_INFO_LEN))
 
 
 @dataclass
@@ -336,7 +342,7 @@ class Syscalls:
         level, name, expected = evaluate(args[1]), evaluate(args[2]), evaluate(args[3])
         result = CallResult(0)
         if level == socket.IPPROTO_TCP and name == socket.TCP_INFO:
-            info = decode_tcp_info(sock.getsockopt(level, name, TCP_INFO_LEN))
+            info = self.api.tcp_info(sock)
             for key, want in (expected or {}).items():
                 if info.get(key) != want:
                     result.problems.append(f"{key} is {info.get(key)}, expected {want}")
@@ -395,13 +401,11 @@ class Syscalls:
         return CallResult(0)
 
     def tcp_state(self, fd: int) -> str:
-        info = decode_tcp_info(self.fds[fd].getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO,
-                                                       TCP_INFO_LEN))
+        info = self.tcp_info(fd)
         return STATE_NAMES.get(info["tcpi_state"], str(info["tcpi_state"]))
 
     def tcp_info(self, fd: int) -> dict[str, int]:
-        return decode_tcp_info(self.fds[fd].getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO,
-                                                       TCP_INFO_LEN))
+        return self.api.tcp_info(self.fds[fd])
 
 
 STATE_NAMES = {value: name for name, value in TCP_STATES.items()}

@@ -20,7 +20,7 @@ from harness.report.assets import SCRIPT, STYLE
 from harness.report.coverage import (LEVELS, STATUSES, UNTESTED, Coverage, Figures, coverage,
                                      natural_key, run_targets)
 from harness.report.panel import VERDICT_CLASS, anchor, badge, case_panel, link
-from harness.result import CHOICE, FOLLOWS, SKIPPED, VERDICTS, XFAIL, Result
+from harness.result import CHOICE, FOLLOWS, NOT_APPLICABLE, SKIPPED, VERDICTS, XFAIL, Result
 
 SHORT = {"deviating": "dev.", "unexpected pass": "xpass", "untested": "none",
          "follows later RFC": "later"}
@@ -175,8 +175,8 @@ def _cell(cov: Coverage, req_id: str, target: str, status: str) -> str:
     runs = cov.results.get((req_id, target), [])
     links = " ".join(link("case", r.case_id, r.case_id) for r in runs)
     reasons = sorted({r.expectation for r in runs if r.verdict == XFAIL and r.expectation}
-                     | {f"skipped: {r.failure.message}" for r in runs
-                        if r.verdict == SKIPPED and r.failure is not None}
+                     | {f"{r.verdict}: {r.failure.message}" for r in runs
+                        if r.verdict in (SKIPPED, NOT_APPLICABLE) and r.failure is not None}
                      | {f"follows {r.follows}" for r in runs if r.verdict == FOLLOWS}
                      | {f"chose: {t.label}" for r in runs if r.verdict == CHOICE
                         for t in r.branches if t.kind == "choice"})

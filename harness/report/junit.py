@@ -6,14 +6,15 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from harness.catalog import catalogue
-from harness.result import ERROR, FAIL, INTERRUPTED, SKIPPED, XFAIL, XPASS, Result
+from harness.result import ERROR, FAIL, INTERRUPTED, NOT_APPLICABLE, SKIPPED, XFAIL, XPASS, Result
 
 
 def render(results: list[Result]) -> bytes:
     suite = ET.Element("testsuite", name="rfcdrill", tests=str(len(results)),
                        failures=str(sum(r.verdict in (FAIL, XPASS) for r in results)),
                        errors=str(sum(r.verdict == ERROR for r in results)),
-                       skipped=str(sum(r.verdict in (SKIPPED, XFAIL, INTERRUPTED) for r in results)),
+                       skipped=str(sum(r.verdict in (SKIPPED, XFAIL, INTERRUPTED, NOT_APPLICABLE)
+                                       for r in results)),
                        time=f"{sum(r.duration for r in results):.3f}")
     known = catalogue()
     for result in results:
@@ -36,7 +37,7 @@ def render(results: list[Result]) -> bytes:
             ET.SubElement(case, "failure", message=text.splitlines()[0]).text = text
         elif result.verdict == ERROR:
             ET.SubElement(case, "error", message=message.splitlines()[0] if message else "error").text = message
-        elif result.verdict in (SKIPPED, XFAIL):
+        elif result.verdict in (SKIPPED, XFAIL, NOT_APPLICABLE):
             ET.SubElement(case, "skipped", message=f"{result.verdict}: {result.expectation}")
         elif result.verdict == INTERRUPTED:      # no verdict: neither passed nor failed
             ET.SubElement(case, "skipped", message=message.splitlines()[0])

@@ -17,7 +17,7 @@ from collections import Counter
 from harness.report.coverage import (CHOSEN, DEVIATING, ERRORED, FAILING, LATER, LEVELS, PASSED,
                                      STRICT, UNEXPECTED, UNTESTED, Coverage, Figures, coverage,
                                      run_targets)
-from harness.result import CHOICE, ERROR, FAIL, FOLLOWS, VERDICTS, XFAIL, XPASS, Result
+from harness.result import CHOICE, ERROR, FAIL, FOLLOWS, NOT_APPLICABLE, VERDICTS, XFAIL, XPASS, Result
 
 MAX_LINES = 60
 REASON_WIDTH = 120
@@ -40,11 +40,21 @@ def render(meta: dict[str, Any], results: list[Result]) -> str:
     tail += _tally("Choices of options the RFCs leave open",
                    [t.label for r in results if r.verdict == CHOICE for t in r.branches
                     if t.kind == "choice"])
+    tail += _not_applicable(results, targets)
     room = MAX_LINES - len(head) - len(tail) - 2 * 3    # each section: blank, heading, "more"
     n_musts = min(len(musts), max(room - min(len(others), 5), 0))
     must_lines = _section("Failing MUST / MUST NOT requirements", [m[2] for m in musts], n_musts)
     other_lines = _section("Other failures", [o[2] for o in others], max(room - n_musts, 0))
     return "\n".join(head + must_lines + other_lines + tail) + "\n"
+
+
+def _not_applicable(results: list[Result], targets: list[str]) -> list[str]:
+    """One line: how many cases each target could not run for want of a capability."""
+    counts = {t: sum(r.verdict == NOT_APPLICABLE and r.target == t for r in results) for t in targets}
+    if not any(counts.values()):
+        return []
+    return ["", "Not applicable (the case needs a capability the target lacks; see index.html): "
+            + ", ".join(f"{t} {n}" for t, n in counts.items() if n) + "."]
 
 
 def reason(result: Result) -> str:

@@ -10,11 +10,13 @@ from html import escape
 from urllib.parse import quote
 
 from harness.report import ladder, pcap
-from harness.result import (CHOICE, ERROR, FAIL, FOLLOWS, INTERRUPTED, PASS, SKIPPED, XFAIL, XPASS,
-                            Failure, Result, Step)
+from harness.record import ADAPTER_STDERR
+from harness.result import (CHOICE, ERROR, FAIL, FOLLOWS, INTERRUPTED, NOT_APPLICABLE, PASS, SKIPPED,
+                            XFAIL, XPASS, Failure, Result, Step)
 
 VERDICT_CLASS = {PASS: "pass", FOLLOWS: "follows", CHOICE: "choice", FAIL: "fail", XFAIL: "xfail",
-                 XPASS: "xpass", ERROR: "error", SKIPPED: "skipped", INTERRUPTED: "interrupted"}
+                 XPASS: "xpass", ERROR: "error", SKIPPED: "skipped", INTERRUPTED: "interrupted",
+                 NOT_APPLICABLE: "skipped"}
 
 
 def anchor(kind: str, name: str) -> str:
@@ -46,13 +48,16 @@ def case_panel(runs: list[Result], keep_all_pcaps: bool) -> str:
 def _run(result: Result, keep_all_pcaps: bool) -> str:
     parts = [f'<section class="run"><h4>{badge(result.verdict)} on '
              f'{escape(result.target)} <span class="muted">in {result.duration:.3f} s</span></h4>']
-    if result.expectation:
+    if result.verdict == NOT_APPLICABLE:
+        parts.append(f'<p class="expectation">Not applicable on {escape(result.target)}: '
+                     f'{escape(result.expectation)}</p>')
+    elif result.expectation:
         kind = "Follows " + result.follows if result.verdict == FOLLOWS else "Expected deviation"
         parts.append(f'<p class="expectation">{escape(kind)} on {escape(result.target)}: '
                      f'{escape(result.expectation)}</p>')
     parts.extend(f'<p class="branches" data-branch="{escape(t.label)}" data-kind="{escape(t.kind)}">'
                  f"{escape(t.describe())}</p>" for t in result.branches)
-    if result.failure is not None and result.verdict != SKIPPED:
+    if result.failure is not None and result.verdict not in (SKIPPED, NOT_APPLICABLE):
         parts.append(_failure_box(result.failure))
     if pcap.kept(result, keep_all_pcaps):
         name = pcap.name(result)
@@ -62,6 +67,10 @@ def _run(result: Result, keep_all_pcaps: bool) -> str:
         parts.append(ladder.svg(result.packets, result.failure, result.target))
     if result.timeline:
         parts.append(_timeline(result.timeline, result.failure))
+    stderr = result.environment.get(ADAPTER_STDERR)
+    if stderr:
+        parts.append(f'<details class="stderr"><summary>What the adapter wrote on stderr</summary>'
+                     f'<pre>{escape(stderr)}</pre></details>')
     parts.append("</section>")
     return "".join(parts)
 

@@ -1,9 +1,8 @@
-"""The targets the runner can play against; each is one module."""
+"""The targets the runner can play against: natives (one module each) and adapters speaking
+the target protocol (PROTOCOL.md); `registry.resolve` turns a name into a target."""
 
 from __future__ import annotations
 
-from harness.targets.base import Target
-from harness.targets.kernel import KernelTarget
-from harness.targets.stack import StackTarget
+from harness.targets.registry import NATIVE, TargetSpec, known_names, resolve
 
-TARGETS: dict[str, type[Target]] = {"kernel": KernelTarget, "stack": StackTarget}
+__all__ = ["NATIVE", "TargetSpec", "known_names", "resolve"]

@@ -13,8 +13,13 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from harness.ip import VERSIONS
+from harness.capabilities import EVERYTHING, Capabilities
 from harness.model import Script
+
+
+class CallTimeout(Exception):
+    """A call the script did not mark as blocking blocked (raised in the runner's thread: by
+    SIGALRM on a target in real time, at once by one in virtual time, where it cannot end)."""
 
 
 @dataclass
@@ -44,11 +49,12 @@ class CallHandle:
 
 class Target(ABC):
     name: str = ""
-    ip_versions: tuple[str, ...] = VERSIONS    # the address plans it can run (harness.ip)
+    capabilities: Capabilities = EVERYTHING     # what cases may need of it (harness.capabilities)
 
     @abstractmethod
     def setup(self, script: Script) -> None:
-        """Prepare for one case (called in the case's own process)."""
+        """Prepare for one case (called in the case's own process, already in its private
+        network namespace with a read-only /proc/sys: execute.py isolates every target)."""
 
     @abstractmethod
     def now(self) -> float:

@@ -18,6 +18,7 @@ from harness import ip, netns, sched, vnet
 from harness.constants import CONSTANTS
 from harness.errors import CaseError
 from harness.model import Script
+from harness.syscalls import linux_tcp_info
 from harness.targets.base import CallHandle, Captured, Target
 
 SPIN = 0.0007        # the last stretch before a deadline is spent polling, not sleeping
@@ -47,6 +48,8 @@ class KernelAPI:
 
     def is_nonblocking(self, sock: socket.socket) -> bool:
         return not sock.getblocking()
+
+    tcp_info = staticmethod(linux_tcp_info)
 
     def ioctl_int(self, sock: socket.socket, request: int) -> int:
         return struct.unpack("i", fcntl.ioctl(sock, request, b"\0" * 4))[0]
@@ -191,7 +194,6 @@ class KernelTarget(Target):
 
     def setup(self, script: Script) -> None:
         self.scheduling = sched.punctual()
-        netns.enter_private_netns()
         plan = script.plan
         self.wire_version = 6 if plan.ip_version == "ipv6" else 4
         if self.wire_version == 6:

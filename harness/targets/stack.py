@@ -28,9 +28,10 @@ from collections import deque
 from typing import Any, Callable
 
 from harness import netns
+from harness.capabilities import Capabilities
 from harness.errors import CaseError
 from harness.model import Script
-from harness.syscalls import CallResult
+from harness.syscalls import CallResult, linux_tcp_info
 from harness.targets.base import CallHandle, Captured, Target
 from stack import Host, MemoryLink, VirtualClock
 from stack.config import SYSCTL_NAMES
@@ -59,6 +60,8 @@ class StackAPI:
     def is_nonblocking(self, sock: Any) -> bool:
         return not sock.getblocking()
 
+    tcp_info = staticmethod(linux_tcp_info)
+
     def ioctl_int(self, sock: Any, request: int) -> int:
         return sock.ioctl(request)
 
@@ -78,7 +81,8 @@ def route_initcwnd() -> int | None:
 
 class StackTarget(Target):
     name = "stack"
-    ip_versions = ("ipv4",)      # a TCP/IPv4 stack: IPv6 and its sockets are out of its scope
+    # a TCP/IPv4 stack: IPv6 and its sockets are out of its scope
+    capabilities = Capabilities(ip_versions=frozenset({"ipv4"}))
 
     def __init__(self) -> None:
         self.clock = VirtualClock()
@@ -95,7 +99,6 @@ class StackTarget(Target):
         return self._api
 
     def setup(self, script: Script) -> None:
-        netns.enter_private_netns()
         plan = script.plan
         try:
             self.tun = netns.open_tun(address=plan.local_ip, netmask=plan.netmask,

@@ -14,7 +14,7 @@ from harness.execute import run_one
 from harness.icmp import build_icmp_error
 from harness.ip import IPv4, IPv6, decode, decode_v6, encode, upper_checksum
 from harness.loader import load, runner_versions
-from harness.result import ERROR, FAIL, PASS, SKIPPED
+from harness.result import ERROR, FAIL, NOT_APPLICABLE, PASS
 from harness.suite import jobs_for, skipped_result, variants
 from harness.tcp import ACK, PSH, TCPSegment
 
@@ -138,14 +138,14 @@ def test_an_address_of_the_wrong_family_is_an_error_of_that_run_only(tmp_path):
     assert str(jobs[2].error) == f"{path}:1:1: --local_ip=10.0.0.1 is not an IPv6 address (ipv6)"
 
 
-def test_the_stack_target_skips_runs_it_cannot_make(tmp_path):
+def test_runs_the_stack_target_cannot_make_are_not_applicable(tmp_path):
     path = tmp_path / "both.pkt"
     path.write_text("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n")
     jobs = jobs_for(str(path), ["stack"])
     skipped = [skipped_result(j) for j in jobs]
     assert skipped[0] is None
-    assert all(s is not None and s.verdict == SKIPPED for s in skipped[1:])
-    assert "does not run ipv6" in skipped[2].expectation
+    assert all(s is not None and s.verdict == NOT_APPLICABLE for s in skipped[1:])
+    assert skipped[2].expectation == "needs ipv6 (the target runs ipv4)"
 
 
 def _run(tmp_path: Path, text: str, version: str, name: str = "script.pkt"):

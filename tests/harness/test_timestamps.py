@@ -21,7 +21,7 @@ def test_a_stamp_at_or_after_the_read_marks_an_unstamped_packet():
 
 @needs_root
 def test_after_setup_packets_are_stamped_when_they_arrive():
-    """Run in a child: the kernel target enters a namespace of its own."""
+    """Run in a child, in a namespace of its own."""
     pid = os.fork()
     if pid == 0:
         code = 1
@@ -29,6 +29,8 @@ def test_after_setup_packets_are_stamped_when_they_arrive():
             from harness.grammar import parse_script
             from harness.model import Script
             from harness.targets.kernel import PACKET_OUTGOING, STAMP_PROBE, KernelTarget
+            from harness.netns import enter_private_netns
+            enter_private_netns()          # as execute.py does before any target's setup
             target = KernelTarget()
             target.setup(Script(id="t", path="<t>", events=parse_script(
                 "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n", "<t>")))

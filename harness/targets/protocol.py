@@ -1,0 +1,479 @@
+"""Any TCP implementation behind an adapter that speaks the target protocol (PROTOCOL.md).
+
+Theory of operation: the case runs in its own process, network namespace and read-only
+/proc/sys, as on every target; the adapter is started there for this one case and killed at
+its end. The script's calls become protocol calls through `AdapterSocket`s, which look like
+Python sockets to the syscall layer (harness/syscalls.py). Time:
+- virtual (the hello says so): the case's clock is the adapter's. Every injected packet is
+  followed by a `sync`, so the stack has processed it before the next line (a call may read
+  what it carried), and whatever the stack sent in answer is on the packet descriptor, stamped
+  with that moment. `wait(until)` advances the clock to min(until, next timer), one timer at
+  a time, so each packet and each completed call carries the time it happened.
+- real: the case's clock is the monotonic clock since init; packets are stamped when they
+  arrive. `sync` after an injection still orders it before the next call.
+A call that blocks (a `pending` first reply) runs on a thread of its own when the script
+says it blocks (`...`); once the adapter answers a sync or advance, `wait` lets every such
+thread finish what the replies it got made it do before it looks at time or packets again.
+In virtual time a pending call the script did not mark as blocking can never complete
+(time stands still during it), so it fails at once as "the call blocked".
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import math
+import os
+import select
+import socket
+import struct
+import threading
+import time
+from collections import deque
+from typing import Any, Callable
+
+from harness import netns
+from harness.capabilities import TCPI_STATE, Capabilities, option_name
+from harness.constants import CONSTANTS, TCP_STATES
+from harness.errors import CaseError
+from harness.model import Script
+from harness.record import ADAPTER_STDERR
+from harness.targets.adapter import DATAGRAM_MAX, Adapter
+from harness.targets.base import CallHandle, CallTimeout, Captured, Target
+
+# RFC 9293 3.3.2 state names and Linux's (TCP_INFO's tcpi_state, `assert N state X`).
+RFC_STATES = {"LISTEN": "LISTEN", "SYN-SENT": "SYN_SENT", "SYN-RECEIVED": "SYN_RECV",
+              "ESTABLISHED": "ESTABLISHED", "FIN-WAIT-1": "FIN_WAIT1", "FIN-WAIT-2": "FIN_WAIT2",
+              "CLOSE-WAIT": "CLOSE_WAIT", "CLOSING": "CLOSING", "LAST-ACK": "LAST_ACK",
+              "TIME-WAIT": "TIME_WAIT", "CLOSED": "CLOSE"}
+SOCKOPT_LEVELS = {socket.SOL_SOCKET: "SOL_SOCKET", socket.IPPROTO_TCP: "IPPROTO_TCP",
+                  socket.IPPROTO_IP: "IPPROTO_IP", socket.IPPROTO_IPV6: "IPPROTO_IPV6"}
+MSG_FLAGS = ("MSG_PEEK", "MSG_OOB", "MSG_DONTWAIT", "MSG_WAITALL", "MSG_MORE", "MSG_NOSIGNAL")
+POLL_EVENTS = ("POLLIN", "POLLPRI", "POLLOUT", "POLLERR", "POLLHUP", "POLLNVAL", "POLLRDHUP")
+SHUT = {socket.SHUT_RD: "SHUT_RD", socket.SHUT_WR: "SHUT_WR", socket.SHUT_RDWR: "SHUT_RDWR"}
+IOCTLS = ("SIOCINQ", "SIOCOUTQ", "SIOCATMARK")
+SETTLE_LIMIT = 10.0    # seconds call threads may take to act on the replies of one step
+
+
+def _name(value: int, prefix: str, names: tuple[str, ...] | None = None) -> str:
+    """The constant name of `value` among those starting with `prefix` (or in `names`)."""
+    for name, number in CONSTANTS.items():
+        if number == value and name.startswith(prefix) and (names is None or name in names):
+            return name
+    raise CaseError(None, f"no {prefix}* name for {value} in the target protocol")
+
+
+def _flag_names(mask: int, names: tuple[str, ...]) -> list[str]:
+    return [n for n in names if n in CONSTANTS and mask & CONSTANTS[n]]
+
+
+def _mask(names: list[str]) -> int:
+    value = 0
+    for name in names:
+        value |= CONSTANTS.get(name, 0)
+    return value
+
+
+class AdapterSocket:
+    """A socket of the adapter's stack, with the Python socket methods the syscall layer uses;
+    each method is one protocol call."""
+
+    def __init__(self, target: "ProtocolTarget", fd: int, family: int, nonblocking: bool) -> None:
+        self.target, self.fd, self.family = target, fd, family
+        self.nonblocking = nonblocking
+        self.names: dict[str, tuple[str, int]] = {}    # getsockname/getpeername, once known
+
+    def _call(self, op: str, **args: Any) -> dict[str, Any]:
+        reply = self.target.call(op, fd=self.fd, **args)
+        if reply.get("ret", 0) < 0:
+            code = getattr(errno, str(reply.get("errno")), None)
+            if code is None:
+                raise CaseError(None, f"{op} failed with an errno name Linux does not have: "
+                                f"{reply.get('errno')!r}")
+            raise OSError(code, os.strerror(code))
+        return reply
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def bind(self, address: tuple) -> None:
+        self._call("bind", addr=_address(address))
+
+    def listen(self, backlog: int) -> None:
+        self._call("listen", backlog=backlog)
+
+    def accept(self) -> tuple["AdapterSocket", tuple[str, int]]:
+        reply = self._call("accept")
+        addr = reply.get("addr") or {}
+        return (AdapterSocket(self.target, reply["ret"], self.family, False),
+                (str(addr.get("ip", "")), int(addr.get("port", 0))))
+
+    def connect_ex(self, address: tuple) -> int:
+        try:
+            self._call("connect", addr=_address(address))
+        except OSError as exc:
+            return exc.errno or 0
+        return 0
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        reply = self._call("read", count=size, flags=_flag_names(flags, MSG_FLAGS))
+        return bytes.fromhex(reply.get("data", ""))
+
+    def send(self, data: bytes, flags: int = 0) -> int:
+        return int(self._call("write", data=data.hex(), flags=_flag_names(flags, MSG_FLAGS))["ret"])
+
+    def sendto(self, data: bytes, flags: int, address: tuple) -> int:
+        if self.names.get("peer") is None:
+            self.connect_ex(address)       # TCP's sendto with an address: connect, then send
+        return self.send(data, flags)
+
+    def close(self) -> None:
+        self._call("close")
+
+    def shutdown(self, how: int) -> None:
+        self._call("shutdown", how=SHUT.get(how, str(how)))
+
+    def setsockopt(self, level: int, name: int, value: int | bytes) -> None:
+        level_name, option = _option(level, name)
+        self._call("setsockopt", level=level_name, name=option, value=_option_value(option, value))
+
+    def getsockopt(self, level: int, name: int, buflen: int = 0) -> int | bytes:
+        level_name, option = _option(level, name)
+        value = self._call("getsockopt", level=level_name, name=option).get("value")
+        if isinstance(value, dict) and "l_onoff" in value:
+            raw = struct.pack("ii", value["l_onoff"], value["l_linger"])
+        elif isinstance(value, dict) and "hex" in value:
+            raw = bytes.fromhex(value["hex"])
+        elif isinstance(value, str):
+            raw = value.encode()
+        elif not buflen:
+            return int(value)
+        else:
+            raw = struct.pack("i", int(value))
+        return raw[:buflen].ljust(buflen, b"\0") if buflen else raw
+
+    def setblocking(self, on: bool) -> None:
+        self._call("fcntl", nonblock=not on)
+        self.nonblocking = not on
+
+    def getblocking(self) -> bool:
+        return not self._call("fcntl").get("nonblock", self.nonblocking)
+
+    def getsockname(self) -> tuple[str, int]:
+        return self._name("getsockname", "sock")
+
+    def getpeername(self) -> tuple[str, int]:
+        return self._name("getpeername", "peer")
+
+    def _name(self, op: str, key: str) -> tuple[str, int]:
+        """Ports do not change once connected: a known peer name is asked for only once."""
+        if key in self.names and "peer" in self.names:
+            return self.names[key]
+        addr = self._call(op).get("addr") or {}
+        found = (str(addr.get("ip", "")), int(addr.get("port", 0)))
+        if found[1]:
+            self.names[key] = found
+        return found
+
+
+def _option(level: int, name: int) -> tuple[str, str]:
+    level_name = SOCKOPT_LEVELS.get(level)
+    option = option_name(level_name, name) if level_name else None
+    if option is None:
+        raise CaseError(None, f"socket option {level}:{name} has no name in the target protocol")
+    return level_name, option
+
+
+def _address(address: tuple) -> dict[str, Any]:
+    return {"ip": address[0], "port": address[1]}
+
+
+def _option_value(name: str, value: int | bytes) -> Any:
+    """A setsockopt value as the protocol writes it: an integer, SO_LINGER's object, a string
+    (TCP_CONGESTION) or, for any other structure, its bytes in hex."""
+    if isinstance(value, int):
+        return value
+    if name == "SO_LINGER" and len(value) == 8:
+        onoff, linger = struct.unpack("ii", value)
+        return {"l_onoff": onoff, "l_linger": linger}
+    if name == "TCP_CONGESTION":
+        return value.rstrip(b"\0").decode(errors="replace")
+    if len(value) == 4:
+        return struct.unpack("i", value)[0]
+    return {"hex": value.hex()}
+
+
+class ProtocolAPI:
+    """The SocketAPI (harness/syscalls.py) of a protocol target."""
+
+    def __init__(self, target: "ProtocolTarget") -> None:
+        self.target = target
+
+    def socket(self, family: int, type_: int, proto: int) -> AdapterSocket:
+        nonblock = bool(type_ & CONSTANTS.get("SOCK_NONBLOCK", 0))
+        reply = self.target.call("socket", family=_name(family, "AF_"), type="SOCK_STREAM",
+                                 nonblock=nonblock)
+        if reply.get("ret", -1) < 0:
+            code = getattr(errno, str(reply.get("errno")), errno.EINVAL)
+            raise OSError(code, os.strerror(code))
+        return AdapterSocket(self.target, reply["ret"], family, nonblock)
+
+    def poll(self, entries: list[tuple[Any, int]], timeout: float | None) -> list[tuple[Any, int]]:
+        reply = self.target.call("poll", fds=[{"fd": s.fd, "events": _flag_names(ev, POLL_EVENTS)}
+                                              for s, ev in entries],
+                                 timeout_us=-1 if timeout is None else round(timeout * 1e6))
+        return [(sock, _mask(names)) for (sock, _), names in zip(entries, reply.get("revents", []))
+                if names]
+
+    def set_nonblocking(self, sock: AdapterSocket, on: bool) -> None:
+        sock.setblocking(not on)
+
+    def is_nonblocking(self, sock: AdapterSocket) -> bool:
+        return not sock.getblocking()
+
+    def ioctl_int(self, sock: AdapterSocket, request: int) -> int:
+        return int(sock._call("ioctl", request=_name(request, "SIOC", IOCTLS)).get("value", 0))
+
+    def tcp_info(self, sock: AdapterSocket) -> dict[str, int]:
+        """TCP_INFO's fields read from the RFC 9293 state the adapter reports (PROTOCOL.md 5)."""
+        state = sock._call("state").get("state", {})
+        info: dict[str, int] = {k: v for k, v in state.items() if k.startswith("tcpi_")}
+        for field, keys in TCPI_STATE.items():
+            if field in info or not all(k in state for k in keys):
+                continue
+            if field == "tcpi_state":
+                info[field] = TCP_STATES[RFC_STATES.get(state["state"], "CLOSE")]
+            elif len(keys) == 2:
+                info[field] = state[keys[0]] // max(state[keys[1]], 1)
+            else:
+                info[field] = state[keys[0]]
+        return info
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        """pipe, open, epoll...: not in the protocol (such a case is not-applicable)."""
+        def unsupported(*args: object) -> Any:
+            raise CaseError(None, f"{name}() is not a call of the target protocol")
+        return unsupported
+
+
+class _Calls:
+    """Threads running blocking calls, and whether each is busy (running Python, not waiting
+    for a pending call's final reply)."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.busy: set[int] = set()        # ids of CallHandles
+        self.local = threading.local()     # the handle a call thread runs
+        self.sent = threading.Event()      # the newest call thread has sent its request
+
+    def set(self, handle: CallHandle, busy: bool) -> None:
+        with self.cond:
+            (self.busy.add if busy else self.busy.discard)(id(handle))
+            self.cond.notify_all()
+
+    def settle(self) -> None:
+        with self.cond:
+            if not self.cond.wait_for(lambda: not self.busy, SETTLE_LIMIT):
+                raise CaseError(None, "a blocking call did not finish after its final reply")
+
+
+class ProtocolTarget(Target):
+    """One adapter command as a target; `name` is what reports call it."""
+
+    def __init__(self, name: str, argv: list[str], capabilities: Capabilities) -> None:
+        self.name = name
+        self.argv = argv
+        self.capabilities = capabilities
+        self.adapter: Adapter | None = None
+        self._api = ProtocolAPI(self)
+        self._calls = _Calls()
+        self.virtual = True
+        self.clock = 0.0               # virtual time, seconds: as the last advance set it
+        self.next_us: int | None = None
+        self.last_advance = -1.0
+        self.called = False            # a call was made since the last sync or advance
+        self.t0 = 0.0                  # real time: when init was answered
+        self.sent = 0                  # packets written to the adapter so far
+        self.outbound: deque[Captured] = deque()
+        self.finished = threading.Event()    # a call thread completed since the last wait
+        self.seen: dict[str, str] = {}       # declared sysctls as last read in the namespace
+
+    @property
+    def api(self) -> ProtocolAPI:
+        return self._api
+
+    def setup(self, script: Script) -> None:
+        self.adapter = Adapter(self.argv)
+        hello = self.adapter.hello
+        self.virtual = hello.time == "virtual"
+        plan = script.plan
+        self.seen = netns.read_sysctls(tuple(s for s in hello.sysctls if "*" not in s))
+        sysctls = {k: netns.sysctl_text(v) for k, v in script.sysctl.items()
+                   if hello.capabilities.has_sysctl(k)}
+        six = plan.ip_version == "ipv6"
+        prefix = plan.prefix_len if six else ipaddress.IPv4Network(f"0.0.0.0/{plan.netmask}").prefixlen
+        init = {"ip_version": "ipv6" if six else "ipv4", "local_ip": plan.local_ip,
+                "remote_ip": plan.remote_ip, "prefix_len": prefix,
+                "gateway_ip": _gateway(plan.local_ip, prefix), "mtu": plan.mtu, "seed": 1,
+                "sysctls": sysctls}
+        if plan.offload:
+            init["offload"] = True
+        self.adapter.request("init", **init)
+        self.t0 = time.monotonic()
+
+    # -- calls -------------------------------------------------------------------------------
+    def call(self, op: str, **args: Any) -> dict[str, Any]:
+        """One protocol call, from the runner's thread or a blocking call's own thread."""
+        assert self.adapter is not None
+        handle: CallHandle | None = getattr(self._calls.local, "handle", None)
+        on_final = (lambda: self._calls.set(handle, True)) if handle is not None else None
+        reply = self.adapter.send(op, on_final, **args)
+        self.called = True
+        if handle is not None:
+            self._calls.sent.set()
+        first = self.adapter.result(op, reply, reply.first)
+        if not reply.pending:
+            return first
+        if handle is None and self.virtual:
+            raise CallTimeout()
+        if handle is not None:
+            self._calls.set(handle, False)     # waiting for the timeline, not running
+        final = self.adapter.result(op, reply, reply.final)
+        if handle is not None and not self.virtual and isinstance(final.get("done_us"), int):
+            self._calls.local.done = final["done_us"] / 1e6    # when the stack completed it
+        return final
+
+    def start_call(self, fn: Callable[[], Any]) -> CallHandle:
+        handle = CallHandle()
+        self._calls.set(handle, True)
+        self._calls.sent.clear()
+
+        def run() -> None:
+            self._calls.local.handle = handle
+            self._calls.local.done = None
+            try:
+                handle.result = fn()
+            except BaseException as exc:      # reported by the runner with the script line
+                handle.error = exc
+            handle.finished_at = self._calls.local.done or self.now()
+            handle.event.set()
+            self.finished.set()
+            self._calls.sent.set()
+            self._calls.set(handle, False)
+        threading.Thread(target=run, name="blocking-call", daemon=True).start()
+        # The timeline goes on once the call is under way: in virtual time once it pends or
+        # is done (nothing moves meanwhile), in real time once its request is sent (as the
+        # kernel target's goes on once the call's thread runs).
+        if self.virtual:
+            self._calls.settle()
+        elif not self._calls.sent.wait(SETTLE_LIMIT):
+            raise CaseError(None, "a blocking call did not start")
+        return handle
+
+    # -- packets and time --------------------------------------------------------------------
+    def now(self) -> float:
+        if self.virtual:
+            return self.clock
+        return time.monotonic() - self.t0
+
+    def inject(self, data: bytes) -> None:
+        assert self.adapter is not None
+        self.adapter.packets.send(data)
+        self.sent += 1
+        self._step("sync", packets=self.sent)
+
+    def _step(self, op: str, **args: Any) -> None:
+        """A sync or advance: its reply means the stack is quiet; collect what it sent."""
+        assert self.adapter is not None
+        self.called = False
+        reply = self.adapter.request(op, **args)
+        self._calls.settle()
+        if self.virtual:
+            self.next_us = reply.get("next_us")
+        self._collect()
+
+    def _collect(self) -> None:
+        assert self.adapter is not None
+        while True:
+            try:
+                data = self.adapter.packets.recv(DATAGRAM_MAX, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return
+            self.outbound.append(Captured(self.now(), data))
+
+    def wait(self, until: float) -> Captured | None:
+        return self._wait_virtual(until) if self.virtual else self._wait_real(until)
+
+    def _wait_virtual(self, until: float) -> Captured | None:
+        """The clock goes to min(until, the stack's next timer), one timer at a time; like a
+        real wait it ends just past `until`, so that the runner sees the deadline passed."""
+        while True:
+            if self.called:            # what calls made the stack send was sent at this time
+                self._step("sync", packets=self.sent)
+            if self.outbound:
+                return self.outbound.popleft()
+            if self.finished.is_set():
+                self.finished.clear()
+                return None
+            if self.now() > until:
+                return None
+            past = math.nextafter(until, math.inf)
+            step = past if self.next_us is None else min(past, max(self.next_us / 1e6, self.clock))
+            if step == self.last_advance:       # a timer reported due but not fired: go on
+                step = past
+            # The case's clock is `step`; the adapter's goes to the microsecond at or after it
+            # (float noise below 1 ns ignored: `until` is often a hair past a whole
+            # microsecond). Replies during the advance happen at `step`.
+            self.clock = self.last_advance = max(step, self.clock)
+            self._step("advance", to_us=math.ceil(self.clock * 1e6 - 1e-3))
+
+    def _wait_real(self, until: float) -> Captured | None:
+        assert self.adapter is not None
+        while True:
+            self._collect()
+            if self.outbound:
+                return self.outbound.popleft()
+            if self.finished.is_set():
+                self.finished.clear()
+                return None
+            remaining = until - self.now()
+            if remaining <= 0:
+                return None
+            select.select([self.adapter.packets], [], [], min(remaining, 0.01))
+
+    # -- sysctls, end, report ----------------------------------------------------------------
+    def after_shell(self) -> None:
+        """Declared sysctls a shell command changed in the namespace go to the adapter."""
+        if self.adapter is None or not self.seen:
+            return
+        now = netns.read_sysctls(tuple(self.seen))
+        for name, value in now.items():
+            if self.seen.get(name) != value:
+                self.adapter.request("sysctl", name=name, value=value)
+        self.seen = now
+
+    def teardown(self) -> None:
+        if self.adapter is not None:
+            self.adapter.quit()
+
+    def environment(self) -> dict[str, str]:
+        if self.adapter is None:
+            return {}
+        hello = self.adapter.hello
+        env = {"adapter": self.adapter.where.removeprefix("adapter "),
+               "stack": f"{hello.name} {hello.version}".strip(), "clock": hello.time}
+        stderr = self.adapter.stderr_text()
+        if stderr.strip():
+            env[ADAPTER_STDERR] = stderr
+        return env
+
+
+def _gateway(local_ip: str, prefix: int) -> str:
+    """An on-link address that is not the stack's own, for stacks that route through one."""
+    network = ipaddress.ip_interface(f"{local_ip}/{prefix}").network
+    local = ipaddress.ip_address(local_ip)
+    for host in (local + 1, local - 1):
+        if host in network and host not in (network.network_address, network.broadcast_address):
+            return str(host)
+    return str(local)
+
