@@ -219,7 +219,10 @@ def _rounds(args: argparse.Namespace, skipped: list[Result], runnable: list[Job]
         if args.repeat > 1:
             print(f"-- run {round_ + 1} of {args.repeat}", flush=True)
         t0 = time.monotonic()
-        results = list(skipped)
+        results: list[Result] = []
+        for result in skipped:           # decided before the run: skipped, not applicable
+            results.append(result)
+            _progress(result, len(results), total, args.quiet)
         for result in run_jobs(runnable, args.jobs, args.tolerance_scale, stop):
             results.append(expectations.apply(result, resolve(result.target).expectations_name))
             _progress(results[-1], len(results), total, args.quiet)
