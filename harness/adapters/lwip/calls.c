@@ -168,6 +168,7 @@ static int arg_hex(const struct jval *req, const char *key, unsigned char **out,
     if (sscanf(v->str + 2 * i, "%2x", &byte) != 1 || !strchr("0123456789abcdefABCDEF", v->str[2 * i]) ||
         !strchr("0123456789abcdefABCDEF", v->str[2 * i + 1])) {
       free(*out);
+      *out = NULL;
       snprintf(err, errlen, "'%s' must be a string of hex digit pairs", key);
       return -1;
     }
