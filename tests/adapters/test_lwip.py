@@ -243,6 +243,15 @@ def test_retransmission_backs_off_in_virtual_time(adapter: Adapter) -> None:
     assert state["cwnd"] == state["SMSS"]
 
 
+def test_one_advance_fires_each_timer_at_its_own_due_time(adapter: Adapter) -> None:
+    fd, iss = passive_open(adapter)
+    assert call(adapter, "write", fd=fd, data="61" * 10)["ret"] == 10
+    adapter.packets()
+    adapter.advance(10_000_000)  # RTO 3 s, then 6 s: two retransmissions in one step
+    assert len(adapter.packets()) == 2
+    assert call(adapter, "state", fd=fd)["state"]["RTO"] == 12_000_000
+
+
 def test_close_sends_fin_and_the_peer_fin_is_acked(adapter: Adapter) -> None:
     fd, iss = passive_open(adapter)
     assert call(adapter, "close", fd=fd)["ret"] == 0

@@ -7,7 +7,7 @@
 
 #include "json.h"
 
-/* clock.c / netif.c: the virtual clock (microseconds since init) and the packet descriptor. */
+/* clock.c: the virtual clock (microseconds since init); netif.c: the packet descriptor. */
 extern _Atomic uint64_t adapter_now_us;
 int netif_setup(int pkt_fd, const char *local_ip, int prefix_len, const char *gateway_ip, int mtu,
                 char *err, size_t errlen);

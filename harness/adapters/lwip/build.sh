@@ -15,7 +15,7 @@ bin="$dir/lwip-adapter"
 if [ ! -x "$bin" ]; then
   mkdir -p "$dir"
   tmp="$(mktemp "$dir/.build.XXXXXX")"
-  gcc -std=gnu11 -O2 -g -Wall -Wextra -I/usr/include/lwip -o "$tmp" "$here"/*.c -llwip -lpthread >&2
+  gcc -std=gnu11 -O2 -g -Wall -Wextra -I/usr/include/lwip -o "$tmp" "$here"/*.c -llwip -lpthread -ldl >&2
   mv "$tmp" "$bin" # atomic: parallel builds never see a half-written binary
 fi
 echo "$bin"

@@ -1,5 +1,5 @@
 /* The stack's one network interface: IPv4 packets to and from rfcdrill's packet descriptor
- * (no link layer, no ARP), and the virtual clock lwIP reads through sys_now(). */
+ * (no link layer, no ARP). */
 #define _GNU_SOURCE
 #include "adapter.h"
 
@@ -13,12 +13,6 @@
 #include "lwip/netif.h"
 #include "lwip/pbuf.h"
 #include "lwip/tcpip.h"
-
-_Atomic uint64_t adapter_now_us;
-
-/* liblwip calls sys_now() through the PLT, so this definition replaces the unix port's
- * real-time clock everywhere in the library: lwIP's clock is milliseconds of virtual time. */
-u32_t sys_now(void) { return (u32_t)(adapter_now_us / 1000); }
 
 static struct netif nif;
 static int packet_fd = -1;
