@@ -81,9 +81,9 @@ class Adapter:
                 return message
         return None
 
-    def init(self) -> None:
-        assert self.request("init", ip_version="ipv4", local_ip=LOCAL, remote_ip=REMOTE, prefix_len=16,
-                            gateway_ip="192.168.0.2", mtu=1500, seed=1, sysctls={}) == {"id": 1, "ok": True}
+    def init(self, **sysctls: str) -> dict:
+        return self.request("init", ip_version="ipv4", local_ip=LOCAL, remote_ip=REMOTE, prefix_len=16,
+                            gateway_ip="192.168.0.2", mtu=1500, seed=1, sysctls=sysctls)
 
     def send(self, segment: TCP, payload: bytes = b"") -> dict:
         """Sends one segment from the peer and syncs; returns the sync reply."""
@@ -115,7 +115,7 @@ class Adapter:
 @pytest.fixture
 def adapter(binary: str):
     a = Adapter(binary)
-    a.init()
+    assert a.init() == {"id": 1, "ok": True}
     yield a
     a.close()
 
@@ -180,6 +180,58 @@ def test_syn_ack_offers_mss_and_window_scale_only(adapter: Adapter) -> None:
                      options=[("MSS", 1000), ("SAckOK", b""), ("Timestamp", (1, 0)), ("WScale", 7)]))
     [synack] = adapter.packets()
     assert synack[TCP].options == [("MSS", 1460), ("NOP", None), ("WScale", 1)]
+
+
+def checksums_correct(packet: IP) -> bool:
+    fresh = packet.copy()
+    del fresh[IP].chksum, fresh[TCP].chksum
+    fresh = IP(bytes(fresh))
+    return (fresh[IP].chksum, fresh[TCP].chksum) == (packet[IP].chksum, packet[TCP].chksum)
+
+
+@pytest.fixture
+def unscaled(binary: str):
+    a = Adapter(binary)
+    assert a.init(**{"net.ipv4.tcp_window_scaling": "0", "net.ipv4.tcp_sack": "0"}) == {"id": 1, "ok": True}
+    yield a
+    a.close()
+
+
+def test_window_scaling_off_hides_the_peers_offer(unscaled: Adapter) -> None:
+    fd, iss = passive_open(unscaled)
+    assert call(unscaled, "state", fd=fd)["state"]["SND.WND"] == 512  # not scaled by the offered 7
+    data(unscaled, iss, 1001, b"x")
+    unscaled.advance(250_000)
+    [ack] = unscaled.packets()
+    # 65535 less the unread octet, unscaled (scaled by lwIP's shift 1 it would read 32767).
+    assert ack[TCP].ack == 1002 and ack[TCP].window == 65534
+
+
+def test_window_scaling_off_syn_ack_and_syn_carry_mss_only(unscaled: Adapter) -> None:
+    listen(unscaled)
+    unscaled.send(TCP(sport=PEER_PORT, dport=PORT, flags="S", seq=1000, window=65535,
+                      options=[("MSS", 1460), ("NOP", None), ("WScale", 7)]))
+    [synack] = unscaled.packets()
+    assert synack[TCP].options == [("MSS", 1460)] and checksums_correct(synack)
+    fd = call(unscaled, "socket", family="AF_INET", type="SOCK_STREAM", nonblock=True)["ret"]
+    assert call(unscaled, "connect", fd=fd, addr={"ip": REMOTE, "port": 9}) == {
+        "id": unscaled.next_id, "ret": -1, "errno": "EINPROGRESS"}
+    [syn] = unscaled.packets()
+    assert syn[TCP].options == [("MSS", 1460)] and syn[TCP].dataofs == 6 and checksums_correct(syn)
+    assert syn[IP].len == 44
+
+
+def test_sysctls_lwip_cannot_apply_are_refused_by_name(binary: str) -> None:
+    a = Adapter(binary)
+    try:
+        caps = a.hello["capabilities"]
+        assert caps["sysctls"] == ["net.ipv4.tcp_window_scaling"]  # the one the adapter applies
+        assert caps["fixed_sysctls"]["net.ipv4.tcp_sack"] == "0"
+        assert "LWIP_TCP_SACK_OUT=0" in a.init(**{"net.ipv4.tcp_sack": "1"})["error"]
+        assert "lwIP has no ECN" in a.init(**{"net.ipv4.tcp_ecn": "2"})["error"]
+        assert "not one this adapter declares" in a.init(**{"net.ipv4.tcp_rfc1337": "1"})["error"]
+    finally:
+        a.close()
 
 
 def test_active_open_completes_connect_during_sync(adapter: Adapter) -> None:

@@ -13,6 +13,11 @@ int netif_setup(int pkt_fd, const char *local_ip, int prefix_len, const char *ga
                 char *err, size_t errlen);
 int netif_input_one(char *err, size_t errlen); /* reads and processes one packet */
 
+/* sysctl.c: the sysctls the hello declares; at 0, tcp_window_scaling is applied in netif.c. */
+extern int adapter_window_scaling;
+void sysctls_hello(struct sb *b, int applicable);
+int sysctl_apply(const char *name, const char *value, char *err, size_t errlen);
+
 /* quiesce.c: threads that may block inside lwIP, and waiting until all of them are stuck. */
 struct worker;
 struct worker *worker_new(void);         /* registered, RUNNING, not yet started */

@@ -41,7 +41,11 @@ static void hello(void) {
             LWIP_VERSION_STRING);
   sockopts_hello(&b);
   sb_printf(&b, "], \"state\": [\"state\", \"SND.UNA\", \"SND.NXT\", \"SND.WND\", \"RCV.NXT\", \"RCV.WND\", "
-                "\"cwnd\", \"ssthresh\", \"RTO\", \"SMSS\"], \"sysctls\": []}}");
+                "\"cwnd\", \"ssthresh\", \"RTO\", \"SMSS\"], \"sysctls\": [");
+  sysctls_hello(&b, 1);
+  sb_printf(&b, "], \"fixed_sysctls\": {");
+  sysctls_hello(&b, 0);
+  sb_printf(&b, "}}}");
   emit(&b);
   sb_free(&b);
 }
@@ -93,6 +97,30 @@ static void quiesce(void) {
   workers_reap();
 }
 
+/* A sysctl value as text: a string, or an integer as rfcdrill may send one. */
+static int sysctl_text(const struct jval *v, char *out, size_t outlen, char *err, size_t errlen) {
+  if (v->type == J_STR && v->len < outlen) {
+    memcpy(out, v->str, v->len + 1);
+    return 0;
+  }
+  if (v->type == J_NUM && v->is_int) {
+    snprintf(out, outlen, "%lld", (long long)v->integer);
+    return 0;
+  }
+  snprintf(err, errlen, "sysctl %s: the value must be a string", v->key ? v->key : "");
+  return -1;
+}
+
+static int do_sysctl(const struct jval *req, char *err, size_t errlen) {
+  const struct jval *name = json_get(req, "name"), *value = json_get(req, "value");
+  char text[32];
+  if (!name || name->type != J_STR || !value) {
+    snprintf(err, errlen, "sysctl needs 'name' and 'value'");
+    return -1;
+  }
+  return sysctl_text(value, text, sizeof text, err, errlen) || sysctl_apply(name->str, text, err, errlen) ? -1 : 0;
+}
+
 static sem_t tcpip_started;
 
 static void tcpip_ready(void *arg) {
@@ -122,9 +150,13 @@ static int do_init(const struct jval *req, char *err, size_t errlen) {
     snprintf(err, errlen, "init needs local_ip (string), prefix_len and mtu (integers)");
     return -1;
   }
-  if (sysctls && sysctls->type == J_OBJ && sysctls->child) {
-    snprintf(err, errlen, "sysctl %s: this adapter declares no sysctls", sysctls->child->key);
+  if (sysctls && sysctls->type != J_OBJ && sysctls->type != J_NULL) {
+    snprintf(err, errlen, "'sysctls' must be an object of names and string values");
     return -1;
+  }
+  for (const struct jval *s = sysctls ? sysctls->child : NULL; s; s = s->next) {
+    char value[32];
+    if (sysctl_text(s, value, sizeof value, err, errlen) || sysctl_apply(s->key, value, err, errlen)) return -1;
   }
   /* lwIP draws its first ephemeral port from rand() in lwip_init (tcpip_init calls it). */
   srand(seed && seed->type == J_NUM && seed->is_int ? (unsigned)seed->integer : 1);
@@ -219,8 +251,7 @@ static int handle(const char *line, size_t len) {
   } else if (!strcmp(op->str, "state")) {
     rc = state_reply(id, req, err, sizeof err);
   } else if (!strcmp(op->str, "sysctl")) {
-    snprintf(err, sizeof err, "this adapter declares no sysctls");
-    rc = -1;
+    if (!(rc = do_sysctl(req, err, sizeof err))) reply_ok(id);
   } else {
     int started = calls_start(id, op->str, req, err, sizeof err);
     if (started == 0) snprintf(err, sizeof err, "unknown op %s", op->str);

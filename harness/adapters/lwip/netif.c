@@ -20,10 +20,100 @@ static unsigned char out_buf[65536]; /* output runs under the core lock */
 static unsigned char in_buf[65536];
 static int nif_mtu;
 
+/* ---- net.ipv4.tcp_window_scaling=0 (sysctl.c): the window-scale option leaves SYNs */
+
+static uint32_t sum16(const unsigned char *b, size_t n, uint32_t sum) {
+  for (size_t i = 0; i + 1 < n; i += 2) sum += (uint32_t)(b[i] << 8 | b[i + 1]);
+  if (n & 1) sum += (uint32_t)(b[n - 1] << 8);
+  return sum;
+}
+
+static uint16_t fold(uint32_t sum) {
+  while (sum >> 16) sum = (sum & 0xFFFF) + (sum >> 16);
+  return (uint16_t)~sum;
+}
+
+/* Sets the IPv4 header's and the TCP segment's checksums of an IPv4 packet of len octets. */
+static void checksum_ipv4_tcp(unsigned char *pkt, size_t len) {
+  size_t ihl = (size_t)(pkt[0] & 15) * 4;
+  unsigned char pseudo[12];
+  memcpy(pseudo, pkt + 12, 8);
+  pseudo[8] = 0;
+  pseudo[9] = 6;
+  pseudo[10] = (unsigned char)((len - ihl) >> 8);
+  pseudo[11] = (unsigned char)(len - ihl);
+  pkt[10] = pkt[11] = 0;
+  uint16_t ip = fold(sum16(pkt, ihl, 0));
+  pkt[10] = (unsigned char)(ip >> 8);
+  pkt[11] = (unsigned char)ip;
+  unsigned char *tcp = pkt + ihl;
+  tcp[16] = tcp[17] = 0;
+  uint16_t sum = fold(sum16(tcp, len - ihl, sum16(pseudo, sizeof pseudo, 0)));
+  tcp[16] = (unsigned char)(sum >> 8);
+  tcp[17] = (unsigned char)sum;
+}
+
+/* The TCP header of an unfragmented IPv4 SYN of len octets, or NULL; *hlen is its length. */
+static unsigned char *ipv4_syn(unsigned char *pkt, size_t len, size_t *hlen) {
+  if (len < 20 || pkt[0] >> 4 != 4 || pkt[9] != 6) return NULL;
+  size_t ihl = (size_t)(pkt[0] & 15) * 4;
+  if (ihl < 20 || len < ihl + 20 || (pkt[6] & 0x3F) || pkt[7]) return NULL; /* a fragment */
+  unsigned char *tcp = pkt + ihl;
+  *hlen = (size_t)(tcp[12] >> 4) * 4;
+  if (!(tcp[13] & 0x02) || *hlen < 20 || ihl + *hlen > len) return NULL;
+  return tcp;
+}
+
+/* A SYN from the peer: the window-scale option becomes NOPs, so lwIP does not scale. */
+static void hide_window_scale(unsigned char *pkt, size_t len) {
+  size_t hlen, i = 20;
+  unsigned char *tcp = ipv4_syn(pkt, len, &hlen);
+  int changed = 0;
+  if (!tcp) return;
+  while (i < hlen && tcp[i] != 0) {
+    if (tcp[i] == 1) { i++; continue; }
+    if (i + 1 >= hlen || tcp[i + 1] < 2 || i + tcp[i + 1] > hlen) return; /* malformed: lwIP judges it */
+    if (tcp[i] == 3) {
+      memset(tcp + i, 1, tcp[i + 1]);
+      changed = 1;
+    }
+    i += tcp[i + 1];
+  }
+  if (changed) checksum_ipv4_tcp(pkt, len);
+}
+
+/* A SYN lwIP sends: the option and its NOP padding are removed. Returns the new length. */
+static size_t drop_window_scale(unsigned char *pkt, size_t len) {
+  size_t hlen, ihl = (size_t)(pkt[0] & 15) * 4, i = 20, n = 20;
+  unsigned char *tcp = ipv4_syn(pkt, len, &hlen);
+  unsigned char opts[60];
+  if (!tcp) return len;
+  while (i < hlen && tcp[i] != 0) {
+    if (tcp[i] == 1) { i++; continue; }
+    if (i + 1 >= hlen || tcp[i + 1] < 2 || i + tcp[i + 1] > hlen) return len;
+    if (tcp[i] != 3) {
+      memcpy(opts + n - 20, tcp + i, tcp[i + 1]);
+      n += tcp[i + 1];
+    }
+    i += tcp[i + 1];
+  }
+  while (n % 4) opts[n++ - 20] = 1;
+  if (n == hlen) return len;
+  memcpy(tcp + 20, opts, n - 20);
+  memmove(tcp + n, tcp + hlen, len - ihl - hlen);
+  len -= hlen - n;
+  tcp[12] = (unsigned char)((n / 4) << 4 | (tcp[12] & 15));
+  pkt[2] = (unsigned char)(len >> 8);
+  pkt[3] = (unsigned char)len;
+  checksum_ipv4_tcp(pkt, len);
+  return len;
+}
+
 static err_t output4(struct netif *netif, struct pbuf *p, const ip4_addr_t *next_hop) {
   (void)netif;
   (void)next_hop;
-  u16_t len = pbuf_copy_partial(p, out_buf, p->tot_len, 0);
+  size_t len = pbuf_copy_partial(p, out_buf, p->tot_len, 0);
+  if (!adapter_window_scaling) len = drop_window_scale(out_buf, len);
   if (send(packet_fd, out_buf, len, 0) < 0) perror("lwip adapter: send on the packet descriptor");
   return ERR_OK;
 }
@@ -98,6 +188,7 @@ int netif_input_one(char *err, size_t errlen) {
     snprintf(err, errlen, "packet descriptor: %s", n == 0 ? "closed" : strerror(errno));
     return -1;
   }
+  if (!adapter_window_scaling) hide_window_scale(in_buf, (size_t)n);
   struct pbuf *p = pbuf_alloc(PBUF_LINK, (u16_t)n, PBUF_RAM);
   if (!p) {
     snprintf(err, errlen, "pbuf_alloc failed for a %zd-octet packet", n);

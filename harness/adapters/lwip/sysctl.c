@@ -1,10 +1,10 @@
-/* The Linux sysctls whose meaning this adapter can apply to Debian's lwIP build.
+/* The Linux sysctls that describe Debian's lwIP build.
  *
- * lwIP's options are fixed when the library is compiled, so most of these are accepted only
- * at the one value that describes what the build always does (no SACK, no timestamps, no
- * RACK, no F-RTO, no early retransmit, no SYN cookies, no rate limit on ACKs to invalid
- * segments, no TOS reflection, Reno congestion control). A different value is refused with
- * an error naming the build option that fixes it.
+ * lwIP's options are fixed when the library is compiled, so most of these are the hello's
+ * `fixed_sysctls`: the one value that describes what the build always does (no SACK, no
+ * timestamps, no ECN, no RACK, no F-RTO, no early retransmit, no SYN cookies, no rate limit
+ * on ACKs to invalid segments, no TOS reflection, Reno congestion control). Should a request
+ * set one to another value anyway, it is refused with an error naming what fixes it.
  *
  * net.ipv4.tcp_window_scaling is the one the adapter applies itself: lwIP (LWIP_WND_SCALE=1)
  * agrees to scale whenever the peer's SYN offers it and always offers it in its own SYN. At
@@ -21,14 +21,15 @@ int adapter_window_scaling = 1;
 
 struct sysctl {
   const char *name;
-  const char *values[3]; /* the values that can be applied */
-  const char *why;       /* what fixes the others */
+  const char *values[3]; /* the values that can be applied; one alone is a fixed value */
+  const char *why;       /* what fixes it */
 };
 
 static const struct sysctl sysctls[] = {
     {"net.ipv4.tcp_sack", {"0"}, "this lwIP build has no SACK (LWIP_TCP_SACK_OUT=0)"},
     {"net.ipv4.tcp_timestamps", {"0"}, "this lwIP build has no timestamps (LWIP_TCP_TIMESTAMPS=0)"},
     {"net.ipv4.tcp_window_scaling", {"0", "1"}, ""},
+    {"net.ipv4.tcp_ecn", {"0"}, "lwIP has no ECN"},
     {"net.ipv4.tcp_congestion_control", {"reno"}, "lwIP implements only Reno"},
     {"net.ipv4.tcp_early_retrans", {"0"}, "lwIP has no early retransmit or tail loss probe"},
     {"net.ipv4.tcp_recovery", {"0"}, "lwIP has no RACK"},
@@ -38,8 +39,15 @@ static const struct sysctl sysctls[] = {
     {"net.ipv4.tcp_reflect_tos", {"0"}, "lwIP does not reflect a SYN's TOS"},
     {NULL, {NULL}, NULL}};
 
-void sysctls_hello(struct sb *b) {
-  for (const struct sysctl *s = sysctls; s->name; s++) sb_printf(b, "%s\"%s\"", s == sysctls ? "" : ", ", s->name);
+/* The hello's `sysctls` (applicable == 1) or `fixed_sysctls` (applicable == 0) members. */
+void sysctls_hello(struct sb *b, int applicable) {
+  const char *sep = "";
+  for (const struct sysctl *s = sysctls; s->name; s++) {
+    if ((s->values[1] != NULL) != applicable) continue;
+    if (applicable) sb_printf(b, "%s\"%s\"", sep, s->name);
+    else sb_printf(b, "%s\"%s\": \"%s\"", sep, s->name, s->values[0]);
+    sep = ", ";
+  }
 }
 
 int sysctl_apply(const char *name, const char *value, char *err, size_t errlen) {
