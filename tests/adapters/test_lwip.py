@@ -309,9 +309,26 @@ def test_close_sends_fin_and_the_peer_fin_is_acked(adapter: Adapter) -> None:
     assert call(adapter, "close", fd=fd)["ret"] == 0
     [fin] = adapter.packets()
     assert fin[TCP].flags == "FA" and fin[TCP].seq == iss + 1
+    # The closed descriptor still names its connection, as on Linux.
+    assert call(adapter, "state", fd=fd)["state"]["state"] == "FIN-WAIT-1"
     adapter.send(TCP(sport=PEER_PORT, dport=PORT, flags="FA", seq=1001, ack=iss + 2, window=512))
     [ack] = adapter.packets()
     assert ack[TCP].flags == "A" and ack[TCP].ack == 1002
+    assert call(adapter, "state", fd=fd)["state"]["state"] == "TIME-WAIT"
+    adapter.advance(121_000_000)  # 2MSL = 2 x 60 s in lwIP
+    assert call(adapter, "state", fd=fd)["state"] == {"state": "CLOSED"}
+    assert call(adapter, "state", fd=fd + 100) == {"id": adapter.next_id, "ret": -1, "errno": "EBADF"}
+
+
+def test_passive_close_reaches_last_ack_after_close(adapter: Adapter) -> None:
+    fd, iss = passive_open(adapter)
+    adapter.send(TCP(sport=PEER_PORT, dport=PORT, flags="FA", seq=1001, ack=iss + 1, window=512))
+    assert call(adapter, "state", fd=fd)["state"]["state"] == "CLOSE-WAIT"
+    assert call(adapter, "close", fd=fd)["ret"] == 0
+    assert call(adapter, "state", fd=fd)["state"]["state"] == "LAST-ACK"
+    # lwIP gives the lowest free number again; from then on it names the new socket.
+    assert call(adapter, "socket", family="AF_INET", type="SOCK_STREAM", nonblock=False)["ret"] == fd
+    assert call(adapter, "state", fd=fd)["state"] == {"state": "CLOSED"}
 
 
 def test_rst_ends_a_blocked_read_with_econnreset(adapter: Adapter) -> None:

@@ -334,6 +334,9 @@ static int outq(int fd, int *value) {
   return ok;
 }
 
+static void remember_closing(int fd);
+static void forget_closed(int fd);
+
 static void run_call(struct call *c, struct sb *b) {
   struct sockaddr_in sin;
   socklen_t slen = sizeof sin;
@@ -377,7 +380,19 @@ static void run_call(struct call *c, struct sb *b) {
     }
     break;
   case OP_SHUTDOWN: ret = lwip_shutdown(c->fd, c->how); break;
-  case OP_CLOSE: ret = lwip_close(c->fd); break;
+  case OP_CLOSE:
+    LOCK_TCPIP_CORE();
+    remember_closing(c->fd);
+    UNLOCK_TCPIP_CORE();
+    ret = lwip_close(c->fd);
+    if (ret < 0) {
+      int e = errno;
+      LOCK_TCPIP_CORE();
+      forget_closed(c->fd);
+      UNLOCK_TCPIP_CORE();
+      errno = e;
+    }
+    break;
   case OP_SETSOCKOPT:
     ret = c->is_linger ? lwip_setsockopt(c->fd, c->level, c->name, &c->linger, sizeof c->linger)
                        : lwip_setsockopt(c->fd, c->level, c->name, &c->ival, sizeof c->ival);
@@ -409,6 +424,11 @@ static void run_call(struct call *c, struct sb *b) {
     break;
   }
   int e = errno;
+  if ((c->op == OP_SOCKET || c->op == OP_ACCEPT) && ret >= 0) { /* a number lwIP gives again */
+    LOCK_TCPIP_CORE();
+    forget_closed(ret);
+    UNLOCK_TCPIP_CORE();
+  }
   sb_printf(b, "{\"id\": %lld, \"ret\": %d", c->id, ret);
   if (ret < 0) {
     put_errno(b, e ? e : EIO);
@@ -590,6 +610,60 @@ static const char *state_names[] = {
     [FIN_WAIT_2] = "FIN-WAIT-2",   [CLOSE_WAIT] = "CLOSE-WAIT", [CLOSING] = "CLOSING",
     [LAST_ACK] = "LAST-ACK",       [TIME_WAIT] = "TIME-WAIT"};
 
+/* A descriptor's connection lives on after close() (FIN-WAIT, LAST-ACK, TIME-WAIT...), but
+ * lwIP frees the socket and its netconn at once, so the adapter remembers each closed
+ * descriptor's four-tuple and finds the pcb again in lwIP's lists of live pcbs; a pointer
+ * kept across calls could dangle once lwIP frees the pcb. The core lock guards the list. */
+struct closed {
+  int fd;
+  ip_addr_t local_ip, remote_ip;
+  u16_t local_port, remote_port;
+  struct closed *next;
+};
+static struct closed *closed_fds;
+
+static void forget_closed(int fd) {
+  for (struct closed **p = &closed_fds; *p;) {
+    struct closed *c = *p;
+    if (c->fd == fd) {
+      *p = c->next;
+      free(c);
+    } else {
+      p = &c->next;
+    }
+  }
+}
+
+/* Before close(fd): remembers its connection (core lock held). */
+static void remember_closing(int fd) {
+  struct tcp_pcb *pcb = socket_pcb(fd);
+  forget_closed(fd);
+  if (!pcb || pcb->state == LISTEN || pcb->state == CLOSED) return;
+  struct closed *c = calloc(1, sizeof *c);
+  if (!c) abort();
+  c->fd = fd;
+  ip_addr_copy(c->local_ip, pcb->local_ip);
+  ip_addr_copy(c->remote_ip, pcb->remote_ip);
+  c->local_port = pcb->local_port;
+  c->remote_port = pcb->remote_port;
+  c->next = closed_fds;
+  closed_fds = c;
+}
+
+static struct tcp_pcb *find_closed(int fd) {
+  for (struct closed *c = closed_fds; c; c = c->next) {
+    if (c->fd != fd) continue;
+    struct tcp_pcb *lists[] = {tcp_active_pcbs, tcp_tw_pcbs};
+    for (int i = 0; i < 2; i++)
+      for (struct tcp_pcb *pcb = lists[i]; pcb; pcb = pcb->next)
+        if (pcb->local_port == c->local_port && pcb->remote_port == c->remote_port &&
+            ip_addr_cmp(&pcb->local_ip, &c->local_ip) && ip_addr_cmp(&pcb->remote_ip, &c->remote_ip))
+          return pcb;
+    return NULL;
+  }
+  return NULL;
+}
+
 int state_reply(long long id, const struct jval *req, char *err, size_t errlen) {
   int fd;
   if (arg_fd(req, &fd, err, errlen)) return -1;
@@ -597,8 +671,10 @@ int state_reply(long long id, const struct jval *req, char *err, size_t errlen) 
   sb_init(&b);
   LOCK_TCPIP_CORE();
   struct lwip_sock *sock = lwip_socket_dbg_get_socket(fd);
-  struct tcp_pcb *pcb = sock ? socket_pcb(fd) : NULL;
-  if (!sock) {
+  int was_closed = 0;
+  for (struct closed *c = closed_fds; c; c = c->next) was_closed |= c->fd == fd;
+  struct tcp_pcb *pcb = sock ? socket_pcb(fd) : find_closed(fd);
+  if (!sock && !was_closed) {
     sb_printf(&b, "{\"id\": %lld, \"ret\": -1, \"errno\": \"EBADF\"}", id);
   } else if (!pcb || pcb->state == CLOSED) {
     /* lwIP frees the pcb when a connection ends (reset, or closed and acknowledged). */
