@@ -622,16 +622,15 @@ struct closed {
 };
 static struct closed *closed_fds;
 
+/* A descriptor has one record at most: remember_closing() forgets the old one first. */
 static void forget_closed(int fd) {
-  for (struct closed **p = &closed_fds; *p;) {
-    struct closed *c = *p;
-    if (c->fd == fd) {
-      *p = c->next;
-      free(c);
-    } else {
-      p = &c->next;
+  for (struct closed **p = &closed_fds; *p; p = &(*p)->next)
+    if ((*p)->fd == fd) {
+      struct closed *gone = *p;
+      *p = gone->next;
+      free(gone);
+      return;
     }
-  }
 }
 
 /* Before close(fd): remembers its connection (core lock held). */
