@@ -320,10 +320,13 @@ def test_close_sends_fin_and_the_peer_fin_is_acked(adapter: Adapter) -> None:
     assert call(adapter, "state", fd=fd + 100) == {"id": adapter.next_id, "ret": -1, "errno": "EBADF"}
 
 
-def test_passive_close_reaches_last_ack_after_close(adapter: Adapter) -> None:
+def test_passive_close_reaches_last_ack_after_shutdown_and_close(adapter: Adapter) -> None:
     fd, iss = passive_open(adapter)
     adapter.send(TCP(sport=PEER_PORT, dport=PORT, flags="FA", seq=1001, ack=iss + 1, window=512))
     assert call(adapter, "state", fd=fd)["state"]["state"] == "CLOSE-WAIT"
+    # lwIP detaches the pcb from the socket once SHUT_WR completes the close.
+    assert call(adapter, "shutdown", fd=fd, how="SHUT_WR")["ret"] == 0
+    assert call(adapter, "state", fd=fd)["state"]["state"] == "LAST-ACK"
     assert call(adapter, "close", fd=fd)["ret"] == 0
     assert call(adapter, "state", fd=fd)["state"]["state"] == "LAST-ACK"
     # lwIP gives the lowest free number again; from then on it names the new socket.

@@ -334,8 +334,8 @@ static int outq(int fd, int *value) {
   return ok;
 }
 
-static void remember_closing(int fd);
-static void forget_closed(int fd);
+static void remember_tuple(int fd);
+static void forget_tuple(int fd);
 
 static void run_call(struct call *c, struct sb *b) {
   struct sockaddr_in sin;
@@ -382,16 +382,9 @@ static void run_call(struct call *c, struct sb *b) {
   case OP_SHUTDOWN: ret = lwip_shutdown(c->fd, c->how); break;
   case OP_CLOSE:
     LOCK_TCPIP_CORE();
-    remember_closing(c->fd);
+    remember_tuple(c->fd);
     UNLOCK_TCPIP_CORE();
     ret = lwip_close(c->fd);
-    if (ret < 0) {
-      int e = errno;
-      LOCK_TCPIP_CORE();
-      forget_closed(c->fd);
-      UNLOCK_TCPIP_CORE();
-      errno = e;
-    }
     break;
   case OP_SETSOCKOPT:
     ret = c->is_linger ? lwip_setsockopt(c->fd, c->level, c->name, &c->linger, sizeof c->linger)
@@ -424,11 +417,11 @@ static void run_call(struct call *c, struct sb *b) {
     break;
   }
   int e = errno;
-  if ((c->op == OP_SOCKET || c->op == OP_ACCEPT) && ret >= 0) { /* a number lwIP gives again */
-    LOCK_TCPIP_CORE();
-    forget_closed(ret);
-    UNLOCK_TCPIP_CORE();
-  }
+  LOCK_TCPIP_CORE();
+  if ((c->op == OP_SOCKET || c->op == OP_ACCEPT) && ret >= 0) forget_tuple(ret); /* a number given again */
+  if (c->op == OP_ACCEPT && ret >= 0) remember_tuple(ret);
+  if (c->op != OP_SOCKET && c->op != OP_CLOSE) remember_tuple(c->fd);
+  UNLOCK_TCPIP_CORE();
   sb_printf(b, "{\"id\": %lld, \"ret\": %d", c->id, ret);
   if (ret < 0) {
     put_errno(b, e ? e : EIO);
@@ -610,47 +603,49 @@ static const char *state_names[] = {
     [FIN_WAIT_2] = "FIN-WAIT-2",   [CLOSE_WAIT] = "CLOSE-WAIT", [CLOSING] = "CLOSING",
     [LAST_ACK] = "LAST-ACK",       [TIME_WAIT] = "TIME-WAIT"};
 
-/* A descriptor's connection lives on after close() (FIN-WAIT, LAST-ACK, TIME-WAIT...), but
- * lwIP frees the socket and its netconn at once, so the adapter remembers each closed
- * descriptor's four-tuple and finds the pcb again in lwIP's lists of live pcbs; a pointer
- * kept across calls could dangle once lwIP frees the pcb. The core lock guards the list. */
-struct closed {
+/* A descriptor's connection can outlive lwIP's link to it: close() frees the socket and its
+ * netconn at once, and a shutdown that completes the close (SHUT_WR in CLOSE-WAIT) detaches
+ * the pcb from the netconn, while the connection goes on (FIN-WAIT, LAST-ACK, TIME-WAIT...).
+ * So the adapter remembers each descriptor's four-tuple after every call on it and finds the
+ * pcb again in lwIP's lists of live pcbs; a pointer kept across calls could dangle once lwIP
+ * frees the pcb. The core lock guards the list. */
+struct tuple {
   int fd;
   ip_addr_t local_ip, remote_ip;
   u16_t local_port, remote_port;
-  struct closed *next;
+  struct tuple *next;
 };
-static struct closed *closed_fds;
+static struct tuple *tuples;
 
-/* A descriptor has one record at most: remember_closing() forgets the old one first. */
-static void forget_closed(int fd) {
-  for (struct closed **p = &closed_fds; *p; p = &(*p)->next)
+/* A descriptor has one record at most: remember_tuple() forgets the old one first. */
+static void forget_tuple(int fd) {
+  for (struct tuple **p = &tuples; *p; p = &(*p)->next)
     if ((*p)->fd == fd) {
-      struct closed *gone = *p;
+      struct tuple *gone = *p;
       *p = gone->next;
       free(gone);
       return;
     }
 }
 
-/* Before close(fd): remembers its connection (core lock held). */
-static void remember_closing(int fd) {
+/* Remembers the connection fd names now, if it has one (core lock held). */
+static void remember_tuple(int fd) {
   struct tcp_pcb *pcb = socket_pcb(fd);
-  forget_closed(fd);
   if (!pcb || pcb->state == LISTEN || pcb->state == CLOSED) return;
-  struct closed *c = calloc(1, sizeof *c);
+  forget_tuple(fd);
+  struct tuple *c = calloc(1, sizeof *c);
   if (!c) abort();
   c->fd = fd;
   ip_addr_copy(c->local_ip, pcb->local_ip);
   ip_addr_copy(c->remote_ip, pcb->remote_ip);
   c->local_port = pcb->local_port;
   c->remote_port = pcb->remote_port;
-  c->next = closed_fds;
-  closed_fds = c;
+  c->next = tuples;
+  tuples = c;
 }
 
-static struct tcp_pcb *find_closed(int fd) {
-  for (struct closed *c = closed_fds; c; c = c->next) {
+static struct tcp_pcb *find_by_tuple(int fd) {
+  for (struct tuple *c = tuples; c; c = c->next) {
     if (c->fd != fd) continue;
     struct tcp_pcb *lists[] = {tcp_active_pcbs, tcp_tw_pcbs};
     for (int i = 0; i < 2; i++)
@@ -670,10 +665,12 @@ int state_reply(long long id, const struct jval *req, char *err, size_t errlen) 
   sb_init(&b);
   LOCK_TCPIP_CORE();
   struct lwip_sock *sock = lwip_socket_dbg_get_socket(fd);
-  int was_closed = 0;
-  for (struct closed *c = closed_fds; c; c = c->next) was_closed |= c->fd == fd;
-  struct tcp_pcb *pcb = sock ? socket_pcb(fd) : find_closed(fd);
-  if (!sock && !was_closed) {
+  int known = 0;
+  for (struct tuple *t = tuples; t; t = t->next) known |= t->fd == fd;
+  struct tcp_pcb *pcb = sock ? socket_pcb(fd) : NULL;
+  if (pcb) remember_tuple(fd);
+  else pcb = find_by_tuple(fd);
+  if (!sock && !known) {
     sb_printf(&b, "{\"id\": %lld, \"ret\": -1, \"errno\": \"EBADF\"}", id);
   } else if (!pcb || pcb->state == CLOSED) {
     /* lwIP frees the pcb when a connection ends (reset, or closed and acknowledged). */
