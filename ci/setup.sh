@@ -8,6 +8,8 @@ venv="${RFCDRILL_VENV:-$root/.venv}"
 need_apt=()
 command -v ip >/dev/null || need_apt+=(iproute2)
 command -v tcpdump >/dev/null || need_apt+=(tcpdump)
+command -v gcc >/dev/null || need_apt+=(build-essential)
+[ -f /usr/include/lwip/lwip/sockets.h ] || need_apt+=(liblwip-dev) # the lwip target's adapter
 if [ "${RFCDRILL_NO_BROWSER:-0}" != 1 ]; then
   command -v chromium >/dev/null || need_apt+=(chromium)
 fi
