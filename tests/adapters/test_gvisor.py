@@ -7,6 +7,7 @@ the protocol and the RFCs say, on the wire and in the replies, in virtual time.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import select
@@ -357,3 +358,38 @@ def handshake_iss(binary: str, seed: int) -> int:
 def test_seed_makes_runs_repeat(adapter_binary: str) -> None:
     assert handshake_iss(adapter_binary, 1) == handshake_iss(adapter_binary, 1)
     assert handshake_iss(adapter_binary, 1) != handshake_iss(adapter_binary, 2)
+
+
+def test_many_packets_before_one_sync(adapter: Adapter) -> None:
+    # More packets than the SEQPACKET socket buffer holds (the peer end is non-blocking,
+    # so a full buffer would raise here): the adapter must read them as they come.
+    fd, synack = passive_open(adapter)
+    ack = synack[TCP].seq + 1
+    for _ in range(600):
+        adapter.send(TCP(sport=PEER_PORT, dport=PORT, flags="A", seq=1001, ack=ack, window=1024))
+    payload = bytes(range(256)) * 80
+    for offset in range(0, len(payload), 1000):
+        adapter.send(TCP(sport=PEER_PORT, dport=PORT, flags="A", seq=1001 + offset, ack=ack,
+                         window=1024) / Raw(payload[offset:offset + 1000]))
+    read = adapter.request("read", fd=fd, count=len(payload), flags=["MSG_WAITALL"])
+    if read.get("pending"):
+        adapter.sync()
+        read = adapter.completed(read["id"])
+    assert bytes.fromhex(read["data"]) == payload
+    adapter.sync()
+    assert max(p[TCP].ack for p in adapter.packets()) == 1001 + len(payload)
+
+
+def test_nonblocking_connect_refused_sets_so_error(adapter: Adapter) -> None:
+    adapter.init()
+    fd = adapter.request("socket", family="AF_INET", type="SOCK_STREAM", nonblock=True)["ret"]
+    assert adapter.request("connect", fd=fd, addr={"ip": REMOTE, "port": PORT})["errno"] == "EINPROGRESS"
+    adapter.sync()
+    (syn,) = adapter.packets()
+    adapter.send(TCP(sport=PORT, dport=syn[TCP].sport, flags="RA", seq=0, ack=syn[TCP].seq + 1))
+    adapter.sync()
+    poll = adapter.request("poll", fds=[{"fd": fd, "events": ["POLLOUT"]}], timeout_us=0)
+    assert "POLLOUT" in poll["revents"][0] and "POLLERR" in poll["revents"][0]
+    error = adapter.request("getsockopt", fd=fd, level="SOL_SOCKET", name="SO_ERROR")
+    assert error["value"] == errno.ECONNREFUSED
+    assert adapter.request("read", fd=42, count=1, flags=[])["errno"] == "EBADF"

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -22,10 +23,20 @@ type link struct {
 	fd       int
 	sent     atomic.Uint64
 	writeErr atomic.Value // error
+
+	mu      sync.Mutex
+	arrived *sync.Cond // signalled when a packet is queued or reading ends
+	inbound [][]byte   // packets received and not yet injected
+	readErr error
+	buf     []byte
 }
 
+// newLink starts receiving from the packet descriptor.
 func newLink(fd int, mtu uint32) *link {
-	return &link{Endpoint: channel.New(0, mtu, ""), fd: fd}
+	l := &link{Endpoint: channel.New(0, mtu, ""), fd: fd, buf: make([]byte, 65536)}
+	l.arrived = sync.NewCond(&l.mu)
+	go l.receive()
+	return l
 }
 
 // WritePackets implements stack.LinkEndpoint.
@@ -42,32 +53,67 @@ func (l *link) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	return n, nil
 }
 
-// readAvailable injects every packet waiting on the packet descriptor, blocking until
-// at least `atLeast` have been injected. It returns how many it injected.
-func (l *link) readAvailable(atLeast int64) (int64, error) {
-	var got int64
-	buf := make([]byte, 65536)
+// receive waits for packets on the packet descriptor for as long as it is open, and
+// queues them for the adapter's goroutine to inject. Reading as they come, whatever the
+// adapter is doing, keeps rfcdrill's writes from ever blocking on a full socket buffer.
+func (l *link) receive() {
+	fds := []unix.PollFd{{Fd: int32(l.fd), Events: unix.POLLIN}}
 	for {
-		flags := unix.MSG_DONTWAIT
-		if got < atLeast {
-			flags = 0
+		if _, err := unix.Poll(fds, -1); err != nil && err != unix.EINTR {
+			l.mu.Lock()
+			l.readErr = fmt.Errorf("waiting on the packet descriptor: %w", err)
+			l.mu.Unlock()
+			l.arrived.Broadcast()
+			return
 		}
-		n, _, err := unix.Recvfrom(l.fd, buf, flags)
-		if err == unix.EAGAIN {
-			return got, nil
+		l.mu.Lock()
+		l.receiveQueued()
+		stop := l.readErr != nil
+		l.mu.Unlock()
+		l.arrived.Broadcast()
+		if stop {
+			return
 		}
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return got, fmt.Errorf("reading the packet descriptor: %w", err)
-		}
-		if n == 0 {
-			return got, fmt.Errorf("the packet descriptor was closed")
-		}
-		l.inject(buf[:n])
-		got++
 	}
+}
+
+// receiveQueued queues every packet the descriptor holds now. Both goroutines call it,
+// holding mu, so packets are queued in the order they were written.
+func (l *link) receiveQueued() {
+	for l.readErr == nil {
+		n, _, err := unix.Recvfrom(l.fd, l.buf, unix.MSG_DONTWAIT)
+		switch {
+		case err == unix.EAGAIN:
+			return
+		case err == unix.EINTR:
+		case err != nil:
+			l.readErr = fmt.Errorf("reading the packet descriptor: %w", err)
+		case n == 0:
+			l.readErr = fmt.Errorf("the packet descriptor was closed")
+		default:
+			l.inbound = append(l.inbound, append([]byte(nil), l.buf[:n]...))
+		}
+	}
+}
+
+// readAvailable injects every packet written so far, waiting until at least `atLeast`
+// have been injected. It returns how many it injected.
+func (l *link) readAvailable(atLeast int64) (int64, error) {
+	l.mu.Lock()
+	l.receiveQueued()
+	for int64(len(l.inbound)) < atLeast && l.readErr == nil {
+		l.arrived.Wait()
+	}
+	packets, err := l.inbound, l.readErr
+	l.inbound = nil
+	l.mu.Unlock()
+	for _, p := range packets {
+		l.inject(p)
+	}
+	if int64(len(packets)) >= atLeast {
+		err = nil // the descriptor's end matters only once a packet is missing
+	}
+	return int64(len(packets)), err
 }
 
 // inject hands one IP packet to the stack, synchronously up to TCP's dispatcher queue.
@@ -81,9 +127,7 @@ func (l *link) inject(b []byte) {
 	default:
 		return // not IP: a real link would drop it too
 	}
-	data := make([]byte, len(b))
-	copy(data, b)
-	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: bufferv2.MakeWithData(data)})
+	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: bufferv2.MakeWithData(b)})
 	l.InjectInbound(proto, pkt)
 	pkt.DecRef()
 }
