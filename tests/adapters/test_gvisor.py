@@ -393,3 +393,47 @@ def test_nonblocking_connect_refused_sets_so_error(adapter: Adapter) -> None:
     error = adapter.request("getsockopt", fd=fd, level="SOL_SOCKET", name="SO_ERROR")
     assert error["value"] == errno.ECONNREFUSED
     assert adapter.request("read", fd=42, count=1, flags=[])["errno"] == "EBADF"
+
+
+def test_blocked_write_completes_when_the_window_opens(adapter: Adapter) -> None:
+    fd, synack = passive_open(adapter, options=[("MSS", 1000)])
+    ack = synack[TCP].seq + 1
+    adapter.send(TCP(sport=PEER_PORT, dport=PORT, flags="A", seq=1001, ack=ack, window=0))
+    adapter.sync()
+    sndbuf = adapter.request("getsockopt", fd=fd, level="SOL_SOCKET", name="SO_SNDBUF")["value"]
+    data = bytes(sndbuf * 2)  # more than the send buffer holds: the write must wait
+    write = adapter.request("write", fd=fd, data=data.hex(), flags=[])
+    assert write["pending"] is True
+    sent = 0
+    for _ in range(400):  # the peer opens its window and acknowledges all it receives
+        adapter.send(TCP(sport=PEER_PORT, dport=PORT, flags="A", seq=1001, ack=ack + sent,
+                         window=65535))
+        adapter.sync()
+        segments = [p for p in adapter.packets() if len(p[TCP].payload)]
+        sent = max([sent] + [p[TCP].seq - ack + len(p[TCP].payload) for p in segments])
+        if adapter.completed(write["id"]):
+            break
+    assert adapter.completed(write["id"]) == {"id": write["id"], "ret": len(data)}
+
+
+def test_lingering_close_waits_in_virtual_time(adapter: Adapter) -> None:
+    fd, synack = passive_open(adapter)
+    adapter.request("setsockopt", fd=fd, level="SOL_SOCKET", name="SO_LINGER",
+                    value={"l_onoff": 1, "l_linger": 2})
+    close = adapter.request("close", fd=fd)
+    assert close["pending"] is True  # the FIN is not acknowledged
+    adapter.request("advance", to_us=1_999_999)
+    assert adapter.completed(close["id"]) is None
+    adapter.request("advance", to_us=2_000_000)
+    assert adapter.completed(close["id"]) == {"id": close["id"], "ret": 0}
+
+
+def test_sysctl_op_applies_to_later_connections(adapter: Adapter) -> None:
+    adapter.init()
+    assert adapter.request("sysctl", name="net.ipv4.tcp_sack", value="0")["ok"] is True
+    fd = adapter.request("socket", family="AF_INET", type="SOCK_STREAM")["ret"]
+    adapter.request("connect", fd=fd, addr={"ip": REMOTE, "port": PORT})
+    adapter.sync()
+    (syn,) = adapter.packets()
+    assert "SAckOK" not in dict(syn[TCP].options)
+    assert "error" in adapter.request("sysctl", name="net.ipv4.tcp_timestamps", value="0")
