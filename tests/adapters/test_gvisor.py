@@ -161,6 +161,7 @@ def test_hello_declares_protocol_and_capabilities(adapter: Adapter) -> None:
     assert {"socket", "accept", "connect", "poll", "state"} <= set(caps["calls"])
     assert "net.ipv4.tcp_sack" in caps["sysctls"]
     assert "SOL_SOCKET.SO_LINGER" in caps["sockopts"]
+    assert caps["fixed_sysctls"]["net.ipv4.tcp_timestamps"] == "1"
 
 
 def test_passive_open_with_backlog_one_negotiates_options(adapter: Adapter) -> None:

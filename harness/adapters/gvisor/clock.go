@@ -84,4 +84,15 @@ func (c *vclock) next() (t time.Time, ok bool) {
 // micros is a virtual time as the protocol counts it: microseconds since init.
 func micros(t time.Time) int64 { return t.Sub(epoch).Microseconds() }
 
+// ceilMicros rounds a due time up to the microsecond, so that advancing to it fires the
+// timer (netstack's RTO, from measured round trips, need not be whole microseconds).
+func ceilMicros(t time.Time) int64 {
+	d := t.Sub(epoch)
+	us := d.Microseconds()
+	if d%time.Microsecond != 0 {
+		us++
+	}
+	return us
+}
+
 func fromMicros(us int64) time.Time { return epoch.Add(time.Duration(us) * time.Microsecond) }

@@ -56,6 +56,16 @@ func hello() reply {
 			"sockopts":    sockoptNames(),
 			"state":       stateNames,
 			"sysctls":     sysctlNames(),
+			// Settings netstack cannot change but always behaves as: it offers and
+			// accepts timestamps and window scaling whenever it can (transport/tcp/connect.go
+			// builds every SYN with TS: true and a window scale), and it has neither ECN
+			// (gVisor issue 995, transport/tcp/endpoint.go) nor TCP Fast Open.
+			"fixed_sysctls": reply{
+				"net.ipv4.tcp_timestamps":     "1",
+				"net.ipv4.tcp_window_scaling": "1",
+				"net.ipv4.tcp_ecn":            "0",
+				"net.ipv4.tcp_fastopen":       "0",
+			},
 		},
 	}
 }
@@ -219,7 +229,7 @@ func (a *adapter) checkLink() {
 func (a *adapter) timeReply() reply {
 	res := reply{"now_us": micros(a.clock.Now()), "next_us": nil}
 	if t, ok := a.nextDue(); ok {
-		res["next_us"] = micros(t)
+		res["next_us"] = ceilMicros(t)
 	}
 	return res
 }
