@@ -10,6 +10,9 @@ command -v ip >/dev/null || need_apt+=(iproute2)
 command -v tcpdump >/dev/null || need_apt+=(tcpdump)
 command -v gcc >/dev/null || need_apt+=(build-essential)
 [ -f /usr/include/lwip/lwip/sockets.h ] || need_apt+=(liblwip-dev) # the lwip target's adapter
+# The gVisor adapter (harness/adapters/gvisor) builds offline from Debian's Go and gVisor sources.
+command -v go >/dev/null || need_apt+=(golang-go)
+[ -d /usr/share/gocode/src/gvisor.dev/gvisor/pkg/tcpip ] || need_apt+=(golang-gvisor-gvisor-dev)
 if [ "${RFCDRILL_NO_BROWSER:-0}" != 1 ]; then
   command -v chromium >/dev/null || need_apt+=(chromium)
 fi
