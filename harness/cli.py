@@ -20,7 +20,7 @@ from harness.report import junit
 from harness.report.write import write_report
 from harness.result import ERROR, FAIL, PASS, SKIPPED, VERDICTS, XFAIL, XPASS, Result
 from harness.ip import VERSIONS
-from harness.suite import available_targets, case_files, check_unique, jobs_for, skipped_result
+from harness.suite import available_targets, case_ids, check_unique, jobs_for, skipped_result
 from harness.targets import TARGETS
 
 _LABEL = {PASS: "PASS", FAIL: "FAIL", XFAIL: "XFAIL", XPASS: "XPASS", ERROR: "ERROR",
@@ -80,6 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     interop = sub.add_parser("interop", help="the userspace stack against kernel TCP over TUN")
     interop.add_argument("--quick", action="store_true", help="smaller transfers, fewer connections")
 
+    agree = sub.add_parser("agree", help="run a packetdrill corpus as its runner does, beside "
+                           "packetdrill itself, and compare the verdicts")
+    from harness.agree import add_arguments
+    add_arguments(agree)
+
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
@@ -96,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
             convert_file(args.source, args.output, args.requirement, _defines(args.define))
             print(f"wrote {args.output}")
             return 0
+        if args.command == "agree":
+            from harness.agree import main as agree_main
+            require_privileges("rfcdrill " + " ".join(sys.argv[1:]))
+            return agree_main(args)
         if args.command == "interop":
             from harness.interop import main as interop_main
             return interop_main(args)
@@ -126,7 +135,7 @@ def _defines(items: list[str]) -> dict[str, str]:
 
 
 def cmd_check(paths: list[str], defines: dict[str, str]) -> int:
-    files = case_files(paths)
+    files = case_ids(paths)
     bad = 0
     for job in _jobs(files, list(TARGETS), defines):
         if job.error is not None:
@@ -137,12 +146,12 @@ def cmd_check(paths: list[str], defines: dict[str, str]) -> int:
     return 1 if bad else 0
 
 
-def _jobs(files: list[str], targets: list[str], defines: dict[str, str],
+def _jobs(files: dict[str, str | None], targets: list[str], defines: dict[str, str],
           versions: list[str] | None = None) -> list[Job]:
     jobs: list[Job] = []
     seen_errors: set[str] = set()
-    for path in files:
-        for job in jobs_for(path, targets, defines, versions):
+    for path, case_id in files.items():
+        for job in jobs_for(path, targets, defines, versions, case_id):
             if job.error is not None:
                 if path in seen_errors:
                     continue
@@ -156,7 +165,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     require_privileges("rfcdrill " + " ".join(sys.argv[1:]))
     targets = args.target or available_targets()
     started = dt.datetime.now(dt.timezone.utc)
-    jobs = [j for j in _jobs(case_files(args.paths), targets, _defines(args.define), args.ip_versions)
+    jobs = [j for j in _jobs(case_ids(args.paths), targets, _defines(args.define), args.ip_versions)
             if not args.keyword or args.keyword in j.case_id]
     if not jobs:
         among = f" that run in {', '.join(args.ip_versions)}" if args.ip_versions else ""

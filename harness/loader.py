@@ -35,15 +35,18 @@ def schema() -> dict[str, Any]:
     return json.loads(resources.files("harness").joinpath("schema/case.schema.json").read_text())
 
 
-def load(path: str | Path, defines: dict[str, str] | None = None) -> Script:
-    """Load a case file; `defines` are `-D NAME=value` symbols for the script."""
+def load(path: str | Path, defines: dict[str, str] | None = None,
+         overrides: dict[str, str] | None = None, case_id: str | None = None) -> Script:
+    """Load a case file; `defines` are `-D NAME=value` symbols for the script. For a `.pkt`,
+    `overrides` are packetdrill options given on its command line (they win over the
+    script's own) and `case_id` its id when the file names none."""
     path = str(path)
     try:
         text = Path(path).read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise CaseError(Loc(path, 1), f"cannot read the case: {exc}") from None
     if path.endswith(".pkt"):
-        return load_pkt(text, path, defines)
+        return load_pkt(text, path, defines, overrides, case_id)
     return load_yaml(text, path, defines)
 
 
@@ -223,8 +226,11 @@ def _pkt_requirements(text: str, path: str, listed: str) -> list[str]:
     return ids
 
 
-def load_pkt(text: str, path: str, defines: dict[str, str] | None = None) -> Script:
-    """A `.pkt` file: `--option=value` lines at the top, then the script."""
+def load_pkt(text: str, path: str, defines: dict[str, str] | None = None,
+             overrides: dict[str, str] | None = None, case_id: str | None = None) -> Script:
+    """A `.pkt` file: `--option=value` lines at the top, then the script. `overrides`:
+    options from packetdrill's command line, which win over the script's (as in its
+    config.c); `case_id`: the id when no `// id:` line gives one (default: the file's stem)."""
     options: dict[str, str] = {}
     lines: dict[str, int] = {}
     rows = text.split("\n")
@@ -239,7 +245,11 @@ def load_pkt(text: str, path: str, defines: dict[str, str] | None = None) -> Scr
         for m in _PKT_OPTION.finditer(stripped):
             options[m.group(1)] = m.group(2) or ""
             lines[m.group(1)] = index + 1
-    plan = plan_from(options, PKT_DEFAULTS, lambda name: Loc(path, lines[name]))
+    for name, value in (overrides or {}).items():
+        options[name] = value
+        lines.pop(name, None)          # an error in it is the command line's, not a line's
+    plan = plan_from(options, PKT_DEFAULTS,
+                     lambda name: Loc(path, lines[name]) if name in lines else None)
     program = parse_program("\n".join(rows[body_start:]), path, body_start + 1, 1, defines)
     check_times(program.events)
     if "ip_version" not in options:
@@ -250,9 +260,10 @@ def load_pkt(text: str, path: str, defines: dict[str, str] | None = None) -> Scr
                               float(options.get("tolerance_percent", 12.5)))
     except ValueError:
         bad = "tolerance_usecs" if "tolerance_usecs" in options else "tolerance_percent"
-        raise CaseError(Loc(path, lines[bad]), f"--{bad} needs a number") from None
+        raise CaseError(Loc(path, lines[bad]) if bad in lines else None,
+                        f"--{bad} needs a number") from None
     header = pkt_header(text)
-    return Script(id=header.get("id", Path(path).stem), path=path, events=program.events,
+    return Script(id=header.get("id", case_id or Path(path).stem), path=path, events=program.events,
                   title=header.get("title", Path(path).name),
                   requirements=_pkt_requirements(text, path, header.get("requirements", "")),
                   tolerance=tolerance, options=options, plan=plan, init_command=program.init,

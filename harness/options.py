@@ -135,7 +135,7 @@ _SETTERS: dict[str, tuple[str, Callable[[str], object]]] = {
 _ACCEPTED = {"tolerance_usecs", "tolerance_percent", "gateway_ip", "speed", "mss",
              "tcp_ts_ecr_scaled", "dry_run", "is_anyip",
              "send_omit_free", "debug", "verbose", "code_command", "code_format",
-             "code_sockopt", "so_filename", "so_flags", "define"}
+             "code_sockopt", "so_filename", "so_flags", "define", "psp_udp_port"}
 KNOWN = frozenset(_SETTERS) | _ACCEPTED
 
 

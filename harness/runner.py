@@ -395,8 +395,13 @@ class Runner:
             self.step(self.target.now(), event, "python", printed.getvalue().strip() or "ok")
 
     def shell(self, event: ShellEvent) -> None:
+        """As packetdrill's runners run it: from the script's folder (so `../common/x.sh`
+        resolves), with PACKETDRILL_PID naming this run (packetdrill sets it to its pid;
+        helpers such as set_sysctls.py key files by it)."""
+        workdir = self.script.workdir or os.path.dirname(os.path.abspath(self.script.path))
         done = subprocess.run(event.command, shell=True, capture_output=True, text=True,
-                              env={**os.environ, **self.script.defines})
+                              cwd=workdir, env={**os.environ, **self.script.defines,
+                                                "PACKETDRILL_PID": str(os.getpid())})
         self.target.after_shell()
         if done.returncode != 0:
             self.fail(event, f"shell command exited with {done.returncode}: "

@@ -22,15 +22,24 @@ from harness.targets import TARGETS
 
 def case_files(paths: Iterable[str]) -> list[str]:
     """Case files under `paths` (files as given; directories searched, expectations skipped)."""
-    found: list[str] = []
+    return list(case_ids(paths))
+
+
+def case_ids(paths: Iterable[str]) -> dict[str, str | None]:
+    """Case files under `paths`, each with the id a `.pkt` found in a directory gets: its
+    path below that directory without `.pkt` (`fastopen/server/opt34/simple1`), so two
+    scripts of one name in different folders stay two cases, as packetdrill's runners
+    report them. None for the rest (a YAML case names its id; a file given by itself is
+    known by its stem)."""
+    found: dict[str, str | None] = {}
     for path in paths:
         p = Path(path)
-        if p.is_dir():
-            found.extend(str(f) for f in sorted(p.rglob("*"))
-                         if f.suffix in CASE_SUFFIXES and "expectations" not in f.parts
-                         and f.is_file())
-        else:
-            found.append(str(p))
+        if not p.is_dir():
+            found[str(p)] = None
+            continue
+        for f in sorted(p.rglob("*")):
+            if f.suffix in CASE_SUFFIXES and "expectations" not in f.parts and f.is_file():
+                found[str(f)] = str(f.relative_to(p).with_suffix("")) if f.suffix == ".pkt" else None
     return found
 
 
@@ -41,13 +50,14 @@ def available_targets() -> list[str]:
 
 
 def jobs_for(path: str, targets: list[str], defines: dict[str, str] | None = None,
-             versions: Iterable[str] | None = None) -> list[Job]:
-    """One job per target and IP version for a case file (`versions`: only these); a load
-    error becomes an error job per target."""
+             versions: Iterable[str] | None = None, case_id: str | None = None) -> list[Job]:
+    """One job per target and IP version for a case file (`versions`: only these; `case_id`:
+    a `.pkt`'s id when it names none); a load error becomes an error job per target."""
     try:
-        script = load(path, defines)
+        script = load(path, defines, case_id=case_id)
     except CaseError as exc:
-        return [Job(path, target, error=exc, case_id=Path(path).stem) for target in targets]
+        return [Job(path, target, error=exc, case_id=case_id or Path(path).stem)
+                for target in targets]
     wanted = [t for t in targets if script.targets is None or t in script.targets]
     return [Job(path, t, None if error else variant, error=error, case_id=variant.id,
                 requirements=script.requirements)
