@@ -347,6 +347,7 @@ class Parser:
         if kind == "unreachable" and word:
             pos = self.pos
             self.word()
+            word = self.defines.get(word, word)          # -D CODE=host_unreachable
             if word not in ICMP_UNREACH_CODES:
                 raise CaseError(self.loc(pos), f"unknown unreachable code {word!r}")
             code = ICMP_UNREACH_CODES[word]

@@ -34,6 +34,8 @@ class Plan:
     ts_tick_usecs: int = 0             # >0: outbound TS val is checked, one tick per so many us
     non_fatal: frozenset[str] = frozenset()   # packetdrill's --non_fatal: packet, syscall
     loose_psh: bool = False            # PSH not compared where a segment ends inside a write
+    remote_relative: bool = False      # packetdrill's numbering of the runner's own sequence
+                                       # space: relative to its ISN except on SYNs (peer.py)
     init_scripts: tuple[str, ...] = ()
     ignored: tuple[str, ...] = field(default=())   # accepted options with no effect here
     given: frozenset[str] = field(default=frozenset(), compare=False)   # fields options set
@@ -61,7 +63,8 @@ class Plan:
         return None
 
 
-PKT_DEFAULTS = Plan(offload=True, strict_segments=False, fail_on_unexpected=False)
+PKT_DEFAULTS = Plan(offload=True, strict_segments=False, fail_on_unexpected=False,
+                    remote_relative=True)
 
 
 def _ip(value: str) -> str:

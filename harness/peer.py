@@ -2,8 +2,10 @@
 numbers, and the translation between a script's relative numbers and the wire.
 
 packetdrill's rules, which every script in the field assumes:
-- the runner's own sequence numbers are written as they go on the wire (its ISN is the
-  script's SYN value);
+- the runner's own sequence numbers: in a `.pkt` (`remote_relative`), as packetdrill numbers
+  them, absolute on a SYN (its value is the runner's ISN for the connection) and relative
+  to that ISN on every other segment, both in what is injected (seq) and in what is
+  expected (ack, SACK blocks); in a YAML case as they go on the wire;
 - the target's ISN is learned from its SYN or SYN-ACK, and every seq of an outbound
   segment, every ack and SACK block of an injected one, is relative to it;
 - the target's TS val is learned from its first timestamp; TS ecr of injected segments is
@@ -38,6 +40,8 @@ class Peer:
     ip_version: str = Plan.ip_version
     ts_tick_usecs: int = 0             # packetdrill's --tcp_ts_tick_usecs (0: TS val unchecked)
     ts_tolerance_usecs: float = 4000.0
+    remote_relative: bool = False      # packetdrill's numbering of our own sequence space
+    remote_isns: dict[tuple[int, int], int] = field(default_factory=dict)   # ours, per connection
 
     def ts_val_error(self, script_val: int, wire_val: int) -> str | None:
         """Why an outbound TS val is wrong, or None. With a tick, packetdrill checks it: the
@@ -75,7 +79,7 @@ class Peer:
                                        0, ACK, 0, payload=bytes(event.length)))
             return build_icmp_error(ip, event.icmp["type"], event.icmp["code"], quoted,
                                     event.icmp.get("mtu", 0), event.loc)
-        seg = TCPSegment(self.remote_port, self.local_port, event.seq & 0xFFFFFFFF,
+        seg = TCPSegment(self.remote_port, self.local_port, self._own_wire(event),
                          self._wire(event.ack or 0), event.flags, _required(event, "win"),
                          event.urg or 0, self._wire_options(event), self._payload(event))
         return _spoil(encode(ip, seg), event)
@@ -95,6 +99,29 @@ class Peer:
                                 "(say which IP versions the case runs in: ip_version)")
         return IPv6(src, dst, tos=self._tos(event), ttl=_ip_int(event, "ttl", 64),
                     flowlabel=_ip_int(event, "flowlabel", 0))
+
+    @property
+    def remote_isn(self) -> int:
+        """Our ISN on the current connection, in packetdrill's numbering (0 when unknown)."""
+        return self.remote_isns.get((self.local_port, self.remote_port), 0) if self.remote_relative else 0
+
+    def _own_wire(self, event: PacketEvent) -> int:
+        """An injected segment's seq on the wire. packetdrill: a SYN's is absolute and sets
+        our ISN (a SYN-ACK always, as it answers our target's SYN; a SYN for a connection
+        that has none yet); any other's counts from that ISN."""
+        key = (self.local_port, self.remote_port)
+        if event.flags & SYN:
+            if event.flags & ACK or key not in self.remote_isns:
+                self.remote_isns[key] = event.seq % MOD
+            return event.seq % MOD
+        return (event.seq + self.remote_isn) % MOD
+
+    def script_ack(self, seg: TCPSegment) -> int:
+        """An outbound segment's ack in the script's numbering (a SYN's is absolute)."""
+        return seg.ack if seg.flags & SYN else (seg.ack - self.remote_isn) % MOD
+
+    def script_sack(self, blocks: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        return [((l - self.remote_isn) % MOD, (r - self.remote_isn) % MOD) for l, r in blocks]
 
     def _wire(self, target_seq: int) -> int:
         """A number in the target's sequence space, as it is on the wire."""
@@ -146,12 +173,13 @@ class Peer:
         start = self.relative_seq(seg)
         text = f"{flags_text(seg.flags)} {start}:{(start + len(seg.payload)) % MOD}({len(seg.payload)})"
         if seg.flags & ACK:
-            text += f" ack {seg.ack}"
+            text += f" ack {self.script_ack(seg)}"
         text += f" win {seg.window}"
         if seg.urg:
             text += f" urg {seg.urg}"
         if seg.options:
-            text += " <" + ",".join(option_text(o) for o in seg.options) + ">"
+            shown = [("sack", self.script_sack(o[1])) if o[0] == "sack" else o for o in seg.options]
+            text += " <" + ",".join(option_text(o) for o in shown) + ">"
         if with_ip:
             text = f"(tos {ip.tos:#04x}, ttl {ip.ttl}) {seg.sport}>{seg.dport} " + text
         return text

@@ -28,7 +28,7 @@ from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 
-from harness.constants import CONSTANTS, TCP_STATES
+from harness.constants import CODE_NAMES, CONSTANTS, TCP_STATES
 from harness.errors import CaseError, Loc
 from harness.ip import IP, IPv6, decode, protocol
 from harness.matcher import compare
@@ -104,7 +104,8 @@ class Runner:
         self.peer = Peer(local_ip=plan.local_ip, remote_ip=plan.remote_ip,
                          local_port=plan.bind_port, ip_version=plan.ip_version,
                          ts_tick_usecs=plan.ts_tick_usecs,
-                         ts_tolerance_usecs=script.tolerance.usecs * scale)
+                         ts_tolerance_usecs=script.tolerance.usecs * scale,
+                         remote_relative=plan.remote_relative)
         self.calls = Syscalls(target.api, plan, target.now)
         self.queue: deque[Captured] = deque()
         self.pending: list[Pending] = []
@@ -379,6 +380,7 @@ class Runner:
 
     def run_code(self) -> None:
         names: dict[str, object] = {f"TCP_{k}": v for k, v in TCP_STATES.items()}
+        names.update(CODE_NAMES)
         for event, snapshot in self.code_blocks:
             names.update(snapshot)
             printed = io.StringIO()          # what the block prints is its step's note
@@ -462,6 +464,11 @@ def _window(due: tuple[float, float], tolerance: float) -> str:
 
 
 def _dedent(code: str) -> str:
+    """A block's code as Python reads it: common indentation removed, and a `\\` that ends
+    its last line dropped (packetdrill's scripts continue every line with one, the last too)."""
     lines = code.strip("\n").splitlines()
     indent = min((len(l) - len(l.lstrip()) for l in lines if l.strip()), default=0)
-    return "\n".join(l[indent:] for l in lines).strip()
+    text = "\n".join(l[indent:] for l in lines).strip()
+    while text.endswith("\\"):
+        text = text[:-1].rstrip()
+    return text

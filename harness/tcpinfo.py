@@ -20,6 +20,6 @@ def decode_tcp_info(raw: bytes) -> dict[str, int]:
     raw = raw[:TCP_INFO_LEN].ljust(TCP_INFO_LEN, b"\0")
     info = dict(zip(_NAMES, _STRUCT.unpack(raw)))
     wscales = info.pop("tcpi_wscales")
-    info.pop("tcpi_app_limited")
+    info["tcpi_delivery_rate_app_limited"] = info.pop("tcpi_app_limited") & 1   # a bit field
     info["tcpi_snd_wscale"], info["tcpi_rcv_wscale"] = wscales & 0xF, wscales >> 4
     return info
