@@ -64,6 +64,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-k", dest="keyword", help="only runs whose id contains this text")
     parser.add_argument("--json", help="write every verdict and figure here")
     parser.add_argument("--all", action="store_true", help="list every run, not only disagreements")
+    parser.add_argument("--rerun", type=int, default=0, metavar="N",
+                        help="run rfcdrill again, serially, up to N times on each run whose verdict "
+                             "differs from packetdrill's (timing verdicts flake on a loaded machine); "
+                             "a run that agrees on a rerun is reported as flaky")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -87,8 +91,13 @@ def main(args: argparse.Namespace) -> int:
         t0 = time.monotonic()
         theirs = dict(packetdrill_side(runs, os.path.abspath(args.packetdrill), args.packetdrill_jobs))
         their_wall = time.monotonic() - t0
+    flaky = _rerun(runs, ours, theirs, args.rerun, args.tolerance_scale)
     _table(runs, ours, theirs, args.all)
-    agree = _summary(runs, ours, theirs, our_wall, their_wall, args)
+    if flaky:
+        print(f"\nflaky (differed, then agreed on a serial rerun): {len(flaky)}")
+        for run_id, first in flaky.items():
+            print(f"    {run_id}: first {first.label}: {first.detail}")
+    agree = _summary(runs, ours, theirs, our_wall, their_wall, args, len(flaky))
     if args.json:
         _write(args.json, runner, runs, ours, theirs, our_wall, their_wall, args)
     return 0 if agree else 1
@@ -109,6 +118,22 @@ def rfcdrill_side(runs: list[Run], jobs: int, scale: float) -> Iterator[tuple[st
     for result in run_jobs(todo, jobs, scale):
         detail = _one_line(result.failure.render(result.path)) if result.failure else ""
         yield result.case_id, Verdict(result.verdict == PASS, result.duration, detail)
+
+
+def _rerun(runs: list[Run], ours: dict[str, Verdict], theirs: dict[str, Verdict],
+           times: int, scale: float) -> dict[str, Verdict]:
+    """Run again, one at a time, each run whose verdict differs from packetdrill's, until it
+    agrees or `times` reruns are spent; return the first verdicts of those that came to agree
+    (the table then shows the later verdict)."""
+    flaky: dict[str, Verdict] = {}
+    for _ in range(times):
+        again = [r for r in runs if r.id in theirs and r.id in ours
+                 and ours[r.id].passed != theirs[r.id].passed]
+        for run_id, verdict in rfcdrill_side(again, 1, scale):
+            if verdict.passed == theirs[run_id].passed:
+                flaky.setdefault(run_id, ours[run_id])
+            ours[run_id] = verdict
+    return flaky
 
 
 def _one_line(report: str) -> str:
@@ -203,14 +228,15 @@ def _table(runs: list[Run], ours: dict[str, Verdict], theirs: dict[str, Verdict]
         cell = f"{other.label} {other.seconds:6.2f} s" if other else "-"
         print(f"{run.id:<{width}}  {cell:<13} {mine.label} {mine.seconds:6.2f} s"
               + ("  DIFFERS" if differs else ""))
-        if differs:
+        if differs or other is None:
             for who, verdict in (("rfcdrill", mine), ("packetdrill", other)):
-                if verdict.detail:
+                if verdict is not None and verdict.detail:
                     print(f"    {who}: {verdict.detail}")
 
 
 def _summary(runs: list[Run], ours: dict[str, Verdict], theirs: dict[str, Verdict],
-             our_wall: float, their_wall: float | None, args: argparse.Namespace) -> bool:
+             our_wall: float, their_wall: float | None, args: argparse.Namespace,
+             flaky: int = 0) -> bool:
     passed = sum(v.passed for v in ours.values())
     print(f"\nrfcdrill: {passed} of {len(runs)} runs pass, wall {our_wall:.1f} s (--jobs {args.jobs})")
     compared = [r.id for r in runs if r.id in theirs]
@@ -222,7 +248,8 @@ def _summary(runs: list[Run], ours: dict[str, Verdict], theirs: dict[str, Verdic
     print(f"packetdrill: {len(their_passes)} of {len(compared)} runs pass"
           + (f", wall {their_wall:.1f} s ({args.packetdrill_jobs} at a time)" if their_wall else ""))
     print(f"agreement: {same} of {len(compared)} runs ({100.0 * same / len(compared):.1f} %); "
-          f"of packetdrill's {len(their_passes)} passes rfcdrill passes {both}")
+          f"of packetdrill's {len(their_passes)} passes rfcdrill passes {both}"
+          + (f" (before reruns: {same - flaky} agreed)" if args.rerun else ""))
     if their_wall:
         print(f"wall time: rfcdrill {our_wall:.1f} s = {our_wall / their_wall:.2f} x packetdrill's "
               f"{their_wall:.1f} s")

@@ -42,6 +42,8 @@ class Peer:
     ts_tolerance_usecs: float = 4000.0
     remote_relative: bool = False      # packetdrill's numbering of our own sequence space
     remote_isns: dict[tuple[int, int], int] = field(default_factory=dict)   # ours, per connection
+    fresh: bool = False                # packetdrill mode: a socket() made since the last connection began
+    accepted: int = 0                  # connections to a new listener so far (packetdrill mode)
 
     def ts_val_error(self, script_val: int, wire_val: int) -> str | None:
         """Why an outbound TS val is wrong, or None. With a tick, packetdrill checks it: the
@@ -71,6 +73,7 @@ class Peer:
             if name in event.ip and not is_address(str(event.ip[name]), self.ip_version):
                 raise CaseError(event.loc, f"'{name} {event.ip[name]}' is not an address of "
                                 f"this run's IP version ({self.ip_version})")
+        seq = self._own_wire(event) if event.icmp is None else 0
         ip = self._header(event, event.ip.get("src", self.remote_ip),
                           event.ip.get("dst", self.local_ip))
         if event.icmp is not None:
@@ -79,7 +82,7 @@ class Peer:
                                        0, ACK, 0, payload=bytes(event.length)))
             return build_icmp_error(ip, event.icmp["type"], event.icmp["code"], quoted,
                                     event.icmp.get("mtu", 0), event.loc)
-        seg = TCPSegment(self.remote_port, self.local_port, self._own_wire(event),
+        seg = TCPSegment(self.remote_port, self.local_port, seq,
                          self._wire(event.ack or 0), event.flags, _required(event, "win"),
                          event.urg or 0, self._wire_options(event), self._payload(event))
         return _spoil(encode(ip, seg), event)
@@ -109,6 +112,12 @@ class Peer:
         """An injected segment's seq on the wire. packetdrill: a SYN's is absolute and sets
         our ISN (a SYN-ACK always, as it answers our target's SYN; a SYN for a connection
         that has none yet); any other's counts from that ISN."""
+        if event.flags & SYN and not event.flags & ACK and self.fresh and event.ports is None:
+            # packetdrill gives each connection to a new listener a port of its own
+            self.remote_port = REMOTE_PORT + self.accepted
+            self.accepted += 1
+        if event.flags & SYN:
+            self.fresh = False
         key = (self.local_port, self.remote_port)
         if event.flags & SYN:
             if event.flags & ACK or key not in self.remote_isns:
@@ -152,10 +161,28 @@ class Peer:
                 out.append(opt)
         return out
 
+    # -- packetdrill's socket under test -----------------------------------------------------
+    def new_socket(self) -> None:
+        """The script made a socket: in packetdrill it becomes the socket under test, and the
+        next connection (its SYN, or a SYN to it when it listens) is the one lines speak of."""
+        self.fresh = self.remote_relative
+
+    def under_test(self, seg: TCPSegment, event: PacketEvent) -> bool:
+        """Whether an outbound segment is the socket under test's, as packetdrill sees it:
+        segments of other connections (the FIN of a socket closed before a new one was
+        made) are not compared with any line. With packetdrill's numbering only; a line
+        naming its ports takes any segment."""
+        if not self.remote_relative or event.ports is not None:
+            return True
+        if self.fresh:
+            return bool(seg.flags & SYN) and not seg.flags & ACK   # the new socket's connect
+        return (seg.sport, seg.dport) == (self.local_port, self.remote_port)
+
     # -- outbound (`>`) --------------------------------------------------------------------
     def learn(self, event: PacketEvent, seg: TCPSegment) -> None:
         """Learn the target's ISN, ports and TS clock from the segment matched to `event`."""
         self.local_port, self.remote_port = seg.sport, seg.dport
+        self.fresh = False
         if seg.flags & SYN:      # a SYN's sequence number is the ISN by definition
             self.isns[(seg.sport, seg.dport)] = (seg.seq - event.seq) % MOD
         ts = seg.option("TS")

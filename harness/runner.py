@@ -258,13 +258,24 @@ class Runner:
 
     def next_packet(self, event: Event, deadline: float) -> Captured | None:
         """The first outbound TCP packet not yet matched, waiting for it until `deadline`."""
-        while not self.queue:
-            self.check_pending()
-            past = self.target.now() >= deadline
-            self.capture(self.target.wait(deadline))   # at the deadline: one last look
-            if past and not self.queue:
-                return None
-        return self.queue.popleft()
+        while True:
+            while not self.queue:
+                self.check_pending()
+                past = self.target.now() >= deadline
+                self.capture(self.target.wait(deadline))   # at the deadline: one last look
+                if past and not self.queue:
+                    return None
+            packet = self.queue.popleft()
+            if not isinstance(event, PacketEvent) or self.under_test(event, packet):
+                return packet
+
+    def under_test(self, event: PacketEvent, packet: Captured) -> bool:
+        """packetdrill compares a `>` line only with segments of its socket under test."""
+        try:
+            _, seg = decode(packet.data)
+        except Malformed:
+            return True          # reported by the caller
+        return self.peer.under_test(seg, event)
 
     def decode(self, event: Event, packet: Captured) -> tuple[IP, TCPSegment]:
         try:
@@ -322,6 +333,8 @@ class Runner:
             (self.warn if "syscall" in self.script.plan.non_fatal else self.fail)(
                 event, "; ".join(problems), expected=event.text.split(None, 1)[1],
                 actual=f"= {result.describe()}")
+        if event.name == "socket" and result.ret >= 0:
+            self.peer.new_socket()
         if event.name in ("socket", "accept") and result.ret >= 0:
             self.last_fd = result.ret          # Python blocks read TCP_INFO of this socket
         elif (event.args and event.args[0].kind == "int"
