@@ -497,7 +497,8 @@ class Parser:
             try:
                 return Expr("int", int(value, 0), loc)
             except ValueError:
-                return Expr("string", value, loc)
+                # a define naming a constant stands for it (-D CMSG_LEVEL_IP=SOL_IP)
+                return Expr("name" if is_known_name(value) else "string", value, loc)
         if self.accept("("):
             return Expr("call", (word, self.arguments(")")), loc)
         if not is_known_name(word):

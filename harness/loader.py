@@ -236,8 +236,8 @@ def load_pkt(text: str, path: str, defines: dict[str, str] | None = None,
     rows = text.split("\n")
     body_start = len(rows)
     for index, line in enumerate(rows):
-        stripped = line.strip()
-        if not stripped or stripped.startswith(("//", "#")):
+        stripped = line.split("//", 1)[0].strip()   # an option line may end in a comment
+        if not stripped or stripped.startswith("#"):
             continue
         if not _PKT_OPTION_LINE.match(stripped):
             body_start = index

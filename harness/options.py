@@ -131,6 +131,7 @@ _SETTERS: dict[str, tuple[str, Callable[[str], object]]] = {
     "fail_on_unexpected": ("fail_on_unexpected", _flag), "tcp_ts_tick_usecs": ("ts_tick_usecs", int),
     "non_fatal": ("non_fatal", _non_fatal),
     "loose_psh": ("loose_psh", _flag),
+    "remote_relative": ("remote_relative", _flag),
     "init_scripts": ("init_scripts", lambda v: tuple(p for p in v.split(",") if p)),
 }
 # Options packetdrill has that change nothing on this runner (or are read elsewhere:

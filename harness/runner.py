@@ -38,7 +38,7 @@ from harness.peer import MOD, Peer
 from harness.result import Failure, PacketRecord, Step, diff_text
 from harness.syscalls import STATE_NAMES, CallResult, Syscalls
 from harness.targets.base import CallHandle, Captured, Target
-from stack.wire import FIN, PSH, Malformed, TCPSegment, flags_text
+from stack.wire import CWR, FIN, PSH, Malformed, TCPSegment, flags_text
 
 CALL_SLACK = 0.25      # how long a call without `...` may take before it counts as blocking
 ANY_TIME_WAIT = 10.0   # how long a `*` line waits for its segment
@@ -106,7 +106,7 @@ class Runner:
                          ts_tick_usecs=plan.ts_tick_usecs,
                          ts_tolerance_usecs=script.tolerance.usecs * scale,
                          remote_relative=plan.remote_relative)
-        self.calls = Syscalls(target.api, plan, target.now)
+        self.calls = Syscalls(target.api, plan, target.now, script.tolerance.allowed(0, scale))
         self.queue: deque[Captured] = deque()
         self.pending: list[Pending] = []
         self.packets: list[PacketRecord] = []
@@ -122,6 +122,7 @@ class Runner:
                                   else Loc(self.script.path, 1), path, command=path))
         if self.script.init_command is not None:
             self.shell(self.script.init_command)
+            self.target.restart_clock()      # packetdrill's clock starts after the init command
         for event in self.script.events:
             expected = isinstance(event, PacketEvent) and event.direction == ">"
             due, tolerance = self.schedule(event.time, expected)
@@ -286,19 +287,23 @@ class Runner:
 
     def coalesce(self, event: PacketEvent, seg: TCPSegment, deadline: float) -> TCPSegment:
         """packetdrill without --strict_segments: consecutive outbound segments that
-        continue one another (same flags but PSH/FIN, same ack) count as one expected one."""
+        continue one another (same flags but PSH, FIN and CWR, same ack, window and header
+        length) count as one expected one. As packetdrill aggregates them, the whole has the
+        last one's header (its PSH and FIN, its options) with the first one's seq and CWR."""
         while len(seg.payload) < event.length:
             packet = self.next_packet(event, deadline)
             if packet is None:
                 return seg
             _, more = self.decode(event, packet)
-            loose = ~(PSH | FIN)
+            loose = ~(PSH | FIN | CWR)
             if ((more.seq - seg.seq) % MOD != len(seg.payload) or more.ack != seg.ack
-                    or more.flags & loose != seg.flags & loose):
+                    or more.flags & loose != seg.flags & loose or more.window != seg.window
+                    or more.data_offset != seg.data_offset):
                 self.queue.appendleft(packet)
                 return seg
-            seg = replace(seg, payload=seg.payload + more.payload, flags=seg.flags | more.flags,
-                          window=more.window)
+            seg = replace(more, seq=seg.seq, payload=seg.payload + more.payload,
+                          flags=(more.flags & ~CWR) | (seg.flags & CWR),
+                          checksum_ok=seg.checksum_ok and more.checksum_ok)
         return seg
 
     # -- calls -----------------------------------------------------------------------------

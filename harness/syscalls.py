@@ -12,9 +12,11 @@ from __future__ import annotations
 import os
 import socket
 import struct
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
+from harness import cmsg
 from harness.constants import CONSTANTS, TCP_STATES, errno_name
 from harness.errors import CaseError
 from harness.ip import socket_address
@@ -86,13 +88,15 @@ class Write:
 class Syscalls:
     """The fd table of one case and the implementation of each supported call."""
 
-    def __init__(self, api: SocketAPI, plan: Plan, clock: Callable[[], float]) -> None:
+    def __init__(self, api: SocketAPI, plan: Plan, clock: Callable[[], float],
+                 tolerance: float = 0.004) -> None:
         self.api = api
         self.plan = plan
         self.clock = clock          # the target's time, to stamp when each write returned
         self.fds: dict[int, Any] = {}
         self.streams: dict[int, bytearray | None] = {}   # what was written, per script fd
         self.writes: dict[int, list[Write]] = {}         # each write's place in its stream
+        self.tolerance = tolerance  # seconds: kernel timestamps in control messages
 
     def sock(self, expr: Expr) -> Any:
         fd = evaluate(expr)
@@ -137,6 +141,8 @@ class Syscalls:
         if fd in self.fds:
             raise CaseError(event.loc, f"fd {fd} is already open in this script")
         self.fds[fd] = sock
+        self.streams.pop(fd, None)      # a new socket on a reused number starts a new stream
+        self.writes.pop(fd, None)
         return CallResult(fd)
 
     def sys_socket(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
@@ -186,7 +192,28 @@ class Syscalls:
         return self._recv(args[0], sum(iov_lengths(args[1])))
 
     def sys_recvmsg(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
-        return self._recv(args[0], sum(iov_lengths(_msg_iov(args[1]))), _flags(args, 2))
+        """recvmsg as packetdrill checks it: after a call that succeeds, msg_flags (0 when
+        not written) and the control messages of msg_control, one for one (harness.cmsg)."""
+        size, flags = sum(iov_lengths(_msg_iov(args[1]))), _flags(args, 2)
+        sock = self.sock(args[0])
+        if not hasattr(sock, "recvmsg"):
+            return self._recv(args[0], size, flags)
+        expected = cmsg.expected_messages(args[1], evaluate)
+        data, ancillary, msg_flags, _ = sock.recvmsg(size, cmsg.ROOM if expected is not None else 0,
+                                                     flags)
+        result = CallResult(len(data))
+        want_flags = dict(args[1].value).get("msg_flags")
+        want = evaluate(want_flags) if want_flags is not None else 0
+        if isinstance(want, int) and msg_flags != want:
+            result.problems.append(f"Expected msg_flags 0x{want:08X} but got 0x{msg_flags:08X}")
+        if expected is not None:
+            result.problems += cmsg.compare(expected, ancillary, evaluate, self.case_time,
+                                            self.tolerance)
+        return result
+
+    def case_time(self, realtime: float) -> float:
+        """A CLOCK_REALTIME instant (a kernel timestamp) on the case's clock."""
+        return realtime - (time.time() - self.clock())
 
     def _send(self, fd: Expr, data: Expr | None, count: int, flags: int = 0,
               to: tuple[str, int] | None = None) -> CallResult:
