@@ -15,11 +15,12 @@ from harness import corpus, pdargs
 from harness.errors import CaseError
 from harness.execute import run_one
 from harness.loader import load
-from harness.result import PASS
+from harness.result import FAIL, PASS
 from harness.suite import case_ids
 
 from tests.conftest import HANDSHAKE, needs_root
 
+PKT = Path(__file__).resolve().parent.parent / "pkt"
 QUIET = ("`sysctl -q -w net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=0 "
          "net.ipv4.tcp_window_scaling=0`\n")
 
@@ -149,3 +150,44 @@ def test_the_dropin_exits_0_on_a_pass_and_1_on_a_failure(tmp_path):
                              env={**os.environ, "RFCDRILL_RESULTS": str(results),
                                   "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
     assert env_run.returncode == 0 and (results / "good@ipv4.json").is_file()
+
+
+@needs_root
+@pytest.mark.parametrize("name", ["errqueue-zerocopy", "python-names", "socket-under-test",
+                                  "fastopen-client"])
+def test_the_projects_scripts_of_packetdrill_constructs_pass_on_the_kernel(name):
+    result = run_one(load(PKT / f"{name}.pkt"), "kernel")
+    assert result.verdict == PASS, result.failure
+
+
+@needs_root
+def test_a_control_message_that_differs_fails_at_its_line_in_packetdrills_words(tmp_path):
+    text = (PKT / "errqueue-zerocopy.pkt").read_text().replace(
+        "ee_origin=SO_EE_ORIGIN_ZEROCOPY", "ee_origin=SO_EE_ORIGIN_LOCAL")
+    path = tmp_path / "wrong-origin.pkt"
+    path.write_text(text)
+    result = run_one(load(path), "kernel")
+    assert result.verdict == FAIL
+    assert (result.failure.line, result.failure.column) == (19, 1)
+    assert result.failure.message == "Bad origin in extended err 0: expected=1 actual=5"
+
+
+@needs_root
+def test_merged_segments_take_the_last_ones_psh_as_packetdrill_aggregates(tmp_path):
+    # Two writes: the kernel marks only the segment that empties its queue with PSH.
+    path = tmp_path / "merged.pkt"
+    path.write_text(QUIET + HANDSHAKE + "+0 setsockopt(4, SOL_TCP, TCP_NODELAY, [1], 4) = 0\n"
+                    "+0 write(4, ..., 3000) = 3000\n+0 > P. 1:3001(3000) ack 1\n")
+    result = run_one(load(path, overrides={"strict_segments": ""}), "kernel")
+    assert result.verdict == FAIL          # strict: three segments, only the last with PSH
+    assert run_one(load(path), "kernel").verdict == PASS, "merged: the last one's P."
+
+
+def test_unknown_constants_and_options_name_their_place(tmp_path):
+    path = tmp_path / "bad.pkt"
+    path.write_text("--no_such_option=1\n" + HANDSHAKE)
+    with pytest.raises(CaseError, match=r"bad.pkt:1:1: unknown option --no_such_option"):
+        load(path)
+    path.write_text(HANDSHAKE + "+0 setsockopt(4, SOL_SOCKET, SO_NO_SUCH_THING, [1], 4) = 0\n")
+    with pytest.raises(CaseError, match=r"bad.pkt:9:30: unknown name 'SO_NO_SUCH_THING'"):
+        load(path)
