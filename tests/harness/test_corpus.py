@@ -153,14 +153,6 @@ def test_the_dropin_exits_0_on_a_pass_and_1_on_a_failure(tmp_path):
 
 
 @needs_root
-@pytest.mark.parametrize("name", ["errqueue-zerocopy", "python-names", "socket-under-test",
-                                  "fastopen-client"])
-def test_the_projects_scripts_of_packetdrill_constructs_pass_on_the_kernel(name):
-    result = run_one(load(PKT / f"{name}.pkt"), "kernel")
-    assert result.verdict == PASS, result.failure
-
-
-@needs_root
 def test_a_control_message_that_differs_fails_at_its_line_in_packetdrills_words(tmp_path):
     text = (PKT / "errqueue-zerocopy.pkt").read_text().replace(
         "ee_origin=SO_EE_ORIGIN_ZEROCOPY", "ee_origin=SO_EE_ORIGIN_LOCAL")
