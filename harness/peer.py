@@ -36,6 +36,7 @@ class Peer:
     local_port: int = TARGET_PORT       # the current connection: the last one a line named
     remote_port: int = REMOTE_PORT
     isns: dict[tuple[int, int], int] = field(default_factory=dict)   # (local, remote port)
+    script_isns: dict[tuple[int, int], int] = field(default_factory=dict)   # its SYN's script seq
     ts_offset: int | None = None
     ip_version: str = Plan.ip_version
     ts_tick_usecs: int = 0             # packetdrill's --tcp_ts_tick_usecs (0: TS val unchecked)
@@ -83,7 +84,8 @@ class Peer:
             return build_icmp_error(ip, event.icmp["type"], event.icmp["code"], quoted,
                                     event.icmp.get("mtu", 0), event.loc)
         seg = TCPSegment(self.remote_port, self.local_port, seq,
-                         self._wire(event.ack or 0), event.flags, _required(event, "win"),
+                         self._wire(event.ack or 0, bool(event.flags & SYN)), event.flags,
+                         _required(event, "win"),
                          event.urg or 0, self._wire_options(event), self._payload(event))
         return _spoil(encode(ip, seg), event)
 
@@ -132,9 +134,15 @@ class Peer:
     def script_sack(self, blocks: list[tuple[int, int]]) -> list[tuple[int, int]]:
         return [((l - self.remote_isn) % MOD, (r - self.remote_isn) % MOD) for l, r in blocks]
 
-    def _wire(self, target_seq: int) -> int:
-        """A number in the target's sequence space, as it is on the wire."""
-        return (target_seq + self.isn) % MOD
+    def _wire(self, target_seq: int, syn: bool = False) -> int:
+        """A number in the target's sequence space, as it is on the wire. packetdrill numbers
+        it from the target's SYN's script value on a SYN only, from 0 (the ISN) elsewhere."""
+        return (target_seq + self.isn + self._numbering_shift(syn)) % MOD
+
+    def _numbering_shift(self, syn: bool, key: tuple[int, int] | None = None) -> int:
+        if not self.remote_relative or syn:
+            return 0
+        return self.script_isns.get(key or (self.local_port, self.remote_port), 0)
 
     def _payload(self, event: PacketEvent) -> bytes:
         return event.payload if event.payload is not None else bytes(event.length)
@@ -185,6 +193,7 @@ class Peer:
         self.fresh = False
         if seg.flags & SYN:      # a SYN's sequence number is the ISN by definition
             self.isns[(seg.sport, seg.dport)] = (seg.seq - event.seq) % MOD
+            self.script_isns[(seg.sport, seg.dport)] = event.seq % MOD
         ts = seg.option("TS")
         if ts is not None and self.ts_offset is None:
             script_ts = next((o for o in event.options or [] if o[0] == "TS"), None)
@@ -193,7 +202,9 @@ class Peer:
 
     def relative_seq(self, seg: TCPSegment) -> int:
         """An outbound segment's seq relative to the ISN of its own connection."""
-        return (seg.seq - self.isns.get((seg.sport, seg.dport), 0)) % MOD
+        key = (seg.sport, seg.dport)
+        shift = self._numbering_shift(bool(seg.flags & SYN), key)
+        return (seg.seq - self.isns.get(key, 0) - shift) % MOD
 
     def notation(self, ip: IP, seg: TCPSegment, with_ip: bool = False) -> str:
         """A segment in the script's own notation, numbers relative where the script's are."""

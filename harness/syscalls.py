@@ -97,6 +97,7 @@ class Syscalls:
         self.streams: dict[int, bytearray | None] = {}   # what was written, per script fd
         self.writes: dict[int, list[Write]] = {}         # each write's place in its stream
         self.tolerance = tolerance  # seconds: kernel timestamps in control messages
+        self.unnamed: list[Any] = []   # sockets whose number a later one took (kept open)
 
     def sock(self, expr: Expr) -> Any:
         fd = evaluate(expr)
@@ -139,7 +140,11 @@ class Syscalls:
         if not isinstance(fd, int) or fd < 0:
             fd = max(self.fds, default=2) + 1
         if fd in self.fds:
-            raise CaseError(event.loc, f"fd {fd} is already open in this script")
+            if not self.plan.remote_relative:
+                raise CaseError(event.loc, f"fd {fd} is already open in this script")
+            # packetdrill lets a script name a new socket by an open one's number: the
+            # number then means the new socket, the old one stays open unnamed
+            self.unnamed.append(self.fds[fd])
         self.fds[fd] = sock
         self.streams.pop(fd, None)      # a new socket on a reused number starts a new stream
         self.writes.pop(fd, None)
