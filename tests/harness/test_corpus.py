@@ -183,3 +183,26 @@ def test_unknown_constants_and_options_name_their_place(tmp_path):
     path.write_text(HANDSHAKE + "+0 setsockopt(4, SOL_SOCKET, SO_NO_SUCH_THING, [1], 4) = 0\n")
     with pytest.raises(CaseError, match=r"bad.pkt:9:30: unknown name 'SO_NO_SUCH_THING'"):
         load(path)
+
+
+@needs_root
+def test_agree_compares_each_run_with_the_binary_it_is_given(tmp_path, capsys):
+    # A stand-in for packetdrill: passes what is named good, fails the rest, and says
+    # where it ran (each run must start in the script's folder).
+    (tmp_path / "corpus" / "sub").mkdir(parents=True)
+    (tmp_path / "corpus" / "sub" / "good.pkt").write_text(QUIET + HANDSHAKE)
+    (tmp_path / "corpus" / "sub" / "bad.pkt").write_text(QUIET + HANDSHAKE)
+    fake = tmp_path / "fake-packetdrill"
+    fake.write_text('#!/bin/sh\nfor a; do last="$a"; done\npwd > "$last.cwd"\n'
+                    'case "$last" in good*) exit 0;; *) echo "$last:1: error"; exit 1;; esac\n')
+    fake.chmod(0o755)
+    from harness import agree, cli
+    code = cli.main(["agree", str(tmp_path / "corpus"), "--packetdrill", str(fake),
+                     "--ip-version", "ipv4", "--json", str(tmp_path / "out.json")])
+    out = capsys.readouterr().out
+    assert code == 1                         # sub/bad: rfcdrill passes, the stand-in fails
+    assert "sub/bad@ipv4" in out and "DIFFERS" in out and "packetdrill: bad.pkt:1: error" in out
+    assert "agreement: 1 of 2 runs (50.0 %); of packetdrill's 1 passes rfcdrill passes 1" in out
+    assert (tmp_path / "corpus" / "sub" / "good.pkt.cwd").read_text().strip() == str(tmp_path / "corpus" / "sub")
+    theirs, _ = agree._earlier(str(tmp_path / "out.json"))
+    assert {k: v.passed for k, v in theirs.items()} == {"sub/bad@ipv4": False, "sub/good@ipv4": True}
