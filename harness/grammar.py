@@ -396,6 +396,12 @@ class Parser:
         if name in ("FO", "FOEXP"):         # TCP Fast Open (RFC 7413 4.1.1), as packetdrill
             cookie = self.fast_open_cookie()
             return ("raw", 34, cookie) if name == "FO" else ("raw", 254, b"\xf9\x89" + cookie)
+        if name == "md5":                   # TCP MD5 signature (RFC 2385): 16 bytes in hex
+            pos = self.pos
+            digest = self.match(re.compile(r"[0-9A-Fa-f]{32}\b"))
+            if digest is None:
+                raise self.fail("a 16-byte MD5 digest in hex (32 digits) after 'md5'", pos)
+            return ("raw", 19, bytes.fromhex(digest))
         if name == "opt":                   # any option: `opt 253 0x0102`, `opt 2 len 9`
             kind = self.integer("an option kind")
             length = None
@@ -410,7 +416,7 @@ class Parser:
                 return ("raw", kind, data)
             return ("bytes", bytes((kind & 0xFF, length & 0xFF)) + data)
         raise CaseError(self.loc(pos), f"unknown TCP option {name!r} "
-                        "(expected mss, wscale, sackOK, sack, TS, nop, eol, FO, FOEXP or opt KIND [len N] [0xDATA])")
+                        "(expected mss, wscale, sackOK, sack, TS, nop, eol, FO, FOEXP, md5 or opt KIND [len N] [0xDATA])")
 
     def fast_open_cookie(self) -> bytes:
         """An optional cookie after FO: hex digits, as such or a -D name (TFO_COOKIE)."""

@@ -241,6 +241,8 @@ def option_text(opt: tuple) -> str:
         return "sack " + " ".join(f"{_v(l)}:{_v(r)}" for l, r in opt[1])
     if name == "raw" and opt[1] == 34:                           # TCP Fast Open
         return "FO" + (f" {opt[2].hex()}" if opt[2] else "")
+    if name == "raw" and opt[1] == 19 and len(opt[2]) == 16:    # MD5 signature (RFC 2385)
+        return f"md5 {opt[2].hex()}"
     if name == "raw" and opt[1] == 254 and opt[2][:2] == b"\xf9\x89":   # experimental TFO
         return "FOEXP" + (f" {opt[2][2:].hex()}" if opt[2][2:] else "")
     if name == "raw":

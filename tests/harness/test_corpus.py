@@ -206,3 +206,15 @@ def test_agree_compares_each_run_with_the_binary_it_is_given(tmp_path, capsys):
     assert (tmp_path / "corpus" / "sub" / "good.pkt.cwd").read_text().strip() == str(tmp_path / "corpus" / "sub")
     theirs, _ = agree._earlier(str(tmp_path / "out.json"))
     assert {k: v.passed for k, v in theirs.items()} == {"sub/bad@ipv4": False, "sub/good@ipv4": True}
+
+
+def test_the_md5_option_is_read_and_written_as_packetdrill_writes_it(tmp_path):
+    from harness.peer import option_text
+    path = tmp_path / "md5.pkt"
+    digest = "000102030405060708090a0b0c0d0e0f"
+    path.write_text(HANDSHAKE + f"+0 < . 1:1(0) ack 1 win 514 <md5 {digest},nop,nop>\n")
+    option = load(path).events[-1].options[0]
+    assert option == ("raw", 19, bytes.fromhex(digest)) and option_text(option) == f"md5 {digest}"
+    path.write_text(HANDSHAKE + "+0 < . 1:1(0) ack 1 win 514 <md5 0001>\n")
+    with pytest.raises(CaseError, match=r"md5.pkt:9:\d+: .*16-byte MD5 digest"):
+        load(path)
