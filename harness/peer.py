@@ -8,9 +8,9 @@ packetdrill's rules, which every script in the field assumes:
   expected (ack, SACK blocks); in a YAML case as they go on the wire;
 - the target's ISN is learned from its SYN or SYN-ACK, and every seq of an outbound
   segment, every ack and SACK block of an injected one, is relative to it;
-- the target's TS val is learned from its first timestamp; TS ecr of injected segments is
-  written in script units and translated by that offset; TS val of outbound segments is
-  not compared (it is the target's clock, RFC 7323 section 5.4).
+- the target's TS val is learned from its first timestamp on each connection; TS ecr of
+  injected segments is written in script units and translated by that offset; TS val of
+  outbound segments is not compared (it is the target's clock, RFC 7323 section 5.4).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class Peer:
     remote_port: int = REMOTE_PORT
     isns: dict[tuple[int, int], int] = field(default_factory=dict)   # (local, remote port)
     script_isns: dict[tuple[int, int], int] = field(default_factory=dict)   # its SYN's script seq
-    ts_offset: int | None = None
+    ts_offsets: dict[tuple[int, int], int] = field(default_factory=dict)   # per connection
     ip_version: str = Plan.ip_version
     ts_tick_usecs: int = 0             # packetdrill's --tcp_ts_tick_usecs (0: TS val unchecked)
     ts_tolerance_usecs: float = 4000.0
@@ -59,6 +59,12 @@ class Peer:
             return (f"bad outbound TCP timestamp value: {ticks} ticks of {self.ts_tick_usecs} us "
                     f"from the script's, more than {self.ts_tolerance_usecs:.0f} us")
         return None
+
+    @property
+    def ts_offset(self) -> int | None:
+        """The target's TS clock offset on the current connection: learned per connection,
+        as packetdrill does, since Linux offsets each connection's timestamps its own way."""
+        return self.ts_offsets.get((self.local_port, self.remote_port))
 
     @property
     def isn(self) -> int:
@@ -195,10 +201,10 @@ class Peer:
             self.isns[(seg.sport, seg.dport)] = (seg.seq - event.seq) % MOD
             self.script_isns[(seg.sport, seg.dport)] = event.seq % MOD
         ts = seg.option("TS")
-        if ts is not None and self.ts_offset is None:
+        if ts is not None and (seg.sport, seg.dport) not in self.ts_offsets:
             script_ts = next((o for o in event.options or [] if o[0] == "TS"), None)
             base = script_ts[1] if script_ts and script_ts[1] is not ANY else 0
-            self.ts_offset = (ts[1] - base) % MOD
+            self.ts_offsets[(seg.sport, seg.dport)] = (ts[1] - base) % MOD
 
     def relative_seq(self, seg: TCPSegment) -> int:
         """An outbound segment's seq relative to the ISN of its own connection."""
