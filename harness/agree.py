@@ -71,6 +71,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.packetdrill and not os.access(args.packetdrill, os.X_OK):
+        print(f"rfcdrill agree: --packetdrill {args.packetdrill}: not an executable file",
+              file=sys.stderr)
+        return 2
+    if not os.path.isdir(args.corpus):
+        print(f"rfcdrill agree: {args.corpus}: not a folder", file=sys.stderr)
+        return 2
     runner = args.runner or corpus.detect(args.corpus)
     runs = [r for r in corpus.runs(args.corpus, runner)
             if (not args.variants or r.variant in args.variants)

@@ -218,3 +218,12 @@ def test_the_md5_option_is_read_and_written_as_packetdrill_writes_it(tmp_path):
     path.write_text(HANDSHAKE + "+0 < . 1:1(0) ack 1 win 514 <md5 0001>\n")
     with pytest.raises(CaseError, match=r"md5.pkt:9:\d+: .*16-byte MD5 digest"):
         load(path)
+
+
+@needs_root
+def test_agree_refuses_a_missing_corpus_or_binary_in_one_line(tmp_path, capsys):
+    from harness import cli
+    assert cli.main(["agree", str(tmp_path / "none")]) == 2
+    assert cli.main(["agree", str(tmp_path), "--packetdrill", str(tmp_path / "pd")]) == 2
+    err = capsys.readouterr().err
+    assert "none: not a folder" in err and "pd: not an executable file" in err
