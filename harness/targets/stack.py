@@ -33,7 +33,7 @@ from harness.model import Script
 from harness.syscalls import CallResult
 from harness.targets.base import CallHandle, Captured, Target
 from stack import Host, MemoryLink, VirtualClock
-from stack.config import SYSCTL_NAMES
+from stack.config import PROFILES, SYSCTL_NAMES
 
 WOULD_BLOCK = (errno.EAGAIN, errno.EINPROGRESS, errno.EALREADY)
 
@@ -77,8 +77,11 @@ def route_initcwnd() -> int | None:
 
 
 class StackTarget(Target):
+    """The stack with the RFCs' choices (stack.config.Config's defaults)."""
+
     name = "stack"
     ip_versions = ("ipv4",)      # a TCP/IPv4 stack: IPv6 and its sockets are out of its scope
+    profile = "rfc"              # stack.config.PROFILES
 
     def __init__(self) -> None:
         self.clock = VirtualClock()
@@ -103,7 +106,7 @@ class StackTarget(Target):
         except OSError:
             self.tun = None      # e.g. a multicast remote: no shell command can route to it
         self.host = Host(plan.local_ip, self.clock, self.link, dict(script.sysctl),
-                         netmask=plan.netmask, mtu=plan.mtu)
+                         netmask=plan.netmask, mtu=plan.mtu, **PROFILES[self.profile])
         self._api = StackAPI(self.host)
         self.sysctl = dict(script.sysctl)
         self.seen = netns.read_sysctls(SYSCTL_NAMES)
@@ -181,7 +184,22 @@ class StackTarget(Target):
 
     def environment(self) -> dict[str, str]:
         env = {"stack": "rfcdrill userspace TCP (stack/)", "python": platform.python_version(),
-               "clock": "virtual"}
+               "clock": "virtual", "profile": self.profile}
         if self.host is not None and self.host.unsupported_sysctls:
             env["unsupported sysctls"] = ", ".join(sorted(self.host.unsupported_sysctls))
         return env
+
+
+class StackLinuxTarget(StackTarget):
+    """The stack with Linux's choices where Linux departs from the RFCs' recommendations."""
+
+    name = "stack-linux"
+    profile = "linux"
+
+
+class StackAltTarget(StackTarget):
+    """The stack taking, wherever the RFCs leave a choice, one unlike Linux's: a case that
+    passes the kernel and fails here pins a Linux choice (or the stack has a bug)."""
+
+    name = "stack-alt"
+    profile = "alt"
