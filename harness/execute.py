@@ -118,7 +118,8 @@ def _child(job: Job, scale: float, fd: int) -> None:
             runner = Runner(job.script, targets[0], scale, on_step=lambda s: _send(fd, "step", s),
                             on_branch=lambda b: _send(fd, "branch", b))
             verdict, failure = _verdict(runner.run)
-            _send(fd, "env", {**env, **runner.lateness.figures()})
+            env.update(runner.lateness.figures())
+            _send(fd, "env", env)
             after, cleanup_failure = _verdict(runner.cleanup)
             if verdict == PASS and after != PASS:
                 verdict, failure = after, cleanup_failure
@@ -126,7 +127,8 @@ def _child(job: Job, scale: float, fd: int) -> None:
                 _send(fd, "packet", record)
         for target in targets:
             target.teardown()
-            _send(fd, "env", target.environment())     # an adapter's stderr is known only now
+            env.update(target.environment())       # an adapter's stderr is known only now
+            _send(fd, "env", env)
         _send(fd, "verdict", (verdict, failure))
     except BaseException:
         code = 1          # the parent reports a process that died without a verdict

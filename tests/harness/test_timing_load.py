@@ -121,3 +121,11 @@ def test_the_kernel_targets_peer_is_real_time_and_its_shell_commands_are_not(wri
     result = run_one(load(str(write_case("priorities.yaml", PRIORITIES))), "kernel")
     assert result.verdict == PASS, result.failure
     assert result.environment["scheduling of the peer"] == "SCHED_FIFO 1"
+
+
+@needs_root
+def test_a_case_reports_the_runners_scheduling_lateness() -> None:
+    """The figure the run's environment is made of reaches the result (harness.sched)."""
+    from harness.sched import CASE_KEY
+    result = run_one(load(str(BACKOFF)), "kernel")
+    assert CASE_KEY in result.environment and float(result.environment[CASE_KEY]) >= 0
