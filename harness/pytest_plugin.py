@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import stat
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -25,7 +27,7 @@ import pytest
 from harness import expectations, limits
 from harness.catalog import catalogue, level_marker
 from harness.execute import Job, run_jobs
-from harness.interrupt import StopSignals
+from harness.interrupt import EXIT_STATUS, StopSignals
 from harness.netns import have_privileges
 from harness.result import ERROR, FAIL, NOT_APPLICABLE, SKIPPED, XFAIL, XPASS, Result
 from harness.suite import jobs_for, skipped_result
@@ -92,6 +94,43 @@ class CaseFile(pytest.File):
         targets = self.config.getoption("rfcdrill_targets") or list(NATIVE)
         for job in jobs_for(str(self.path), targets):
             yield CaseItem.from_parent(self, name=f"{job.case_id}[{job.target}]", job=job)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM between items: pytest's interrupted path, which still writes its reports."""
+
+
+_TERMINATED = pytest.StashKey[bool]()
+_OWN_HANDLER = pytest.StashKey[object]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Between case items SIGTERM (what `timeout` and CI runners send) ends the session the
+    way Ctrl-C does, so JUnit and the terminal summary are written for the items that ran;
+    the exit status is still 143. A case in flight handles the signal itself (StopSignals).
+    Only sessions that hold cases are touched, and only a default SIGTERM disposition."""
+    if not any(isinstance(item, CaseItem) for item in session.items):
+        return
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        session.config.stash[_TERMINATED] = True
+        raise Terminated("SIGTERM")
+
+    signal.signal(signal.SIGTERM, terminate)
+    session.config.stash[_OWN_HANDLER] = terminate
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    own = session.config.stash.get(_OWN_HANDLER, None)
+    if own is not None and signal.getsignal(signal.SIGTERM) is own:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if session.config.stash.get(_TERMINATED, False):
+        session.exitstatus = EXIT_STATUS[signal.SIGTERM]
 
 
 class CaseFailed(Exception):

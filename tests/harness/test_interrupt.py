@@ -212,3 +212,36 @@ def test_a_signal_stops_pytest_and_leaves_nothing(cases: Path, tmp_path: Path, s
     assert processes == [] and held == set()
     cases_run = ET.parse(junit).getroot().iter("testcase")
     assert [c.get("name") for c in cases_run][0] == "a-quick@ipv4[kernel]"
+
+
+WAITS = '''
+import pathlib, time
+
+def test_waits():
+    pathlib.Path(__file__).with_name("waiting").touch()
+    time.sleep(60)
+'''
+
+
+@needs_root
+def test_sigterm_between_case_items_still_writes_junit(cases: Path, tmp_path: Path) -> None:
+    """A plain test after the first case holds pytest between case items, where no case's
+    own signal handling runs: SIGTERM there must still leave the JUnit of what ran."""
+    for name in ("b-listens.pkt", "c-shell.pkt", "d-listens-too.pkt"):
+        (cases / name).unlink()
+    (cases / "test_waits.py").write_text(WAITS)
+    junit = tmp_path / "pytest.xml"
+    run = Run([sys.executable, "-m", "pytest", *_pytest_plugin_args(), "-p", "no:cacheprovider",
+               "--target", "kernel", "-k", "ipv4 and not mapped or waits", f"--junitxml={junit}",
+               str(cases / "a-quick.pkt"), str(cases / "test_waits.py")])
+    deadline = time.monotonic() + 60
+    while not (cases / "waiting").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (cases / "waiting").exists(), "the waiting test never started"
+    elapsed, code = run.signal_and_wait(signal.SIGTERM)
+    out, err = run.proc.communicate()
+    print(f"pytest SIGTERM between items: exit after {elapsed:.2f} s, status {code}")
+    assert elapsed < LIMIT and code == 143, (out, err)
+    ran = {c.get("name"): [child.tag for child in c] for c in ET.parse(junit).getroot().iter("testcase")}
+    assert "a-quick@ipv4[kernel]" in ran, ran
+    assert not {"failure", "error", "skipped"} & set(ran["a-quick@ipv4[kernel]"]), ran
