@@ -140,12 +140,13 @@ def test_a_bad_sysctl_is_an_error_of_the_case(write_case):
 
 def test_a_hanging_case_is_stopped_and_leaves_nothing_behind(write_case):
     start = time.monotonic()
-    result = run(write_case, HANDSHAKE + "+0 `sleep 30`\n", extra="timeout: 1\n")
+    # An odd duration, so that no one else's `sleep` on the machine counts as a leftover.
+    result = run(write_case, HANDSHAKE + "+0 `sleep 30.0417`\n", extra="timeout: 1\n")
     assert result.verdict == ERROR and "the case hung" in result.failure.message
     assert "line 16: +0 accept" in result.failure.message    # the last event that completed
     assert time.monotonic() - start < 5
     leftovers = [p for p in os.listdir("/proc") if p.isdigit()
-                 and _cmdline(p).startswith("sleep 30")]
+                 and _cmdline(p).startswith("sleep 30.0417")]
     assert leftovers == []
 
 
