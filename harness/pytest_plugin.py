@@ -31,7 +31,7 @@ from harness.interrupt import EXIT_STATUS, StopSignals
 from harness.netns import have_privileges
 from harness.result import ERROR, FAIL, NOT_APPLICABLE, SKIPPED, XFAIL, XPASS, Result
 from harness.suite import jobs_for, skipped_result
-from harness.targets import NATIVE, known_names, resolve
+from harness.targets import DEFAULT, known_names, resolve
 
 _RFCS = ("rfc793", "rfc1122", "rfc2873", "rfc5681", "rfc9293")
 _LEVELS = ("must", "must_not", "should", "should_not", "may")
@@ -91,7 +91,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 class CaseFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
-        targets = self.config.getoption("rfcdrill_targets") or list(NATIVE)
+        targets = self.config.getoption("rfcdrill_targets") or list(DEFAULT)
         for job in jobs_for(str(self.path), targets):
             yield CaseItem.from_parent(self, name=f"{job.case_id}[{job.target}]", job=job)
 

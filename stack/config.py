@@ -1,9 +1,11 @@
 """Host-wide TCP settings: Linux sysctl names in, one frozen `Config` out.
 
-Theory of operation: a `Config` holds every knob the TCP core reads, with defaults that follow
-Linux where Linux is RFC-conformant and the RFC where it is not (each such choice is noted
-beside the field). `Config.from_sysctls` maps the `net.ipv4.tcp_*` names a case sets onto the
-fields and returns the names it cannot honour, which the host lists as `unsupported_sysctls`.
+Theory of operation: a `Config` holds every knob the TCP core reads. Its defaults follow the
+RFCs; where an RFC leaves a choice open they take Linux's (each such choice is noted beside the
+field). `PROFILES` names sets of other choices: "linux" reproduces Linux's where it departs from
+the RFCs' recommendations, "alt" takes, wherever the RFCs leave a choice, one unlike Linux's, so
+that a case which accepts only Linux's choice fails on it. `Config.from_sysctls` maps the
+`net.ipv4.tcp_*` names a case sets onto the fields and returns the names it cannot honour, which the host lists as `unsupported_sysctls`.
 The per-socket options (setsockopt) live in `SocketOptions`, which the socket layer owns and the
 connection reads.
 """
@@ -35,20 +37,43 @@ class Config:
     rfc1337: bool = False                # True: a RST does not end TIME-WAIT (RFC 1337)
     stdurg: bool = False                 # True: urgent pointer names the last urgent octet
     slow_start_after_idle: bool = True   # RFC 5681 4.1
-    # Delayed-ACK timer. RFC 9293 MUST-40 (RFC 1122 4.2.3.2) bounds it by 0.5 s; 40 ms is
-    # Linux's TCP_ATO_MIN, the delay a Linux receiver shows once quick-ACK mode has ended.
+    # Delayed-ACK timer. RFC 1122 4.2.3.2 (RFC 9293 MUST-40): "the delay MUST be less than
+    # 0.5 seconds"; 40 ms is Linux's TCP_ATO_MIN, its delay once quick-ACK mode has ended.
     delayed_ack: float = 0.040
+    # Linux's quick-ACK mode: the first data segments of a connection are acknowledged at once.
+    # RFC 1122 4.2.3.2 bounds how late an ACK may be ("MUST be less than 0.5 seconds"), not
+    # how early; RFC 5681 4.2's "SHOULD be used" delayed ACK is what False does from the start.
+    quick_ack: bool = True
     rto_initial: float = 1.0             # RFC 6298 2.1
-    # RFC 6298 2.4 says RTO SHOULD be rounded up to 1 s; like Linux (TCP_RTO_MIN) the floor
-    # here is 200 ms, a choice the SHOULD leaves open now that clocks are fine-grained (RFC
-    # 6298 4 lets G be small) and that spurious timeouts are recovered from (RFC 5682).
-    rto_min: float = 0.2
+    # RFC 6298 2.4: "if it is less than 1 second, then the RTO SHOULD be rounded up to 1
+    # second". Linux's TCP_RTO_MIN of 200 ms departs from that SHOULD.
+    rto_min: float = 1.0
     rto_max: float = 120.0               # RFC 6298 2.5 allows a maximum of at least 60 s
     clock_granularity: float = 0.001     # G of RFC 6298 2.2
-    initial_window: int | None = None    # segments; None: RFC 5681 3.1 min(4*MSS, max(2*MSS, 4380))
-    # RFC 9293 3.4.2 calls MSL = 2 min an engineering choice that may be changed; Linux's
-    # TIME-WAIT is 60 s, i.e. MSL = 30 s, and that is the default here.
-    msl: float = 30.0
+    # Segments; None: RFC 5681 3.1's bound itself (3 segments at SMSS 1096..2190). The rules
+    # are an upper bound ("IW ... MUST be set using the following guidelines as an upper
+    # bound"), so any smaller IW is allowed; Linux's 10 (RFC 6928, experimental) exceeds it.
+    initial_window: int | None = None
+    # RFC 9293 3.4.2: "For this specification the MSL is taken to be 2 minutes. This is an
+    # engineering choice, and may be changed". Linux's TIME-WAIT of 60 s is an MSL of 30 s.
+    msl: float = 120.0
+    # RFC 5961's checks on RST (3.2), SYN (4.2) and old ACKs (5.2) in synchronized states, or
+    # (False) RFC 793 3.9's processing: RFC 9293 3.10.7.4, "For implementations that do not
+    # follow RFC 5961, the original behavior described in RFC 793 follows".
+    rfc5961: bool = True
+    # The window field of a RST without ACK. RFC 9293's reset is <SEQ=SEG.ACK><CTL=RST>
+    # (3.10.7.1), which names no window, and RST processing (3.10.7.4) reads only SEG.SEQ.
+    rst_window: int = 0
+    # RFC 6582 3.2 step 3 on a full ACK, "Set cwnd to either (1) min (ssthresh, max(FlightSize,
+    # SMSS) + SMSS) or (2) ssthresh": 1 or 2.
+    full_ack_option: int = 1
+    # A zero-window probe. RFC 9293 3.8.6.1: "transmit at least one octet of new data (if
+    # available), or retransmit": "octet"; RFC 1122 4.2.2.17 requires probing (MUST), not a
+    # form, and "empty" is Linux's segment without data at SND.UNA - 1, which draws an ACK.
+    zero_window_probe: str = "octet"
+    # RFC 9293 3.4.1: the ISN clock "typically increments at least once every roughly 4
+    # microseconds"; Linux's (secure_tcp_seq) ticks every 64 ns.
+    isn_tick: float = 4e-6
     invalid_ratelimit: float = 0.5       # spacing of ACKs for out-of-window pure ACKs/SYNs
     challenge_ack_limit: int = 1000      # RFC 5961 7: challenge ACKs per second per host
 
@@ -76,6 +101,28 @@ class Config:
         if bad:
             raise TypeError(f"unknown Host settings: {sorted(bad)}")
         return replace(cls(), **values, **overrides), unsupported
+
+
+PROFILES: dict[str, dict[str, object]] = {
+    # The RFCs' choices: the defaults above.
+    "rfc": {},
+    # What the `stack` target ran before the profiles existed: the RFCs' choices but Linux's
+    # RTO floor and MSL. The `stack` expectations are written for it until they are rewritten
+    # for "rfc".
+    "interim": {"rto_min": 0.2, "msl": 30.0},
+    # Linux 6.x where it departs from the defaults: TCP_RTO_MIN 200 ms, TCP_TIMEWAIT_LEN 60 s
+    # (MSL 30 s), TCP_INIT_CWND 10 (RFC 6928), zero-length window probes (tcp_xmit_probe_skb),
+    # an ISN clock of 64 ns ticks (secure_tcp_seq).
+    "linux": {"rto_min": 0.2, "msl": 30.0, "initial_window": 10, "zero_window_probe": "empty",
+              "isn_tick": 64e-9},
+    # Wherever the RFCs leave a choice, one unlike Linux's: delayed ACKs of 200 ms with no
+    # quick-ACK mode (RFC 1122 4.2.3.2 allows up to 0.5 s), an initial window of 2 segments
+    # (RFC 5681 3.1 allows up to 3 at this MSS), RFC 793 reset and SYN processing (RFC 9293
+    # 3.10.7.4: RFC 5961 is optional), resets that carry a window (RFC 9293 gives it no
+    # meaning), NewReno's second full-ACK option (RFC 6582 3.2).
+    "alt": {"delayed_ack": 0.2, "quick_ack": False, "initial_window": 2, "rfc5961": False,
+            "rst_window": 4096, "full_ack_option": 2},
+}
 
 
 def _int(raw: object) -> int:

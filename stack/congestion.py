@@ -80,8 +80,9 @@ class NewReno:
     """Fast retransmit and fast recovery (RFC 5681 3.2) with NewReno's partial ACKs (RFC 6582
     3.2), for a connection without SACK."""
 
-    def __init__(self, window: Reno, iss: int) -> None:
+    def __init__(self, window: Reno, iss: int, full_ack_option: int = 1) -> None:
         self.window = window
+        self.full_ack_option = full_ack_option
         self.dupacks = 0
         self.active = False
         self.recover = seqnum.add(iss, 1)   # RFC 6582 3.2 step 1: recover = ISS
@@ -106,9 +107,11 @@ class NewReno:
             cc.grow(acked)
             return False
         if seqnum.ge(ack, self.recover):
-            # Full acknowledgment (all up to and including recover): deflate, option (1),
-            # min(ssthresh, max(FlightSize, SMSS) + SMSS), and leave fast recovery.
-            cc.cwnd = min(cc.ssthresh, max(flight, cc.mss) + cc.mss)
+            # Full acknowledgment (all up to and including recover): deflate, by option (1)
+            # min(ssthresh, max(FlightSize, SMSS) + SMSS) or option (2) ssthresh, and leave
+            # fast recovery.
+            cc.cwnd = (min(cc.ssthresh, max(flight, cc.mss) + cc.mss) if self.full_ack_option == 1
+                       else cc.ssthresh)
             self.active = False
             return False
         # Partial acknowledgment: deflate by the amount acked, add back one SMSS if that was

@@ -109,7 +109,7 @@ class Connection(Handshake, Sender, Receiver, Timeouts):
         self.probes = 0                        # unanswered zero-window or keep-alive probes
         self.pmtu = cfg.mtu
         self.cc = Reno(self.mss, cfg.initial_window)
-        self.recovery: NewReno | SackRecovery = NewReno(self.cc, iss)
+        self.recovery: NewReno | SackRecovery = NewReno(self.cc, iss, cfg.full_ack_option)
         self.last_send = self.last_recv = self.last_ack_recv = self.last_data_recv = now
         self.una_since = now                   # SND.UNA's data unacknowledged since (RFC 5482)
         self.last_invalid_ack = -1e9
@@ -152,6 +152,8 @@ class Connection(Handshake, Sender, Receiver, Timeouts):
         if flags & SYN:
             seg.window = self._syn_window()
             seg.options = options or []
+        elif flags == RST:
+            seg.window = self.cfg.rst_window
         elif flags & ACK:
             seg.window = self._window_field()
             if not flags & RST:     # RFC 7323 4.2 recommends that RSTs carry no timestamp
@@ -213,10 +215,11 @@ class Connection(Handshake, Sender, Receiver, Timeouts):
             self._segment(RST | ACK, self.snd_max)
         self._terminate(error)
 
-    def _reset_and_close(self, seg: TCPSegment) -> None:
-        """Delete the TCB and answer `seg` as a CLOSED port would (RFC 9293 3.10.7.1)."""
-        self._terminate(None)
-        reply = reset_for(seg)
+    def _reset_and_close(self, seg: TCPSegment, error: int | None = None) -> None:
+        """Delete the TCB and answer `seg` as a CLOSED port would (RFC 9293 3.10.7.1);
+        `error` is what the user will see."""
+        self._terminate(error)
+        reply = reset_for(seg, self.cfg.rst_window)
         if reply is not None:
             self._fx.segments.append(reply)
 
@@ -262,9 +265,10 @@ class Connection(Handshake, Sender, Receiver, Timeouts):
                 self._arm(Timer.TIME_WAIT, 2 * self.cfg.msl)   # the FIN again: restart 2 MSL
             self._ack_invalid(seg)
             return
-        # Second: RST (RFC 5961 3.2: only SEG.SEQ == RCV.NXT resets; else challenge ACK).
+        # Second: RST. RFC 5961 3.2: only SEG.SEQ == RCV.NXT resets, another in-window RST
+        # draws a challenge ACK; RFC 793 3.9: any RST in the window resets.
         if seg.flags & RST:
-            if seg.seq == self.rcv_nxt:
+            if seg.seq == self.rcv_nxt or not self.cfg.rfc5961:
                 self._reset_by_peer()
             else:
                 self._challenge_ack()
@@ -277,8 +281,12 @@ class Connection(Handshake, Sender, Receiver, Timeouts):
                 # Back to LISTEN (RFC 9293 3.10.7.4, RFC 1122 4.2.2.20(e)); the in-window SYN
                 # is an error answered with a reset (RFC 793 3.9), as Linux does.
                 self._reset_and_close(seg)
-            else:
+            elif self.cfg.rfc5961:
                 self._challenge_ack()              # RFC 5961 4.2
+            else:
+                # RFC 793 3.9: an in-window SYN "is an error, send a reset", the user is told
+                # "connection reset", and the connection is CLOSED.
+                self._reset_and_close(seg, errno.ECONNRESET)
             return
         self._update_ts_recent(seg)
         # Fifth: ACK.
@@ -316,7 +324,7 @@ class Connection(Handshake, Sender, Receiver, Timeouts):
         if seqnum.gt(seg.ack, self.snd_max):
             self._ack_invalid(seg)                   # acks something not yet sent
             return False
-        if seqnum.lt(seg.ack, seqnum.add(self.snd_una, -self.max_snd_wnd)):
+        if self.cfg.rfc5961 and seqnum.lt(seg.ack, seqnum.add(self.snd_una, -self.max_snd_wnd)):
             self._challenge_ack()                    # RFC 5961 5.2: too old to be valid
             return False
         self.last_ack_recv = self.now

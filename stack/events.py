@@ -114,14 +114,15 @@ class IcmpError:
     mtu: int | None = None     # fragmentation needed: the next-hop MTU (RFC 1191)
 
 
-def reset_for(seg: TCPSegment) -> TCPSegment | None:
+def reset_for(seg: TCPSegment, window: int = 0) -> TCPSegment | None:
     """The reply of a CLOSED port (RFC 9293 3.10.7.1): nothing to a RST; otherwise
-    <SEQ=SEG.ACK><CTL=RST> if the segment had an ACK, else <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>."""
+    <SEQ=SEG.ACK><CTL=RST> if the segment had an ACK, else <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
+    `window` fills the window field, which a reset gives no meaning."""
     if seg.flags & RST:
         return None
     if seg.flags & ACK:
-        return TCPSegment(seg.dport, seg.sport, seg.ack, 0, RST, 0)
-    return TCPSegment(seg.dport, seg.sport, 0, seqnum.add(seg.seq, seg.seg_len), RST | ACK, 0)
+        return TCPSegment(seg.dport, seg.sport, seg.ack, 0, RST, window)
+    return TCPSegment(seg.dport, seg.sport, 0, seqnum.add(seg.seq, seg.seg_len), RST | ACK, window)
 
 
 def event(method: Callable[..., Any]) -> Callable[..., Effects]:

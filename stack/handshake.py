@@ -60,7 +60,7 @@ class Handshake:
         self.cc = Reno(self.mss, self.cfg.initial_window)   # IW from the agreed MSS
         # Loss recovery: RFC 6675 with SACK, else RFC 5681 3.2 with NewReno (RFC 6582).
         self.recovery = SackRecovery(self.cc, self.iss) if self.neg.sack \
-            else NewReno(self.cc, self.iss)
+            else NewReno(self.cc, self.iss, self.cfg.full_ack_option)
         ts = syn.option("TS")
         if self.neg.timestamps and ts:
             self.ts_recent, self.ts_recent_at = ts[1], self.now

@@ -56,7 +56,7 @@ class Host:
         self.link = link if link is not None else MemoryLink()
         self._settings = settings
         self.configure(sysctl)
-        self.isn = IsnGenerator(secret)
+        self.isn = IsnGenerator(secret, self.cfg.isn_tick)
         self.conns: dict[Key, Connection] = {}
         self.deadlines: dict[Connection, float] = {}
         self.listeners: dict[int, Socket] = {}
@@ -275,14 +275,14 @@ class Host:
         """LISTEN (RFC 9293 3.10.7.2), or CLOSED (3.10.7.1) when nobody listens."""
         listener = self.listeners.get(seg.dport)
         if listener is None:
-            reply = reset_for(seg)
+            reply = reset_for(seg, self.cfg.rst_window)
             if reply is not None:
                 self._send_tcp(ip.src, reply)
             return
         if seg.flags & RST:
             return                                   # first check: ignore a RST
         if seg.flags & ACK:
-            self._send_tcp(ip.src, reset_for(seg))   # second: <SEQ=SEG.ACK><CTL=RST>
+            self._send_tcp(ip.src, reset_for(seg, self.cfg.rst_window))   # second: <SEQ=SEG.ACK><CTL=RST>
             return
         if not seg.flags & SYN:
             return                                   # fourth: anything else is dropped

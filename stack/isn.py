@@ -16,8 +16,9 @@ from . import seqnum
 
 
 class IsnGenerator:
-    def __init__(self, secret: bytes | None = None) -> None:
+    def __init__(self, secret: bytes | None = None, tick: float = 4e-6) -> None:
         self.secret = secret if secret is not None else os.urandom(16)
+        self.rate = round(1 / tick)          # ticks per second
 
     def _hash(self, label: bytes, local: tuple[str, int], remote: tuple[str, int]) -> int:
         text = f"{local[0]}:{local[1]}>{remote[0]}:{remote[1]}".encode()
@@ -25,8 +26,8 @@ class IsnGenerator:
         return int.from_bytes(digest, "big")
 
     def isn(self, local: tuple[str, int], remote: tuple[str, int], now: float) -> int:
-        """RFC 6528 3: M (4 us ticks of `now`) plus F of the connection's four-tuple."""
-        return seqnum.add(int(now * 250_000), self._hash(b"isn", local, remote))
+        """RFC 6528 3: M (ticks of `now`, 4 us unless told) plus F of the connection's four-tuple."""
+        return seqnum.add(int(now * self.rate), self._hash(b"isn", local, remote))
 
     def ts_offset(self, local: tuple[str, int], remote: tuple[str, int]) -> int:
         """A per-connection offset added to the millisecond timestamp clock."""

@@ -177,6 +177,8 @@ class Receiver:
         data segments (at least 2, at most 16) are acknowledged at once, so that delayed ACKs
         do not hold back the sender's slow start. RFC 5681 4.2 bounds how late an ACK may be,
         not how early: acknowledging every segment is always allowed."""
+        if not self.cfg.quick_ack:
+            return
         wanted = min(max(self.rcv_wnd // (2 * self.rcv_mss), 2), 16)
         self.quick_acks = max(self.quick_acks, wanted)
 

@@ -112,7 +112,11 @@ class Timeouts:
         if self._given_up(self.probes, self.last_ack_recv):
             self._abort_timeout(reset=False)
             return
-        if self.snd_wnd == 0:
+        if self.snd_wnd == 0 and self.cfg.zero_window_probe == "empty":
+            self.probes += 1
+            self.rtt.expired()
+            self._segment(ACK, seqnum.add(self.snd_una, -1))   # an old octet's place: ACKed at once
+        elif self.snd_wnd == 0:
             self.probes += 1
             self.rtt.expired()
             self._segment(ACK, self.snd_nxt, self.sendq.take(self.snd_nxt, 1))

@@ -1,7 +1,9 @@
 """Target names: what `--target NAME` runs, what it can do, and whose expectations apply.
 
 Names are looked up in this order:
-1. `kernel` and `stack`, the targets built into the harness;
+1. the targets built into the harness: `kernel`, and the stack in its profiles, `stack`,
+   `stack-linux` and `stack-alt` (stack.config.PROFILES); a run that names no target runs
+   DEFAULT, the kernel and `stack`;
 2. the adapters the project ships (ADAPTERS): each is built by its build script, which prints
    the adapter's path on its last line of output;
 3. `[targets.NAME]` tables in ./rfcdrill-targets.toml, then ~/.config/rfcdrill/targets.toml
@@ -32,10 +34,12 @@ from harness.errors import CaseError
 from harness.targets.adapter import AdapterError, Hello, probe
 from harness.targets.base import Target
 from harness.targets.kernel import KernelTarget
-from harness.targets.stack import StackTarget
+from harness.targets.stack import StackAltTarget, StackLinuxTarget, StackTarget
 
 ROOT = Path(__file__).resolve().parents[2]
-NATIVE: dict[str, type[Target]] = {"kernel": KernelTarget, "stack": StackTarget}
+NATIVE: dict[str, type[Target]] = {"kernel": KernelTarget, "stack": StackTarget,
+                                    "stack-linux": StackLinuxTarget, "stack-alt": StackAltTarget}
+DEFAULT = ("kernel", "stack")      # what a run that names no target runs
 BUILD_LIMIT = 600.0      # seconds a build script may take (a cold Go build takes some 5 s)
 
 

@@ -34,7 +34,7 @@ from harness.model import Script
 from harness.syscalls import CallResult, linux_tcp_info
 from harness.targets.base import CallHandle, Captured, Target
 from stack import Host, MemoryLink, VirtualClock
-from stack.config import SYSCTL_NAMES
+from stack.config import PROFILES, SYSCTL_NAMES
 
 WOULD_BLOCK = (errno.EAGAIN, errno.EINPROGRESS, errno.EALREADY)
 
@@ -80,9 +80,12 @@ def route_initcwnd() -> int | None:
 
 
 class StackTarget(Target):
+    """The stack; `profile` names its choices where the RFCs leave one (stack.config.PROFILES)."""
+
     name = "stack"
     # a TCP/IPv4 stack: IPv6 and its sockets are out of its scope
     capabilities = Capabilities(ip_versions=frozenset({"ipv4"}))
+    profile = "interim"
 
     def __init__(self) -> None:
         self.clock = VirtualClock()
@@ -107,7 +110,7 @@ class StackTarget(Target):
             self.tun = None      # e.g. a multicast remote: no shell command can route to it
         try:
             self.host = Host(plan.local_ip, self.clock, self.link, dict(script.sysctl),
-                             netmask=plan.netmask, mtu=plan.mtu)
+                             netmask=plan.netmask, mtu=plan.mtu, **PROFILES[self.profile])
         except ValueError as exc:     # a sysctl value the kernel would refuse too
             raise CaseError(None, str(exc)) from None
         self._api = StackAPI(self.host)
@@ -187,7 +190,22 @@ class StackTarget(Target):
 
     def environment(self) -> dict[str, str]:
         env = {"stack": "rfcdrill userspace TCP (stack/)", "python": platform.python_version(),
-               "clock": "virtual"}
+               "clock": "virtual", "profile": self.profile}
         if self.host is not None and self.host.unsupported_sysctls:
             env["unsupported sysctls"] = ", ".join(sorted(self.host.unsupported_sysctls))
         return env
+
+
+class StackLinuxTarget(StackTarget):
+    """The stack with Linux's choices where Linux departs from the RFCs' recommendations."""
+
+    name = "stack-linux"
+    profile = "linux"
+
+
+class StackAltTarget(StackTarget):
+    """The stack taking, wherever the RFCs leave a choice, one unlike Linux's: a case that
+    passes the kernel and fails here pins a Linux choice (or the stack has a bug)."""
+
+    name = "stack-alt"
+    profile = "alt"

@@ -134,7 +134,7 @@ def test_zero_window_is_probed_with_backoff_while_the_peer_answers(est) -> None:
         assert probe.seq == peer.iss + 1 and len(probe.payload) == 1
         times.append(round(peer.clock.now() - start, 3))
         peer.send(ACK, 1001, peer.iss + 1, window=0)
-    assert times[:4] == [0.2, 0.6, 1.4, 3.0]        # RTO 200 ms, doubling
+    assert times[:4] == [1.0, 3.0, 7.0, 15.0]       # RTO 1 s, doubling
     assert sock.conn.state.value == "ESTABLISHED"
     segs = peer.send(ACK, 1001, peer.iss + 1, window=65535)
     assert data_of(segs) == b"p" * 100
