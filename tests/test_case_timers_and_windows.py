@@ -1,0 +1,160 @@
+"""The RFC 1122 and RFC 5681 timer, window and congestion cases judge the RFC, not Linux.
+
+Both directions, on the project's stack in virtual time:
+- specific: a stack taking other legal choices than Linux's (RTO floor 1 s as RFC 6298 2.4
+  says, delayed ACKs of 200 ms without quick-ACK mode, an initial window of 2 segments,
+  NewReno's other full-ACK option, RFC 1122's 3 s initial RTO) gets no `fail`;
+- sensitive: a stack breaking the rule a case states (no exponential backoff, an RTO 25 %
+  late, an initial window of 4 segments where RFC 5681 3.1 allows 3, slow start past
+  ssthresh, cwnd grown by a whole stretch ACK, no growth at all) fails it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+import harness.targets.stack
+from harness.execute import run_one
+from harness.loader import load
+from stack import Host
+from stack.congestion import NewReno, Reno
+from stack.receiver import Receiver
+from stack.rtt import RttEstimator
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0,
+                                reason="needs root to create network namespaces")
+
+CASES = Path(__file__).resolve().parent.parent / "cases"
+REWRITTEN = sorted(
+    str(p.relative_to(CASES)) for p in [
+        *(CASES / "rfc1122" / "4.2.3.1-rto").glob("*.yaml"),
+        *(CASES / "rfc1122" / "4.2.2.17-zero-window").glob("*.yaml"),
+        *(CASES / "rfc1122" / "4.2.3.5-r1-r2").glob("*.yaml"),
+        *(CASES / "rfc1122" / "4.2.2.15-congestion").glob("*.yaml"),
+        *(CASES / "rfc1122" / "4.2.3.6-keepalive").glob("*.yaml"),
+        *(CASES / "rfc1122" / "4.2.2.4-urgent").glob("urgent-data-*.yaml"),
+        CASES / "rfc1122" / "4.2.2.16-window-management" / "receiver-window-edge-and-sws.yaml",
+        CASES / "rfc1122" / "4.2.2.7-checksum" / "receiver-drops-bad-checksum.yaml",
+        CASES / "rfc1122" / "4.2.3.4-sws-nagle" / "sender-sws-avoidance.yaml",
+        CASES / "rfc1122" / "4.2.3.9-icmp" / "source-quench-slow-start.yaml",
+        *(p for p in (CASES / "rfc5681").rglob("*.yaml") if p.parent.name != "expectations"),
+    ])
+PASSING = {"pass", "choice", "follows-later-rfc"}
+
+
+def _verdict(path: str) -> str:
+    result = run_one(load(CASES / path), "stack")
+    return result.verdict if result.failure is None else f"{result.verdict}: {result.failure.render(path)}"
+
+
+@contextmanager
+def _stack(**settings: object) -> Iterator[pytest.MonkeyPatch]:
+    """The stack target built with these Config settings, undone on exit."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(harness.targets.stack, "Host", functools.partial(Host, **settings))
+        yield patch
+
+
+def _full_ack_to_ssthresh(patch: pytest.MonkeyPatch) -> None:
+    """RFC 5681 3.2 step 6 on the full ACK (cwnd = ssthresh) instead of the stack's RFC 6582
+    3.2 option (1)."""
+    on_ack = NewReno.on_ack
+
+    def deflate_to_ssthresh(self: NewReno, acked: int, ack: int, flight: int) -> bool:
+        was_recovering = self.active
+        partial = on_ack(self, acked, ack, flight)
+        if was_recovering and not self.active:
+            self.window.cwnd = self.window.ssthresh
+        return partial
+    patch.setattr(NewReno, "on_ack", deflate_to_ssthresh)
+
+
+def test_the_rewritten_cases_are_found():
+    assert len(REWRITTEN) >= 35
+
+
+@pytest.mark.parametrize("path", REWRITTEN)
+def test_a_stack_with_other_legal_choices_passes(path: str):
+    """RTO floor 1 s, 200 ms delayed ACKs without quick-ACK mode, IW 2, cwnd = ssthresh on
+    a full ACK: each allowed by the RFCs the cases cite, none Linux's."""
+    with _stack(rto_min=1.0, delayed_ack=0.2, initial_window=2) as patch:
+        patch.setattr(Receiver, "_enter_quick_ack", lambda self: None)
+        _full_ack_to_ssthresh(patch)
+        verdict = _verdict(path)
+    assert verdict.split(":")[0] in PASSING, verdict
+
+
+@pytest.mark.parametrize("path", [p for p in REWRITTEN if "syn" in p])
+def test_rfc_1122s_initial_rto_of_3_s_passes(path: str):
+    with _stack(rto_initial=3.0):
+        verdict = _verdict(path)
+    assert verdict.split(":")[0] in PASSING, verdict
+
+
+def _fails(path: str, patch_stack, **settings: object) -> str:
+    """The verdict with the default stack (must pass), then with the broken one (returned)."""
+    assert _verdict(path).split(":")[0] in PASSING
+    with _stack(**settings) as patch:
+        patch_stack(patch)
+        return _verdict(path)
+
+
+def _no_backoff(patch: pytest.MonkeyPatch) -> None:
+    patch.setattr(RttEstimator, "expired", lambda self: None)
+
+
+def _late_rto(patch: pytest.MonkeyPatch) -> None:
+    rto = RttEstimator.rto.fget
+    patch.setattr(RttEstimator, "rto", property(lambda self: rto(self) * 1.25))
+
+
+def _slow_start_always(patch: pytest.MonkeyPatch) -> None:
+    patch.setattr(Reno, "grow", lambda self, acked: setattr(self, "cwnd", self.cwnd + min(acked, self.mss)))
+
+
+def _grow_by_all_acked(patch: pytest.MonkeyPatch) -> None:
+    patch.setattr(Reno, "grow", lambda self, acked: setattr(self, "cwnd", self.cwnd + acked))
+
+
+def _never_grow(patch: pytest.MonkeyPatch) -> None:
+    patch.setattr(Reno, "grow", lambda self, acked: None)
+
+
+def _unchanged(patch: pytest.MonkeyPatch) -> None:
+    """The stack's own code, only its settings changed."""
+
+
+BROKEN = [
+    # RFC 6298 5.5 / RFC 1122 4.2.3.1-c: no exponential backoff (on a 1 s floor too, so
+    # that the ratio checks, not only the windows, are what fails)
+    ("rfc1122/4.2.3.1-rto/rto-exponential-backoff.yaml", _no_backoff, {}),
+    ("rfc1122/4.2.3.1-rto/karn-and-backoff-kept.yaml", _no_backoff, {"rto_min": 1.0}),
+    ("rfc1122/4.2.3.1-rto/syn-rto-backoff.yaml", _no_backoff, {}),
+    ("rfc1122/4.2.2.17-zero-window/zero-window-probes-back-off.yaml", _no_backoff, {"rto_min": 1.0}),
+    ("rfc5681/rto/loss-window-and-ssthresh.yaml", _no_backoff, {"rto_min": 1.0}),
+    ("rfc1122/4.2.3.5-r1-r2/r2-closes-connection.yaml", _no_backoff, {}),
+    # an RTO timer 25 % late where the RFC fixes its value
+    ("rfc1122/4.2.3.1-rto/rto-from-measured-rtt.yaml", _late_rto, {}),
+    ("rfc1122/4.2.3.1-rto/syn-initial-rto-3s.yaml", _late_rto, {}),
+    ("rfc1122/4.2.3.5-r1-r2/user-timeout-sets-r2.yaml", _late_rto, {}),
+    # RFC 5681 3.1: an initial window of 4 segments at SMSS 1460 (at most 3 allowed)
+    ("rfc5681/initial-window/iw-at-most-three-segments.yaml", _unchanged, {"initial_window": 4}),
+    # RFC 5681 3.1: slow start past ssthresh, growth by a whole stretch ACK, no growth
+    ("rfc5681/congestion-avoidance/one-smss-per-rtt.yaml", _slow_start_always, {}),
+    ("rfc1122/4.2.2.15-congestion/slow-start-to-ssthresh-then-linear.yaml", _slow_start_always, {}),
+    ("rfc5681/slow-start/stretch-ack-adds-one-smss.yaml", _grow_by_all_acked, {}),
+    ("rfc1122/4.2.2.15-congestion/slow-start-growth.yaml", _never_grow, {}),
+]
+
+
+@pytest.mark.parametrize("path, breaking, settings", BROKEN,
+                         ids=[f"{p.split('/')[-1]}-{b.__name__.strip('_')}" for p, b, _ in BROKEN])
+def test_a_stack_breaking_the_rule_fails(path: str, breaking, settings: dict):
+    verdict = _fails(path, breaking, **settings)
+    assert verdict.startswith("fail"), verdict
