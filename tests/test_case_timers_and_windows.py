@@ -6,7 +6,8 @@ Both directions, on the project's stack in virtual time:
   NewReno's other full-ACK option, RFC 1122's 3 s initial RTO) gets no `fail`;
 - sensitive: a stack breaking the rule a case states (no exponential backoff, an RTO 25 %
   late, an initial window of 4 segments where RFC 5681 3.1 allows 3, slow start past
-  ssthresh, cwnd grown by a whole stretch ACK, no growth at all) fails it.
+  ssthresh, cwnd grown by a whole stretch ACK, no growth at all, an ACK delayed 0.6 s)
+  fails it.
 """
 
 from __future__ import annotations
@@ -127,6 +128,10 @@ def _never_grow(patch: pytest.MonkeyPatch) -> None:
     patch.setattr(Reno, "grow", lambda self, acked: None)
 
 
+def _no_quick_ack(patch: pytest.MonkeyPatch) -> None:
+    patch.setattr(Receiver, "_enter_quick_ack", lambda self: None)
+
+
 def _unchanged(patch: pytest.MonkeyPatch) -> None:
     """The stack's own code, only its settings changed."""
 
@@ -151,6 +156,9 @@ BROKEN = [
     ("rfc1122/4.2.2.15-congestion/slow-start-to-ssthresh-then-linear.yaml", _slow_start_always, {}),
     ("rfc5681/slow-start/stretch-ack-adds-one-smss.yaml", _grow_by_all_acked, {}),
     ("rfc1122/4.2.2.15-congestion/slow-start-growth.yaml", _never_grow, {}),
+    # RFC 1122 4.2.3.2, RFC 9293 MUST-40: an ACK delayed 0.6 s
+    ("rfc1122/4.2.3.2-delayed-ack/single-segment-delayed-ack.yaml", _no_quick_ack, {"delayed_ack": 0.6}),
+    ("rfc5681/ack/delayed-ack-and-every-second-segment.yaml", _no_quick_ack, {"delayed_ack": 0.6}),
 ]
 
 
