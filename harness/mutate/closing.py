@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 
+from stack import seqnum
 from stack.connection import Connection
 from stack.events import State, Timer
 from stack.host import Host
@@ -61,6 +62,13 @@ def _reported_as_reset(orig):
 
 def _second_fin(self: Connection) -> None:
     self._segment(ACK | FIN, self.snd_max)
+
+
+def _ack_without_delivery(self: Connection, seg) -> None:
+    if seg.seq == self.rcv_nxt:
+        self.rcv_nxt = seqnum.add(self.rcv_nxt, len(seg.payload))
+        self.rcv_off += len(seg.payload)
+    self._ack_due = True
 
 
 def _abort_without_rst(self: Connection, error) -> None:
@@ -185,6 +193,16 @@ MUTANTS = [
     mutant("ack-of-fin-ignored-in-last-ack", [_T + "LAST-ACK:ack-of-fin"],
            "the ACK of our FIN leaves LAST-ACK as it is",
            guard(C, "_ack_by_state", _in(State.LAST_ACK))),
+    mutant("text-dropped-in-fin-wait-1", [_T + "FIN-WAIT-1:data"],
+           "text arriving in FIN-WAIT-1 is acknowledged but not delivered",
+           guard(C, "_text", _in(State.FIN_WAIT_1), _ack_without_delivery)),
+    mutant("text-dropped-in-fin-wait-2", [_T + "FIN-WAIT-2:data"],
+           "text arriving in FIN-WAIT-2 is dropped, neither delivered nor acknowledged",
+           guard(C, "_text", _in(State.FIN_WAIT_2))),
+    mutant("fin-wait-2-drops-segments", [_T + "FIN-WAIT-2:ack"],
+           "in FIN-WAIT-2 the ACK step drops every segment (so nothing after it is processed)",
+           guard(C, "_ack", lambda self, seg: self.state is State.FIN_WAIT_2,
+                 lambda self, seg: False)),
     mutant("ack-ignored-in-close-wait", [_T + "CLOSE-WAIT:ack"],
            "ACKs in CLOSE-WAIT do not acknowledge our data",
            guard(C, "_ack_advance", lambda self, seg, *rest: self.state is State.CLOSE_WAIT)),

@@ -5,6 +5,7 @@ window field, the urgent pointer (3.8.5), IP fields the application sets (RFC 11
 from __future__ import annotations
 
 import errno
+import ipaddress
 import select
 from dataclasses import replace
 
@@ -13,7 +14,7 @@ from stack.connection import Connection
 from stack.events import State
 from stack.host import Host
 from stack.isn import IsnGenerator
-from stack.wire import ACK, RST, SYN, URG, Malformed, TCPSegment, decode_ipv4
+from stack.wire import ACK, RST, SYN, URG, Malformed, TCPSegment, decode_ipv4, decode_options
 
 from harness.mutate.patching import Patch, after, constant, guard, method, mutant
 
@@ -30,7 +31,6 @@ def _decoded(change):
 
 
 def _strict_options(seg: TCPSegment, raw: bytes) -> TCPSegment:
-    from stack.wire import decode_options
     offset = raw[12] >> 4
     try:
         decode_options(raw[20:offset * 4], strict=True)
@@ -49,6 +49,62 @@ def _cut_at_nop(seg: TCPSegment, raw: bytes) -> TCPSegment:
     if ("nop",) in seg.options:
         seg.options = seg.options[:seg.options.index(("nop",))]
     return seg
+
+
+_KNOWN_KINDS = frozenset({0, 1, 2, 3, 4, 5, 8})
+
+
+def _unknown_option_one_octet(seg: TCPSegment, raw: bytes) -> TCPSegment:
+    """The first unknown option is taken as one octet: its length octet is parsed as the
+    next option's kind."""
+    area = raw[20:(raw[12] >> 4) * 4]
+    i = 0
+    while i < len(area) and area[i] in _KNOWN_KINDS and area[i] != 0:
+        i += 1 if area[i] == 1 else max(area[i + 1] if i + 1 < len(area) else 1, 1)
+    if i < len(area) and area[i] not in _KNOWN_KINDS:
+        seg.options = (decode_options(area[:i], strict=False)
+                       + decode_options(area[i + 1:], strict=False))
+    return seg
+
+
+def _broadcast_taken(orig):
+    """A datagram to a broadcast or multicast address is taken as if sent to this host."""
+    def receive(self: Host, packet: bytes) -> None:
+        try:
+            dst = decode_ipv4(packet).dst
+        except Malformed:
+            dst = self.address
+        group = ipaddress.IPv4Address(dst)
+        if dst != self.address and (group.is_multicast or dst == "255.255.255.255"
+                                    or group == self.subnet.broadcast_address):
+            real, self.address = self.address, dst
+            try:
+                orig(self, packet)
+            finally:
+                self.address = real
+        else:
+            orig(self, packet)
+    return receive
+
+
+def _source_address(pick):
+    """Segments leave from the address `pick(host, segment)` names (None: the host's)."""
+    def build(orig):
+        def packet(self: Host, dst: str, seg: TCPSegment, tos: int, ttl: int) -> bytes:
+            other = pick(self, seg)
+            if other is None:
+                return orig(self, dst, seg, tos, ttl)
+            real, self.address = self.address, other
+            try:
+                return orig(self, dst, seg, tos, ttl)
+            finally:
+                self.address = real
+        return packet
+    return method(Host, "_packet", build)
+
+
+def _refuse_bind(sock, address) -> None:
+    raise stack_socket.error(errno.EADDRNOTAVAIL)
 
 
 def _eol_drops(seg: TCPSegment, raw: bytes) -> TCPSegment:
@@ -235,6 +291,9 @@ MUTANTS = [
     mutant("nop-ends-options", ["rfc9293:MUST-4", "rfc9293:MUST-64"],
            "options after a NOP are not parsed (NOP taken as the end of the list)",
            _decoded(_cut_at_nop)),
+    mutant("unknown-option-length-ignored", ["rfc9293:MUST-68", "rfc9293:MUST-6", "rfc1122:4.2.2.5-b"],
+           "an unknown option is taken as one octet, its length octet as the next option",
+           _decoded(_unknown_option_one_octet)),
     mutant("eol-drops-segment", ["rfc9293:MUST-4", "rfc9293:MUST-69"],
            "a segment whose options contain EOL is dropped", _decoded(_eol_drops)),
     mutant("mss-option-not-sent", ["rfc9293:MUST-14", "rfc9293:SHLD-5", "rfc1122:4.2.2.6-a",
@@ -318,6 +377,21 @@ MUTANTS = [
     mutant("open-to-broadcast-allowed", ["rfc9293:MUST-46", "rfc1122:4.2.3.10-a", "rfc1122:4.2.3.14-a"],
            "an active OPEN toward a broadcast or multicast address is attempted",
            method(Host, "open", _open_anywhere)),
+    mutant("broadcast-destination-accepted", ["rfc9293:MUST-57", "rfc1122:4.2.3.10-c",
+                                              "rfc1122:4.2.3.14-b"],
+           "segments sent to a broadcast or multicast address are processed (and answered)",
+           method(Host, "receive", _broadcast_taken)),
+    mutant("syn-from-unspecified-address", ["rfc9293:MUST-44", "rfc1122:4.2.3.7-a"],
+           "an active open's SYN leaves from 0.0.0.0 instead of the address IP chooses",
+           _source_address(lambda host, seg: "0.0.0.0" if seg.flags & (SYN | ACK) == SYN else None)),
+    mutant("source-address-changes", ["rfc9293:MUST-45", "rfc1122:4.2.3.7-b"],
+           "after the handshake, segments leave from another local address",
+           _source_address(lambda host, seg: None if seg.flags & SYN else
+                           str(ipaddress.IPv4Address(host.address) + 100))),
+    mutant("bind-to-local-address-refused", ["rfc9293:MUST-43", "rfc1122:4.2.4.4-a"],
+           "OPEN with a local address (bind to the host's address) fails with EADDRNOTAVAIL",
+           guard(stack_socket.Socket, "bind", lambda sock, address: address[0] not in ("", "0.0.0.0"),
+                 _refuse_bind)),
     mutant("isn-without-clock", ["rfc9293:MUST-8", "rfc1122:4.2.2.9-a"],
            "the ISN does not advance with time (a fixed function of the four-tuple)",
            method(IsnGenerator, "isn", lambda orig: lambda self, local, remote, now:
