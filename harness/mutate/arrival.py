@@ -198,16 +198,15 @@ STEPS = [
            "an ACK beyond SND.NXT is dropped without sending an ACK",
            guard(C, "_ack", lambda self, seg: self.state in SYNCHRONIZED
                  and seqnum.gt(seg.ack, self.snd_max), lambda self, seg: False)),
-    mutant("old-ack-moves-una-back", [_T + "ESTABLISHED:ack-duplicate"],
-           "an old ACK (below SND.UNA) moves SND.UNA back, so acknowledged data is sent again",
-           guard(C, "_ack", lambda self, seg: self.state in SYNCHRONIZED
+    mutant("old-ack-resets", [_T + "ESTABLISHED:ack-duplicate"],
+           "an old ACK (below SND.UNA) aborts the connection with a RST instead of being ignored",
+           guard(C, "_ack", lambda self, seg: self.state is State.ESTABLISHED
                  and seqnum.lt(seg.ack, self.snd_una)
                  and not seqnum.lt(seg.ack, seqnum.add(self.snd_una, -self.max_snd_wnd)),
-                 lambda self, seg: (setattr(self, "snd_una", seg.ack), setattr(self, "snd_nxt", seg.ack),
-                                    True)[-1])),
+                 lambda self, seg: (self._abort(errno.ECONNRESET), False)[-1])),
     mutant("new-ack-ignored", [_T + "ESTABLISHED:ack-new"],
            "an ACK of new data does not advance SND.UNA",
-           guard(C, "_ack_advance", lambda self, seg, *rest: self.state in SYNCHRONIZED)),
+           guard(C, "_ack_advance", lambda self, seg, *rest, **kw: self.state in SYNCHRONIZED)),
     mutant("window-update-from-old-segment", [_T + "ESTABLISHED:ack-new"],
            "the send window is taken from every segment, ignoring SND.WL1/SND.WL2",
            method(C, "_take_window", lambda orig: lambda self, seg, force=False: orig(self, seg, True))),

@@ -205,7 +205,7 @@ MUTANTS = [
                  lambda self, seg: False)),
     mutant("ack-ignored-in-close-wait", [_T + "CLOSE-WAIT:ack"],
            "ACKs in CLOSE-WAIT do not acknowledge our data",
-           guard(C, "_ack_advance", lambda self, seg, *rest: self.state is State.CLOSE_WAIT)),
+           guard(C, "_ack_advance", lambda self, seg, *rest, **kw: self.state is State.CLOSE_WAIT)),
     # TIME-WAIT
     mutant("time-wait-fin-not-acked", [_T + "TIME-WAIT:fin"],
            "the peer's FIN again in TIME-WAIT is not acknowledged",

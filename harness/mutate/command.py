@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import re
 import os
 import sys
 import time
@@ -23,11 +24,16 @@ from harness.execute import Job, run_jobs
 from harness.interrupt import StopSignals
 from harness.mutate.patching import Mutant, install
 from harness.mutate.registry import MUTANTS
-from harness.mutate.score import Outcome, judge, summary_line, tied
+from harness.mutate.score import BROKEN, Outcome, judge, summary_line, tied
+from harness.result import ERROR, Result
 from harness.netns import require_privileges
 from harness.suite import case_files, check_unique, jobs_for, skipped_result
 
 TARGET = "stack"
+# Exceptions that mean a mutant's own code is wrong (the crash a mutant means to cause is not
+# one of these): such a run is reported, never counted as a kill.
+_PROGRAMMING_ERRORS = re.compile(r"internal error: (TypeError|AttributeError|NameError|"
+                                 r"UnboundLocalError|KeyError|IndexError|RecursionError)\b")
 _SEP = " :: "        # joins mutant and case in a mutant job's case id
 
 
@@ -132,9 +138,17 @@ def _run_mutants(mutants: list[Mutant], plan: dict[str, list[str]], cases: dict[
     seconds: dict[str, float] = {}
     for result in run_jobs(jobs, parallel, stop=stop):
         name, _, case = result.case_id.partition(_SEP)
-        verdicts.setdefault(name, {})[case] = result.raw_verdict
+        verdicts.setdefault(name, {})[case] = _verdict(result)
         seconds[name] = seconds.get(name, 0.0) + result.duration
     return verdicts, seconds
+
+
+def _verdict(result: Result) -> str:
+    failure = result.failure.message if result.failure else ""
+    broken = result.raw_verdict == ERROR and _PROGRAMMING_ERRORS.match(failure)
+    if broken:
+        print(f"mutant {result.case_id.partition(_SEP)[0]} is broken: {failure}", file=sys.stderr)
+    return BROKEN if broken else result.raw_verdict
 
 
 def _report(outcomes: list[Outcome], verdicts: dict[str, dict[str, str]],

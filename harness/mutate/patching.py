@@ -124,8 +124,8 @@ def guard(owner: Any, attr: str, when: Callable[..., bool],
           instead: Callable[..., Any] = lambda *args: None) -> Patch:
     """The method does `instead` (default: nothing) where `when` holds, else what it did."""
     def build(orig: Callable[..., Any]) -> Callable[..., Any]:
-        def guarded(*args: Any) -> Any:
-            return instead(*args) if when(*args) else orig(*args)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            return instead(*args, **kwargs) if when(*args, **kwargs) else orig(*args, **kwargs)
         return guarded
     return Patch(owner, attr, build)
 
@@ -133,8 +133,8 @@ def guard(owner: Any, attr: str, when: Callable[..., bool],
 def after(owner: Any, attr: str, then: Callable[..., Any]) -> Patch:
     """The method runs, then `then(result, *args)`, whose value is returned."""
     def build(orig: Callable[..., Any]) -> Callable[..., Any]:
-        def followed(*args: Any) -> Any:
-            return then(orig(*args), *args)
+        def followed(*args: Any, **kwargs: Any) -> Any:
+            return then(orig(*args, **kwargs), *args, **kwargs)
         return followed
     return Patch(owner, attr, build)
 

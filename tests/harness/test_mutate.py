@@ -13,8 +13,8 @@ from harness.catalog import catalogue
 from harness.execute import Job
 from harness.mutate import command
 from harness.mutate.registry import MUTANTS, problems
-from harness.mutate.score import judge, summary_line, tied
-from harness.result import ERROR, FAIL, FOLLOWS, PASS, Result
+from harness.mutate.score import BROKEN, judge, tied
+from harness.result import ERROR, FAIL, FOLLOWS, PASS, Failure, Result
 from tests.conftest import needs_root
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +44,15 @@ def test_a_kill_needs_a_tied_case_that_passed_unmutated() -> None:
     assert judge(m, ["b"], baseline, {"b": ERROR}).killed_by == []
     assert judge(m, ["a", "c"], baseline, {"a": ERROR, "c": FAIL}).killed_by == ["a", "c"]
     assert not judge(m, [], baseline, {}).killed
+    # a crash in the mutant's own code is its bug, not a kill
+    assert judge(m, ["a"], baseline, {"a": BROKEN}).killed_by == []
+
+
+def test_a_programming_error_in_a_mutant_is_not_a_kill() -> None:
+    def result(message: str) -> Result:
+        return Result("m :: a", "a.yaml", "stack", ERROR, raw_verdict=ERROR, failure=Failure(message))
+    assert command._verdict(result("internal error: TypeError: f() got an unexpected keyword")) == BROKEN
+    assert command._verdict(result("internal error: RuntimeError: option parser crashed")) == ERROR
 
 
 def _fake_cases(*ids_by_case: tuple[str, list[str]]) -> dict[str, Job]:
