@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import errno
 
-from stack import icmp, seqnum
+from stack import icmp, seqnum, socket as stack_socket
 from stack.config import SocketOptions
 from stack.connection import Connection
 from stack.events import State, Timer
@@ -278,6 +278,10 @@ MUTANTS = [
                                       "rfc1122:4.2.4.1-a"],
            "soft ICMP errors are forgotten, never reported to the application",
            event_method("on_icmp", _icmp_soft_forgotten)),
+    mutant("soft-errors-always-reported", ["rfc9293:SHLD-20", "rfc1122:4.2.4.1-b"],
+           "soft ICMP errors are reported at once even with IP_RECVERR off (no way to turn it off)",
+           method(stack_socket.Socket, "_soft_error_pending", lambda orig: lambda self:
+                  self.conn is not None and bool(self.conn.soft_error))),
     mutant("source-quench-aborts", ["rfc9293:MUST-55"],
            "an ICMP Source Quench aborts the connection",
            method(icmp, "classify", _source_quench_aborts)),
