@@ -59,16 +59,16 @@ def test_congestion_mutant_keeps_cwnd_after_a_timeout() -> None:
     assert reno.cwnd == 1000
 
 
-def test_config_mutant_changes_the_delayed_ack_only_while_applied() -> None:
+def test_config_mutant_changes_a_hosts_delayed_ack_only_while_applied() -> None:
     with applied(MUTANTS["delayed-ack-600ms"]):
-        assert Config.from_sysctls({})[0].delayed_ack == 0.6
-    assert Config.from_sysctls({})[0].delayed_ack == Config().delayed_ack
+        assert make_host().cfg.delayed_ack == 0.6
+    assert make_host().cfg.delayed_ack == Config().delayed_ack
 
 
 def test_config_mutant_with_a_sysctl_leaves_a_set_sysctl_alone() -> None:
     with applied(MUTANTS["r2-too-small"]):
-        assert Config.from_sysctls({})[0].retries2 == 2
-        assert Config.from_sysctls({"net.ipv4.tcp_retries2": 9})[0].retries2 == 9
+        assert make_host().cfg.retries2 == 2
+        assert make_host({"net.ipv4.tcp_retries2": 9}).cfg.retries2 == 9
 
 
 def _answer_to_a_bad_checksum() -> list:
