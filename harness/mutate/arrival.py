@@ -6,7 +6,7 @@ from __future__ import annotations
 import errno
 from dataclasses import replace
 
-from stack import seqnum
+from stack import host, seqnum
 from stack.connection import Connection
 from stack.events import SYNCHRONIZED, State
 from stack.host import Host
@@ -121,8 +121,7 @@ def _listening(self: Host, seg: TCPSegment) -> bool:
 
 def _closed_port(build_reply):
     """The CLOSED state's reply (stack.host.reset_for) changed."""
-    return method(__import__("stack.host", fromlist=["reset_for"]), "reset_for",
-                  lambda orig: build_reply)
+    return method(host, "reset_for", lambda orig: build_reply)
 
 
 def _synack_acks_seq(fx, self, syn: TCPSegment, now: float):

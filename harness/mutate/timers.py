@@ -10,7 +10,6 @@ from stack.config import SocketOptions
 from stack.connection import Connection
 from stack.events import State, Timer
 from stack.rtt import RttEstimator
-from stack.wire import ACK
 
 from harness.mutate.patching import config, constant, event_method, guard, method, mutant
 

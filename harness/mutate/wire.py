@@ -9,14 +9,14 @@ import ipaddress
 import select
 from dataclasses import replace
 
-from stack import host, seqnum, socket as stack_socket
+from stack import connection, handshake, host, seqnum, socket as stack_socket
 from stack.connection import Connection
 from stack.events import State
 from stack.host import Host
 from stack.isn import IsnGenerator
 from stack.wire import ACK, RST, SYN, URG, Malformed, TCPSegment, decode_ipv4, decode_options
 
-from harness.mutate.patching import Patch, after, constant, guard, method, mutant
+from harness.mutate.patching import Patch, constant, guard, method, mutant
 
 C = Connection
 
@@ -135,7 +135,7 @@ def _negotiated(change):
         def negotiate(ours, syn: TCPSegment):
             return change(orig(ours, syn), syn)
         return negotiate
-    return method(__import__("stack.handshake", fromlist=["negotiate"]), "negotiate", build)
+    return method(handshake, "negotiate", build)
 
 
 def _syn_options_without_mss(orig):
@@ -299,12 +299,10 @@ MUTANTS = [
     mutant("mss-option-not-sent", ["rfc9293:MUST-14", "rfc9293:SHLD-5", "rfc1122:4.2.2.6-a",
                                    "rfc1122:4.2.2.6-b"],
            "SYNs carry no MSS option",
-           method(__import__("stack.handshake", fromlist=["syn_options"]), "syn_options",
-                  _syn_options_without_mss)),
+           method(handshake, "syn_options", _syn_options_without_mss)),
     mutant("mss-option-on-every-segment", ["rfc9293:MUST-65"],
            "segments other than SYNs carry an MSS option",
-           method(__import__("stack.connection", fromlist=["segment_options"]), "segment_options",
-                  _mss_everywhere)),
+           method(connection, "segment_options", _mss_everywhere)),
     mutant("peer-mss-ignored", ["rfc9293:MUST-14", "rfc1122:4.2.2.6-a", "rfc9293:MUST-16",
                                 "rfc1122:4.2.2.6-e"],
            "the peer's MSS option is ignored: segments are sized by our MTU",
