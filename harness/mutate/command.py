@@ -20,12 +20,13 @@ import time
 from dataclasses import replace
 
 from harness import limits
+from harness.errors import CaseError
 from harness.execute import Job, run_jobs
 from harness.interrupt import StopSignals
 from harness.mutate.patching import Mutant, install
 from harness.mutate.registry import MUTANTS
 from harness.mutate.score import BROKEN, Outcome, judge, summary_line, tied
-from harness.result import ERROR, Result
+from harness.result import ERROR, PASSING, Result
 from harness.netns import require_privileges
 from harness.suite import case_files, check_unique, jobs_for, skipped_result
 
@@ -74,7 +75,7 @@ def main(args: argparse.Namespace) -> int:
         return 0
     require_privileges("rfcdrill " + " ".join(sys.argv[1:]))
     started = time.monotonic()
-    cases = _case_jobs(args.paths)
+    cases, left_out = _case_jobs(args.paths)
     if not cases:
         print("rfcdrill: no cases for the stack target in " + " ".join(args.paths), file=sys.stderr)
         return 2
@@ -84,15 +85,17 @@ def main(args: argparse.Namespace) -> int:
         wanted = sorted({case for names in plan.values() for case in names})
         baseline = {r.case_id: r.raw_verdict for r in run_jobs(
             [cases[c] for c in wanted], args.jobs, stop=stop)}
-        failing = sorted(c for c in wanted if baseline.get(c) not in ("pass", "follows-later-rfc", "choice"))
-        print(f"baseline: {len(wanted)} cases on the unmutated stack, {len(failing)} not passing "
-              f"(they kill no mutant){': ' + ', '.join(failing) if failing else ''}", flush=True)
+        failing = sorted(c for c in wanted if baseline.get(c) not in PASSING)
+        print(f"baseline: {len(wanted)} cases on the unmutated stack ({left_out} case files do "
+              "not run on it: other targets only, load errors, skipped, not applicable), "
+              f"{len(failing)} not passing (they kill no mutant)"
+              f"{': ' + ', '.join(failing) if failing else ''}", flush=True)
         verdicts, seconds = _run_mutants(mutants, plan, cases, args.jobs, stop)
         if stop.stopping:
             print(f"rfcdrill: interrupted by {stop.name}", file=sys.stderr)
             return stop.exit_status
-    outcomes = [judge(m, _tied_cases(m, plan, citing, args.all_cases), baseline,
-                      verdicts.get(m.name, {}), seconds.get(m.name, 0.0)) for m in mutants]
+    outcomes = [judge(m, tied(m, citing), baseline, verdicts.get(m.name, {}),
+                      seconds.get(m.name, 0.0)) for m in mutants]
     runs = sum(len(v) for v in verdicts.values())
     _report(outcomes, verdicts, baseline, args.verbose)
     elapsed = time.monotonic() - started
@@ -111,21 +114,19 @@ def _selected(names: list[str] | None) -> list[Mutant]:
         return list(MUTANTS.values())
     unknown = [n for n in names if n not in MUTANTS]
     if unknown:
-        from harness.errors import CaseError
         raise CaseError(None, f"unknown mutant {', '.join(unknown)}; `rfcdrill mutate --list` lists them")
     return [MUTANTS[n] for n in names]
 
 
-def _case_jobs(paths: list[str]) -> dict[str, Job]:
-    """The runnable stack jobs by case id (load errors, skips and not-applicable left out)."""
-    jobs = [job for path in case_files(paths) for job in jobs_for(path, [TARGET])]
+def _case_jobs(paths: list[str]) -> tuple[dict[str, Job], int]:
+    """The runnable stack jobs by case id, and how many case files give none (cases for other
+    targets only, load errors, skipped, not applicable)."""
+    files = case_files(paths)
+    jobs = [job for path in files for job in jobs_for(path, [TARGET])]
     check_unique(jobs)
-    return {job.case_id: job for job in jobs
-            if job.script is not None and skipped_result(job) is None}
-
-
-def _tied_cases(m: Mutant, plan: dict[str, list[str]], citing: dict, all_cases: bool) -> list[str]:
-    return tied(m, citing) if all_cases else plan[m.name]
+    runnable = {job.case_id: job for job in jobs
+                if job.script is not None and skipped_result(job) is None}
+    return runnable, len(set(files) - {job.path for job in runnable.values()})
 
 
 def _run_mutants(mutants: list[Mutant], plan: dict[str, list[str]], cases: dict[str, Job],
@@ -167,7 +168,6 @@ def _report(outcomes: list[Outcome], verdicts: dict[str, dict[str, str]],
         for case in o.cases:
             print(f"    {case}: {baseline.get(case)} unmutated, {verdicts.get(m.name, {}).get(case)} mutated")
         noticed = [c for c, v in verdicts.get(m.name, {}).items() if c not in o.cases
-                   and baseline.get(c) in ("pass", "follows-later-rfc", "choice")
-                   and v not in ("pass", "follows-later-rfc", "choice")]
+                   and baseline.get(c) in PASSING and v not in (*PASSING, BROKEN)]
         if noticed:
             print(f"    failed without being tied to it: {', '.join(sorted(noticed))}")

@@ -78,7 +78,7 @@ def fake_run(monkeypatch, capsys):
     cases = _fake_cases(("rst-case", ["rfc793:transition:ESTABLISHED:rst-in-window"]),
                         ("csum-case", ["rfc9293:MUST-3"]),
                         ("ttl-case", ["rfc9293:MUST-49"]))
-    monkeypatch.setattr(command, "_case_jobs", lambda paths: cases)
+    monkeypatch.setattr(command, "_case_jobs", lambda paths: (cases, 0))
     monkeypatch.setattr(command, "require_privileges", lambda text: None)
 
     def run(broken_by: dict[str, set[str]], failing: set[str], *argv: str) -> tuple[int, str]:
