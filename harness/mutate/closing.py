@@ -52,6 +52,18 @@ def _fin_state(before: State, becomes: State):
     return method(C, "_fin", build)
 
 
+def _fin_and_ack_to_closing(orig):
+    """FIN-WAIT-1, a segment with the FIN and the ACK of ours: left in CLOSING. (The ACK step
+    runs first and passes through FIN-WAIT-2, so the FIN step alone never sees this case.)"""
+    def arrive(self: Connection, seg) -> None:
+        state = self.state
+        orig(self, seg)
+        if state is State.FIN_WAIT_1 and self.state is State.TIME_WAIT and seg.flags & FIN:
+            self.timers.pop(Timer.TIME_WAIT, None)
+            self.state = State.CLOSING
+    return arrive
+
+
 def _reported_as_reset(orig):
     def fin(self: Connection) -> None:
         orig(self)
@@ -172,7 +184,7 @@ MUTANTS = [
            _fin_state(State.FIN_WAIT_2, State.CLOSED)),
     mutant("fin-wait-1-acked-fin-to-closing", [_T + "FIN-WAIT-1:fin-our-fin-acked"],
            "a FIN that also acknowledges our FIN leads to CLOSING, not TIME-WAIT",
-           _fin_state(State.FIN_WAIT_1, State.CLOSING)),
+           method(C, "_synchronized", _fin_and_ack_to_closing)),
     mutant("fin-wait-1-unacked-fin-to-time-wait", [_T + "FIN-WAIT-1:fin-our-fin-unacked"],
            "a FIN while our FIN is unacknowledged leads to TIME-WAIT, not CLOSING",
            _fin_state(State.FIN_WAIT_1, State.TIME_WAIT)),
