@@ -6,7 +6,7 @@ from __future__ import annotations
 import errno
 from dataclasses import replace
 
-from stack import host, seqnum
+from stack import seqnum
 from stack.connection import Connection
 from stack.events import SYNCHRONIZED, State
 from stack.host import Host
@@ -120,8 +120,13 @@ def _listening(self: Host, seg: TCPSegment) -> bool:
 
 
 def _closed_port(build_reply):
-    """The CLOSED state's reply (stack.host.reset_for) changed."""
-    return method(host, "reset_for", lambda orig: build_reply)
+    """The CLOSED state's reply (RFC 9293 3.10.7.1) to a segment for a port nobody listens
+    on: `build_reply(segment)`, None for none."""
+    def reply(self: Host, ip, seg: TCPSegment, iss) -> None:
+        answer = build_reply(seg)
+        if answer is not None:
+            self._send_tcp(ip.src, answer)
+    return guard(Host, "_listen", lambda self, ip, seg, iss: not _listening(self, seg), reply)
 
 
 def _synack_acks_seq(fx, self, syn: TCPSegment, now: float):
