@@ -85,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--codec", action="store_true",
                        help="the harness's cost to decode and build one segment instead (no root needed)")
 
+    from harness.mutate.command import add_parser as add_mutate
+    add_mutate(sub)
+
     interop = sub.add_parser("interop", help="the userspace stack against kernel TCP over TUN")
     interop.add_argument("--quick", action="store_true", help="smaller transfers, fewer connections")
 
@@ -104,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
             convert_file(args.source, args.output, args.requirement, _defines(args.define))
             print(f"wrote {args.output}")
             return 0
+        if args.command == "mutate":
+            from harness.mutate.command import main as mutate_main
+            return mutate_main(args)
         if args.command == "interop":
             from harness.interop import main as interop_main
             return interop_main(args)

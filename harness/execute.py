@@ -43,6 +43,8 @@ class Job:
     error: CaseError | None = None
     case_id: str = ""
     requirements: list[str] = field(default_factory=list)
+    # Run first in the case's own process: `rfcdrill mutate` installs a stack mutant there.
+    prepare: Callable[[], object] | None = None
 
 
 def nominal_duration(script: Script) -> float:
@@ -108,6 +110,8 @@ def _child(job: Job, scale: float, fd: int) -> None:
         # Isolation, the same for every target: the case's own network namespace and a
         # read-only /proc/sys (netns.enter_private_netns), before the target starts anything.
         netns.enter_private_netns()
+        if job.prepare is not None:
+            job.prepare()
         targets.append(resolve(job.target).make())
         targets[0].setup(job.script)
         env.update(targets[0].environment())
