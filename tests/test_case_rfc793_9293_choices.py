@@ -1,0 +1,138 @@
+"""The RFC 793, RFC 9293 and RFC 2873 cases judge the RFC, not Linux: both directions.
+
+- specific: `stack-alt` (200 ms delayed ACKs without quick-ACK mode, IW 2, RFC 793 reset
+  processing without RFC 5961, one-octet zero-window probes, resets with a window...) and the
+  RFCs' own choices (RTO floor 1 s, MSL 2 minutes) get no `fail`, and take the RFC 793 branch
+  or the other option of a MAY where a case offers one;
+- sensitive: a stack breaking what a case states (no exponential backoff, an RTO 25 % late,
+  an ACK delayed 0.6 s) fails it.
+The helpers are the RFC 1122/5681 ones (tests/test_case_timers_and_windows.py).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.execute import run_one
+from harness.loader import load
+from tests.test_case_timers_and_windows import (PASSING, _fails, _late_rto, _no_backoff, _stack,
+                                                _unchanged, _verdict)
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0,
+                                reason="needs root to create network namespaces")
+
+CASES = Path(__file__).resolve().parent.parent / "cases"
+FOLDERS = ("rfc793", "rfc9293", "rfc2873")
+EXPECTED_TO_FAIL = {case_id for folder in ("rfc793", "rfc9293")
+                    for case_id in yaml.safe_load((CASES / folder / "expectations" / "stack.yaml")
+                                                  .read_text()) or {}}
+# Gaps of the stack itself, whatever its profile: no ECN (RFC 9293 SHLD-8).
+STACK_GAPS = {"rfc9293-3.7.5-passive-ecn-negotiated"}
+
+
+def _judged(path: Path) -> bool:
+    case = load(path)
+    return (case.id not in EXPECTED_TO_FAIL | STACK_GAPS
+            and (case.targets is None or "stack" in case.targets))
+
+
+JUDGED = sorted(str(p.relative_to(CASES)) for folder in FOLDERS
+                for p in (CASES / folder).rglob("*.yaml")
+                if p.parent.name != "expectations" and _judged(p))
+
+
+def test_the_cases_are_found():
+    assert len(JUDGED) >= 110
+
+
+@pytest.mark.parametrize("path", JUDGED)
+def test_stack_alt_passes(path: str):
+    verdict = _verdict(path, "stack-alt")
+    assert verdict.split(":")[0] in PASSING, verdict
+
+
+@pytest.mark.parametrize("path", JUDGED)
+def test_the_rfcs_choices_pass(path: str):
+    with _stack():
+        verdict = _verdict(path)
+    assert verdict.split(":")[0] in PASSING, verdict
+
+
+def _branches(path: str, target: str) -> list[str]:
+    result = run_one(load(CASES / path), target)
+    assert result.verdict in PASSING, result.failure and result.failure.render(path)
+    return [b.label for b in result.branches]
+
+
+@pytest.mark.parametrize("path", [
+    "rfc793/reset/established-rst-in-window-not-rcv-nxt.yaml",
+    "rfc793/segment-arrives/close-wait-syn-in-window.yaml",
+])
+def test_rfc_793_processing_takes_the_rfc_793_branch(path: str):
+    """stack-alt processes RSTs and SYNs as RFC 793 does: the case passes on its own branch,
+    where the Linux-like stack is reported as following RFC 5961."""
+    assert all(label.startswith("RFC 793") for label in _branches(path, "stack-alt"))
+    assert any("5961" in label for label in _branches(path, "stack-linux"))
+
+
+@pytest.mark.parametrize("path, target, option", [
+    ("rfc9293/ack/ack-below-window-discarded.yaml", "stack-alt", "without MAY-12"),
+    ("rfc9293/ack/ack-below-window-discarded.yaml", "stack-linux", "MAY-12, RFC 5961"),
+])
+def test_a_may_is_reported_as_the_option_taken(path: str, target: str, option: str):
+    assert run_one(load(CASES / path), target).verdict == "choice"
+    assert any(option in label for label in _branches(path, target))
+
+
+@pytest.mark.parametrize("path", [
+    "rfc9293/window/zero-window-probes-backoff.yaml",
+])
+@pytest.mark.parametrize("probe", ["octet", "empty"])
+def test_either_probe_form_passes(path: str, probe: str):
+    """RFC 9293 3.8.6.1's octet of new data, or a zero-length probe at SND.UNA-1."""
+    with _stack(zero_window_probe=probe):
+        verdict = _verdict(path)
+    assert verdict.split(":")[0] in PASSING, verdict
+
+
+@pytest.mark.parametrize("path", [
+    "rfc9293/retransmit/user-timeout-aborts.yaml",
+    "rfc793/retransmission/user-timeout.yaml",
+    "rfc9293/window/shrunk-window-no-new-data.yaml",
+    "rfc9293/window/zero-window-probes-backoff.yaml",
+])
+def test_linuxs_200_ms_rto_floor_passes(path: str):
+    with _stack(rto_min=0.2):
+        verdict = _verdict(path)
+    assert verdict.split(":")[0] in PASSING, verdict
+
+
+BROKEN = [
+    # RFC 6298 5.5 / RFC 9293 SHLD-30, MUST-19: no exponential backoff
+    ("rfc9293/window/zero-window-probes-backoff.yaml", _no_backoff, {}),
+    ("rfc9293/window/shrunk-to-zero-not-timed-out.yaml", _no_backoff, {}),
+    ("rfc9293/retransmit/karn-no-rtt-from-retransmission.yaml", _no_backoff, {}),
+    ("rfc9293/retransmit/user-timeout-aborts.yaml", _no_backoff, {"rto_min": 0.2}),
+    ("rfc9293/slow/data-r2-beyond-100-seconds.yaml", _no_backoff, {}),
+    ("rfc793/retransmission/data-rto-backoff.yaml", _no_backoff, {}),
+    # an RTO 25 % late on the RFC's 1 s floor (or on RFC 6298's 1.5 s from a 0.5 s RTT)
+    ("rfc9293/window/shrunk-window-no-new-data.yaml", _late_rto, {}),
+    ("rfc9293/retransmit/retransmission-ip-id.yaml", _late_rto, {}),
+    ("rfc9293/retransmit/karn-no-rtt-from-retransmission.yaml", _late_rto, {}),
+    ("rfc793/close/last-ack-fin-again.yaml", _late_rto, {}),
+    ("rfc793/retransmission/data-rto-backoff.yaml", _late_rto, {}),
+    # RFC 1122 4.2.3.2 / RFC 9293 MUST-40: an ACK delayed 0.6 s
+    ("rfc793/open/listen-syn-with-data.yaml", _unchanged, {"delayed_ack": 0.6, "quick_ack": False}),
+    ("rfc9293/options/eol-zero-padding.yaml", _unchanged, {"delayed_ack": 0.6, "quick_ack": False}),
+]
+
+
+@pytest.mark.parametrize("path, breaking, settings", BROKEN,
+                         ids=[f"{p.split('/')[-1]}-{b.__name__.strip('_')}" for p, b, _ in BROKEN])
+def test_a_stack_breaking_the_rule_fails(path: str, breaking, settings: dict):
+    verdict = _fails(path, breaking, **settings)
+    assert verdict.startswith("fail"), verdict
