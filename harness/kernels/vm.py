@@ -13,6 +13,7 @@ which Debian's are not: qemu aborts with them). Elsewhere qemu emulates the CPU 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -29,7 +30,7 @@ from typing import Callable, Iterator
 from harness import expectations
 from harness.errors import CaseError
 from harness.execute import SLACK, Job, nominal_duration
-from harness.kernels import cache, debian, spec
+from harness.kernels import cache, debian, guest, spec
 from harness.kernels.tools import vng_path
 from harness.record import read_results
 from harness.result import ERROR, INTERRUPTED, Failure, Result
@@ -77,11 +78,14 @@ def congestion_control() -> str:
 
 
 def vng_command(kernel: cache.Kernel, out: Path, run_args: list[str], accel: str) -> list[str]:
-    """The vng invocation that boots `kernel` and runs `rfcdrill run RUN_ARGS` inside."""
-    guest = [sys.executable, "-m", "harness.kernels.guest", str(out), congestion_control(), "--",
-             *run_args]
+    """The vng invocation that boots `kernel` and runs `rfcdrill run RUN_ARGS` inside. The
+    arguments go in a file of the shared folder: vng passes the command on the kernel's
+    command line, which x86 cuts at 2048 bytes (a suite's file names are far longer)."""
+    (out / guest.ARGS).write_text(json.dumps({"congestion": congestion_control(),
+                                              "run": run_args}))
+    command_line = [sys.executable, "-m", "harness.kernels.guest", str(out)]
     command = [vng_path() or "vng", "--run", kernel.image, "--rwdir", str(out),
-               "-m", MEMORY, "-p", str(CPUS), "--exec", shlex.join(guest)]
+               "-m", MEMORY, "-p", str(CPUS), "--exec", shlex.join(command_line)]
     if accel == "tcg":
         command.insert(3, "--disable-kvm")
     return command
@@ -123,8 +127,10 @@ def boot_and_run(kernel: cache.Kernel, target: str, jobs: list[Job], args: list[
     """Boot, wait for the guest's results, and stop the VM whatever happens."""
     command = vng_command(kernel, out, args, accel)
     t0 = time.monotonic()
+    # vng starts virtme-run from PATH: the folder it was installed in comes first.
+    path = f"{Path(vng_path() or 'vng').parent}:{os.environ.get('PATH', '')}"
     with open(out / "vng.log", "wb") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PATH": path},
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     started = out / "started"
     boot_s, done_lines, problem = 0.0, 0, ""
