@@ -93,4 +93,13 @@ def keep_needed(unpacked: Path, into: Path) -> tuple[Path, str]:
             if (src_mods / name).exists():
                 shutil.move(str(src_mods / name), dst_mods / name)
         depmod(into, release)
+        _check_root_module(dst_mods)
     return kept_image, release
+
+
+def _check_root_module(mods: Path) -> None:
+    """A guest mounts the host's root over 9p: without 9p it would hang at boot, silently."""
+    builtin = (mods / "modules.builtin").read_text() if (mods / "modules.builtin").exists() else ""
+    if "fs/9p/9p.ko" not in builtin and not any(mods.rglob("9p.ko*")):
+        raise CaseError(None, f"{mods}: 9p is neither built in nor among the kept modules "
+                        "(is virtme-ng installed? RFCDRILL_VM=1 bash ci/setup.sh)")

@@ -33,7 +33,7 @@ from harness.execute import SLACK, Job, nominal_duration
 from harness.kernels import cache, debian, guest, spec
 from harness.kernels.tools import vng_path
 from harness.record import read_results
-from harness.result import ERROR, INTERRUPTED, Failure, Result
+from harness.result import ERROR, INTERRUPTED, NOT_APPLICABLE, SKIPPED, Failure, Result
 
 BOOT_LIMIT = 240.0         # seconds until the guest's script must have started
 START_COST = 60.0          # the runner's start in the guest (Python imports over 9p: 13-19 s)
@@ -96,7 +96,7 @@ def run_args(jobs: list[Job], out: Path, parallel: int, scale: float, defines: d
     """What the guest's runner is asked: these jobs' files, on its own kernel."""
     args = sorted({str(Path(j.path).resolve()) for j in jobs})
     args += ["--target", "kernel", "--json", str(out / "results.json"), "--jobs", str(parallel),
-             "--tolerance-scale", repr(scale), "--quiet"]
+             "--tolerance-scale", repr(scale)]
     for name, value in defines.items():
         args += ["-D", f"{name}={value}"]
     for version in versions or ():
@@ -224,8 +224,12 @@ def results_for(target: str, jobs: list[Job], kernel: cache.Kernel, boot: Boot,
         if result.case_id not in wanted:
             continue
         release = result.environment.get("kernel", kernel.release)
+        environment = {"kernel": release, **result.environment, **facts}
+        if result.verdict in (NOT_APPLICABLE, SKIPPED):     # decided before the run, with why
+            yield replace(result, target=target, environment=environment)
+            continue
         result = replace(result, target=target, verdict=result.raw_verdict or result.verdict,
-                         expectation="", environment={**result.environment, **facts})
+                         expectation="", environment=environment)
         yield expectations.apply(result, spec.expectations_name(release))
 
 

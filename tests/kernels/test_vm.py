@@ -155,6 +155,8 @@ def test_the_guest_kernel_series_expectations_apply(case_dir: Path) -> None:
              Result("b", str(case_dir / "b.yaml"), "kernel", XFAIL, raw_verdict=FAIL,
                     environment={"kernel": "6.1.0-57-amd64"}),
              Result("c", str(case_dir / "c.yaml"), "kernel", PASS, raw_verdict=PASS)]
+    lacking = Result("b", str(case_dir / "b.yaml"), "kernel", NOT_APPLICABLE,
+                     raw_verdict=NOT_APPLICABLE, expectation="needs sysctl net.ipv4.tcp_x")
     boot = vm.Boot(guest, boot_s=4.5)
     merged = list(vm.results_for("kernel@6.1", _jobs(case_dir), KERNEL, boot, "tcg"))
     assert [(r.case_id, r.target, r.verdict) for r in merged] == [
@@ -164,6 +166,9 @@ def test_the_guest_kernel_series_expectations_apply(case_dir: Path) -> None:
     assert merged[0].environment[vm.ACCEL_KEY] == "tcg"
     assert merged[0].environment[vm.BOOT_KEY] == "4.5"
     assert "6.1.192-3" in merged[0].environment[vm.IMAGE_KEY]
+    kept = list(vm.results_for("kernel@6.1", _jobs(case_dir), KERNEL, vm.Boot([lacking]), "tcg"))
+    assert [(r.verdict, r.expectation) for r in kept] == [(NOT_APPLICABLE, "needs sysctl net.ipv4.tcp_x")]
+    assert kept[0].environment["kernel"] == KERNEL.release   # known even where no case ran
 
 
 def test_a_failed_boot_is_an_error_for_each_case(case_dir: Path) -> None:
