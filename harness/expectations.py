@@ -1,8 +1,8 @@
 """Expected outcomes per target: where an implementation deviates from a case on purpose.
 
 A case states what the RFC requires. An `expectations/<target>.yaml` file maps a case id to
-`outcome` (fail or skip), the `reason`, and optionally `superseded_by` (the RFC or catalogue
-id the target follows instead). A failure listed there is an expected failure; a pass of a
+`outcome` (fail, skip, or pass for a kernel series), the `reason`, and optionally
+`superseded_by` (the RFC or catalogue id the target follows instead). A failure listed there is an expected failure; a pass of a
 listed case is reported as an unexpected pass, never hidden.
 
 An entry with `follows: RFC NNNN` (and a reason, no outcome) says the target fails the case
@@ -68,7 +68,7 @@ def _entry_error(entry: object) -> str | None:
     """Why one entry is not {outcome, reason[, superseded_by]} (None when it is)."""
     if not isinstance(entry, dict) or entry.get("outcome") not in OUTCOMES \
             or not isinstance(entry.get("reason"), str) or not entry["reason"].strip():
-        return f"needs outcome ({' or '.join(OUTCOMES)}) or follows (a later RFC), and a reason"
+        return f"needs outcome ({', '.join(OUTCOMES[:-1])} or {OUTCOMES[-1]}) or follows (a later RFC), and a reason"
     unknown = set(map(str, entry)) - {"outcome", "reason", "superseded_by", "follows"}
     if unknown:
         return f"unknown key(s) {limits.brief(str(sorted(unknown)), 80)} " \
