@@ -16,6 +16,15 @@ command -v go >/dev/null || need_apt+=(golang-go)
 if [ "${RFCDRILL_NO_BROWSER:-0}" != 1 ]; then
   command -v chromium >/dev/null || need_apt+=(chromium)
 fi
+# Other kernels in VMs (--target kernel@VERSION) with RFCDRILL_VM=1: QEMU, virtme-ng's
+# initramfs tools, and apt-get/dpkg-deb (present on Debian) for the kernel packages.
+extras=test
+if [ "${RFCDRILL_VM:-0}" = 1 ]; then
+  extras=test,vm
+  command -v qemu-system-x86_64 >/dev/null || need_apt+=(qemu-system-x86)
+  command -v busybox >/dev/null || need_apt+=(busybox-static)
+  [ -x /usr/sbin/depmod ] || [ -x /sbin/depmod ] || need_apt+=(kmod)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "setup: installing ${need_apt[*]} (Debian packages)" >&2
@@ -30,9 +39,10 @@ stamp="$venv/.rfcdrill-installed"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
+if [ "$extras" = test,vm ] && [ ! -x "$venv/bin/vng" ]; then rm -f "$stamp"; fi
 if [ ! -f "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ]; then
   echo "setup: installing rfcdrill and its dependencies into $venv" >&2
-  "$venv/bin/pip" install -q --disable-pip-version-check -e "$root[test]" 2>&1 | grep -v '^WARNING: Location' >&2 || true
+  "$venv/bin/pip" install -q --disable-pip-version-check -e "$root[$extras]" 2>&1 | grep -v '^WARNING: Location' >&2 || true
   "$venv/bin/python" -c "import harness, stack, pytun, scapy, yaml, jsonschema, xdist, hypothesis"
   touch "$stamp"
 fi

@@ -63,7 +63,7 @@ class Capabilities:
 
     def has_sysctl(self, name: str, value: str | None = None) -> bool:
         """Whether the target can apply `name`, or already behaves as `name` = `value` says."""
-        if self.sysctls is None or any(fnmatch.fnmatchcase(name, p) for p in self.sysctls):
+        if self.sysctls is None or name in self.sysctls or any(fnmatch.fnmatchcase(name, p) for p in self.sysctls):
             return True
         fixed = dict(self.fixed_sysctls)
         for option, sysctl in OPTION_SYSCTLS.items():

@@ -10,6 +10,7 @@ import datetime as dt
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 from harness import expectations, limits
 from harness.errors import CaseError, NeedsRoot
@@ -22,6 +23,8 @@ from harness.report.write import write_report
 from harness.result import (CHOICE, ERROR, FAIL, FOLLOWS, INTERRUPTED, NOT_APPLICABLE, PASS,
                             SKIPPED, VERDICTS, XFAIL, XPASS, Result)
 from harness.ip import VERSIONS
+from harness.kernels import vm
+from harness.kernels.spec import is_vm_target
 from harness.suite import available_targets, case_files, check_unique, jobs_for, skipped_result
 from harness.targets import NATIVE, known_names, resolve
 
@@ -39,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--target", action="append", metavar="NAME",
                      help=f"target to run against (repeatable): {', '.join(known_names())}, a name "
                           "registered in rfcdrill-targets.toml, or exec:COMMAND for any adapter "
-                          "of the target protocol (default: kernel and stack)")
+                          "of the target protocol, kernel@VERSION (a Debian kernel, e.g. 6.1) or "
+                          "kernel@PATH (a kernel image) booted in a VM (default: kernel and stack)")
     run.add_argument("--jobs", "-j", type=limits.count(limits.MAX_JOBS), default=1,
                      help="cases run in parallel")
     run.add_argument("--tolerance-scale", type=limits.tolerance_scale, default=1.0,
@@ -177,6 +181,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     unavailable = [spec for spec in map(resolve, targets) if spec.unavailable]
     for spec in unavailable:
         print(f"rfcdrill: the {spec.name} target is unavailable: {spec.unavailable}", file=sys.stderr)
+    # Kernels to boot are found (and fetched) first: an unknown version ends the run now.
+    args.kernels = {t: vm.kernel_for(t) for t in targets
+                    if is_vm_target(t) and not resolve(t).unavailable}
     started = dt.datetime.now(dt.timezone.utc)
     jobs = [j for j in _jobs(case_files(args.paths), targets, _defines(args.define), args.ip_versions)
             if not args.keyword or args.keyword in j.case_id]
@@ -229,14 +236,29 @@ def _rounds(args: argparse.Namespace, skipped: list[Result], runnable: list[Job]
         for result in skipped:           # decided before the run: skipped, not applicable
             results.append(result)
             _progress(result, len(results), total, args.quiet)
-        for result in run_jobs(runnable, args.jobs, args.tolerance_scale, stop):
+        local = [j for j in runnable if not is_vm_target(j.target)]
+        for result in run_jobs(local, args.jobs, args.tolerance_scale, stop):
             results.append(expectations.apply(result, resolve(result.target).expectations_name))
             _progress(results[-1], len(results), total, args.quiet)
+        for result in _in_vms(args, [j for j in runnable if is_vm_target(j.target)], stop):
+            results.append(result)
+            _progress(result, len(results), total, args.quiet)
         _summary(results, time.monotonic() - t0)
         runs.append(results)
         if stop.stopping:
             break
     return runs
+
+
+def _in_vms(args: argparse.Namespace, jobs: list[Job], stop: StopSignals) -> Iterator[Result]:
+    """The results of the jobs for other kernels: one boot per kernel, one after another
+    (two emulated guests on a small machine would each run late)."""
+    for target, kernel in args.kernels.items():
+        mine = [j for j in jobs if j.target == target]
+        if mine and not stop.stopping:
+            yield from vm.run_target(target, kernel, mine, args.jobs, args.tolerance_scale,
+                                     _defines(args.define), args.ip_versions,
+                                     lambda: stop.stopping, lambda text: print(text, flush=True))
 
 
 def _unstable(runs: list[list[Result]]) -> list[str]:

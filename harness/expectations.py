@@ -1,13 +1,16 @@
 """Expected outcomes per target: where an implementation deviates from a case on purpose.
 
 A case states what the RFC requires. An `expectations/<target>.yaml` file maps a case id to
-`outcome` (fail or skip), the `reason`, and optionally `superseded_by` (the RFC or catalogue
-id the target follows instead). A failure listed there is an expected failure; a pass of a
+`outcome` (fail, skip, or pass for a kernel series), the `reason`, and optionally
+`superseded_by` (the RFC or catalogue id the target follows instead). A failure listed there is an expected failure; a pass of a
 listed case is reported as an unexpected pass, never hidden.
 
 An entry with `follows: RFC NNNN` (and a reason, no outcome) says the target fails the case
 because it does what that later RFC requires instead: its failure is reported as
 follows-later-rfc, counted apart from deviations; a pass is still an unexpected pass.
+
+`outcome: pass` belongs in a kernel series' file (`expectations/kernel@6.1.yaml`, read before
+`kernel.yaml`): the general entry for that case does not hold for that series.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from harness.errors import CaseError, Loc
 from harness.result import FAIL, FOLLOWS, PASSING, XFAIL, XPASS, Result
 from harness.source import load_yaml, read_text
 
-OUTCOMES = ("fail", "skip")
+OUTCOMES = ("fail", "skip", "pass")
 VARIANT_MARK = "@"      # between a case id and the IP version of one of its runs
 
 
@@ -65,7 +68,7 @@ def _entry_error(entry: object) -> str | None:
     """Why one entry is not {outcome, reason[, superseded_by]} (None when it is)."""
     if not isinstance(entry, dict) or entry.get("outcome") not in OUTCOMES \
             or not isinstance(entry.get("reason"), str) or not entry["reason"].strip():
-        return f"needs outcome ({' or '.join(OUTCOMES)}) or follows (a later RFC), and a reason"
+        return f"needs outcome ({', '.join(OUTCOMES[:-1])} or {OUTCOMES[-1]}) or follows (a later RFC), and a reason"
     unknown = set(map(str, entry)) - {"outcome", "reason", "superseded_by", "follows"}
     if unknown:
         return f"unknown key(s) {limits.brief(str(sorted(unknown)), 80)} " \
@@ -74,9 +77,11 @@ def _entry_error(entry: object) -> str | None:
 
 
 def files_for(case_path: str, target: str) -> list[str]:
-    """The expectations files a case on `target` is looked up in, nearest first."""
-    return [str(candidate) for parent in Path(case_path).resolve().parents
-            if (candidate := parent / "expectations" / f"{target}.yaml").exists()]
+    """The expectations files a case on `target` is looked up in, nearest first; for a
+    kernel series (`kernel@6.1`, harness.kernels.spec) its own files, then the kernel's."""
+    names = [target, target.split("@")[0]] if "@" in target else [target]
+    return [str(candidate) for name in names for parent in Path(case_path).resolve().parents
+            if (candidate := parent / "expectations" / f"{name}.yaml").exists()]
 
 
 def lookup(case_path: str, case_id: str, target: str) -> Expectation | None:
@@ -104,7 +109,7 @@ def apply(result: Result, expectations_of: str = "") -> Result:
         expectation = lookup(result.path, result.case_id, expectations_of or result.target)
     except CaseError:
         return result
-    if expectation is None:
+    if expectation is None or expectation.outcome == "pass":
         return result
     result.expectation = expectation.reason
     if expectation.outcome == "fail":

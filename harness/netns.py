@@ -15,10 +15,12 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
+import fnmatch
 import os
 import socket
 import struct
 import time
+from functools import lru_cache
 
 from harness.errors import CaseError, NeedsRoot
 
@@ -186,6 +188,25 @@ def sysctl_path(name: str) -> str:
 def read_sysctl(name: str) -> str:
     with open(sysctl_path(name)) as f:
         return f.read().strip()
+
+
+# Folders of per-device settings: a case's own devices (tun0) exist only in its namespace.
+PER_DEVICE = ("net.ipv4.conf.*", "net.ipv6.conf.*", "net.ipv4.neigh.*", "net.ipv6.neigh.*")
+
+
+@lru_cache(maxsize=1)
+def present_sysctls() -> tuple[str, ...]:
+    """The network sysctls this kernel has (names, and patterns for the per-device ones):
+    what a case may set on the kernel target. A sysctl from a later kernel
+    (net.ipv4.tcp_syn_linear_timeouts on 6.1) is not among them."""
+    names = []
+    for folder, subfolders, files in os.walk("/proc/sys/net"):
+        dotted = folder.removeprefix("/proc/sys/").replace("/", ".")
+        if any(fnmatch.fnmatchcase(dotted + ".x", p) for p in PER_DEVICE):
+            subfolders.clear()
+            continue
+        names.extend(f"{dotted}.{name}" for name in files)
+    return tuple(names) + PER_DEVICE
 
 
 def read_sysctls(names: tuple[str, ...]) -> dict[str, str]:

@@ -10,7 +10,8 @@ Names are looked up in this order:
    (`command`, and optionally `expectations`: the target whose expectation files apply);
 4. the entry-point group `rfcdrill.targets` (an entry point names a command string or list,
    or a function returning one);
-5. `exec:COMMAND`, any adapter command.
+5. `exec:COMMAND`, any adapter command;
+6. `kernel@VERSION` and `kernel@PATH`: another Linux kernel, booted in a VM (harness.kernels).
 An adapter target is started once in the runner's process to read its hello (its
 capabilities decide which cases apply). One that is missing, fails to build or sends a
 wrong hello is *unavailable*, with the reason; it never ends the run with a traceback.
@@ -23,7 +24,7 @@ import shlex
 import subprocess
 import sys
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -31,6 +32,9 @@ from typing import Callable
 
 from harness.capabilities import EVERYTHING, Capabilities
 from harness.errors import CaseError
+from harness.kernels.spec import PREFIX, expectations_name, is_path, is_vm_target
+from harness.kernels.tools import missing_tools
+from harness.netns import present_sysctls
 from harness.targets.adapter import AdapterError, Hello, probe
 from harness.targets.base import Target
 from harness.targets.kernel import KernelTarget
@@ -84,7 +88,15 @@ def resolve(name: str) -> TargetSpec:
     """The spec of a target name; an unknown name is a CaseError that lists the known ones."""
     if name in NATIVE:
         cls = NATIVE[name]
-        return TargetSpec(name, cls, cls.capabilities)
+        caps = cls.capabilities
+        if cls is KernelTarget:          # a sysctl this kernel lacks makes a case not-applicable
+            caps = replace(caps, sysctls=present_sysctls())
+        return TargetSpec(name, cls, caps)
+    if is_vm_target(name):               # booted in a VM (harness.kernels.vm), not made here
+        request = name.removeprefix(PREFIX)
+        why = missing_tools()
+        return TargetSpec(name, _unavailable(name, why or "it runs in a VM"), unavailable=why,
+                          expectations="kernel" if is_path(request) else expectations_name(request))
     command, expectations = _command(name)
     if isinstance(command, str):          # the reason it cannot be had
         return TargetSpec(name, _unavailable(name, command), unavailable=command,
@@ -113,7 +125,8 @@ def _command(name: str) -> tuple[list[str] | str, str]:
     if name in configured:
         return configured[name]
     raise CaseError(None, f"unknown target {name!r}; known: {', '.join(known_names())}, "
-                    "or exec:COMMAND for any adapter (harness/targets/PROTOCOL.md)")
+                    "exec:COMMAND for any adapter (harness/targets/PROTOCOL.md), or "
+                    "kernel@VERSION / kernel@PATH for another Linux kernel in a VM")
 
 
 def _build(script: str) -> list[str] | str:

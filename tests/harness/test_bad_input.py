@@ -82,7 +82,7 @@ def test_check_reads_the_expectations_a_run_will_read(write_case):
     broken = write_case("expectations/kernel.yaml", EXPECTATIONS)
     done = rfcdrill("check", str(broken.parent.parent))
     assert done.returncode == 1
-    assert f"{broken}:4:1: other-case: needs outcome (fail or skip) or follows (a later RFC), and a reason" in done.stderr
+    assert f"{broken}:4:1: other-case: needs outcome (fail, skip or pass) or follows (a later RFC), and a reason" in done.stderr
     assert "1 case files checked, 1 with errors" in done.stdout
 
 
