@@ -1,17 +1,38 @@
 """Linux's `struct tcp_info` (include/uapi/linux/tcp.h), decoded into a dict of tcpi_* fields.
 
-The layout is the one the stack packs (stack/tcpinfo.py holds it, member by member), so
-`assert` lines and `%{ }%` blocks read the same names on the kernel and on the stack.
+The harness reads the layout from its own transcription of the kernel header below, not from
+the stack's packing code (the judge shares no code with the judged); a test decodes what the
+stack packs with it, so a difference between the two transcriptions shows up there.
 """
 
 from __future__ import annotations
 
 import struct
 
-from stack.tcpinfo import FIELDS
-
-_STRUCT = struct.Struct("=" + "".join(f.split()[0] for f in FIELDS))
-_NAMES = ["tcpi_" + f.split()[1] for f in FIELDS]
+# The members of struct tcp_info in declaration order (Linux 6.7), one C type per line with
+# the tcpi_ prefix left off. Two bytes are bit-fields: `wscales` holds tcpi_snd_wscale:4
+# (low bits) and tcpi_rcv_wscale:4; `rate_flags` holds tcpi_delivery_rate_app_limited:1 and
+# tcpi_fastopen_client_fail:2, which no case reads.
+_DECLARATION = """
+u8  state ca_state retransmits probes backoff options wscales rate_flags
+u32 rto ato snd_mss rcv_mss unacked sacked lost retrans fackets
+u32 last_data_sent last_ack_sent last_data_recv last_ack_recv
+u32 pmtu rcv_ssthresh rtt rttvar snd_ssthresh snd_cwnd advmss reordering rcv_rtt rcv_space
+u32 total_retrans
+u64 pacing_rate max_pacing_rate bytes_acked bytes_received
+u32 segs_out segs_in notsent_bytes min_rtt data_segs_in data_segs_out
+u64 delivery_rate busy_time rwnd_limited sndbuf_limited
+u32 delivered delivered_ce
+u64 bytes_sent bytes_retrans
+u32 dsack_dups reord_seen rcv_ooopack snd_wnd rcv_wnd rehash
+u16 total_rto total_rto_recoveries
+u32 total_rto_time
+"""
+_CODES = {"u8": "B", "u16": "H", "u32": "I", "u64": "Q"}
+_MEMBERS = [(_CODES[line.split()[0]], name)
+            for line in _DECLARATION.strip().splitlines() for name in line.split()[1:]]
+_STRUCT = struct.Struct("=" + "".join(code for code, _ in _MEMBERS))
+_NAMES = ["tcpi_" + name for _, name in _MEMBERS]
 TCP_INFO_LEN = _STRUCT.size
 
 
@@ -20,6 +41,6 @@ def decode_tcp_info(raw: bytes) -> dict[str, int]:
     raw = raw[:TCP_INFO_LEN].ljust(TCP_INFO_LEN, b"\0")
     info = dict(zip(_NAMES, _STRUCT.unpack(raw)))
     wscales = info.pop("tcpi_wscales")
-    info.pop("tcpi_app_limited")
+    info.pop("tcpi_rate_flags")
     info["tcpi_snd_wscale"], info["tcpi_rcv_wscale"] = wscales & 0xF, wscales >> 4
     return info
