@@ -106,10 +106,6 @@ class Config:
 PROFILES: dict[str, dict[str, object]] = {
     # The RFCs' choices: the defaults above.
     "rfc": {},
-    # What the `stack` target ran before the profiles existed: the RFCs' choices but Linux's
-    # RTO floor and MSL. The `stack` expectations are written for it until they are rewritten
-    # for "rfc".
-    "interim": {"rto_min": 0.2, "msl": 30.0},
     # Linux 6.x where it departs from the defaults: TCP_RTO_MIN 200 ms, TCP_TIMEWAIT_LEN 60 s
     # (MSL 30 s), TCP_INIT_CWND 10 (RFC 6928), zero-length window probes (tcp_xmit_probe_skb),
     # an ISN clock of 64 ns ticks (secure_tcp_seq).
@@ -117,9 +113,12 @@ PROFILES: dict[str, dict[str, object]] = {
               "isn_tick": 64e-9},
     # Wherever the RFCs leave a choice, one unlike Linux's: delayed ACKs of 200 ms with no
     # quick-ACK mode (RFC 1122 4.2.3.2 allows up to 0.5 s), an initial window of 2 segments
-    # (RFC 5681 3.1 allows up to 3 at this MSS), RFC 793 reset and SYN processing (RFC 9293
-    # 3.10.7.4: RFC 5961 is optional), resets that carry a window (RFC 9293 gives it no
-    # meaning), NewReno's second full-ACK option (RFC 6582 3.2).
+    # (RFC 5681 3.1's rule for SMSS > 2190, "MUST NOT be more than 2 segments", is the smallest
+    # of its three bounds, so 2 segments is allowed at every SMSS; it is also RFC 3390's
+    # min(4*SMSS, max(2*SMSS, 4380)) taken at its lower end), RFC 793 reset and SYN processing
+    # (RFC 9293 3.10.7.4: RFC 5961 is optional), resets that carry a window (RFC 9293 gives it
+    # no meaning), NewReno's second full-ACK option (RFC 6582 3.2). The RTO floor (1 s), MSL
+    # (2 minutes), one-octet probes and 4 us ISN clock are the defaults, none of them Linux's.
     "alt": {"delayed_ack": 0.2, "quick_ack": False, "initial_window": 2, "rfc5961": False,
             "rst_window": 4096, "full_ack_option": 2},
 }
