@@ -5,9 +5,28 @@ RFCs; where an RFC leaves a choice open they take Linux's (each such choice is n
 field). `PROFILES` names sets of other choices: "linux" reproduces Linux's where it departs from
 the RFCs' recommendations, "alt" takes, wherever the RFCs leave a choice, one unlike Linux's, so
 that a case which accepts only Linux's choice fails on it. `Config.from_sysctls` maps the
-`net.ipv4.tcp_*` names a case sets onto the fields and returns the names it cannot honour, which the host lists as `unsupported_sysctls`.
-The per-socket options (setsockopt) live in `SocketOptions`, which the socket layer owns and the
-connection reads.
+`net.ipv4.tcp_*` names a case sets onto the fields and returns the names it cannot honour,
+which the host lists as `unsupported_sysctls`. The per-socket options (setsockopt) live in
+`SocketOptions`, which the socket layer owns and the connection reads.
+
+The choices, per profile (targets `stack`, `stack-linux`, `stack-alt`):
+
+| field             | rfc (`stack`) | linux        | alt          | RFC text that leaves the choice          |
+|-------------------|---------------|--------------|--------------|------------------------------------------|
+| rto_min           | 1 s           | 200 ms       | 1 s          | RFC 6298 2.4 ("SHOULD be rounded up to 1 second") |
+| msl               | 120 s         | 30 s         | 120 s        | RFC 9293 3.4.2 (2 minutes, "an engineering choice") |
+| initial_window    | RFC 5681 3.1  | 10 (RFC 6928) | 2 segments  | RFC 5681 3.1 (an upper bound: 2, 3 or 4 SMSS by SMSS) |
+| delayed_ack       | 40 ms         | 40 ms        | 200 ms       | RFC 1122 4.2.3.2, RFC 9293 MUST-40 (< 0.5 s) |
+| quick_ack         | on            | on           | off          | RFC 5681 4.2 (an ACK may always come early) |
+| rfc5961           | on            | on           | off          | RFC 9293 3.10.7.4 (RFC 793 3.9 without RFC 5961) |
+| rst_window        | 0             | 0            | 4096         | RFC 9293 3.10.7.1/3.10.7.4 (no meaning for a RST's window) |
+| full_ack_option   | 1             | 1            | 2            | RFC 6582 3.2 step 3, options (1) and (2) |
+| zero_window_probe | octet         | empty        | octet        | RFC 9293 3.8.6.1, RFC 1122 4.2.2.17 (probing, no form) |
+| isn_tick          | 4 us          | 64 ns        | 4 us         | RFC 9293 3.4.1 ("roughly 4 microseconds"), RFC 6528 |
+
+Linux's choices and Linux's departures are both in "linux"; "alt" differs from Linux in every
+row (for the ISN clock, MSL, RTO floor and probe form it keeps the RFCs' own value, which is
+not Linux's). The comment beside each field quotes the RFC text.
 """
 
 from __future__ import annotations
