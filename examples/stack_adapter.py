@@ -19,9 +19,7 @@ import struct
 import sys
 
 from stack import Host, MemoryLink, VirtualClock
-from stack.config import PROFILES, SYSCTL_NAMES
-
-PROFILE = "interim"      # the choices of the native `stack` target, whose verdicts this gives
+from stack.config import SYSCTL_NAMES
 
 WOULD_BLOCK = {errno.EAGAIN, errno.EINPROGRESS, errno.EALREADY}
 LEVELS = {"SOL_SOCKET": socket.SOL_SOCKET, "IPPROTO_TCP": socket.IPPROTO_TCP}
@@ -127,7 +125,7 @@ class Adapter:
             prefix = req["prefix_len"]
             netmask = socket.inet_ntoa(struct.pack("!I", (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF))
             self.host = Host(req["local_ip"], self.clock, self.link, self.sysctls,
-                             netmask=netmask, mtu=req["mtu"], **PROFILES[PROFILE])
+                             netmask=netmask, mtu=req["mtu"])
             return {"ok": True}
         if op == "sync":
             return self.sync(req["packets"])

@@ -5,9 +5,28 @@ RFCs; where an RFC leaves a choice open they take Linux's (each such choice is n
 field). `PROFILES` names sets of other choices: "linux" reproduces Linux's where it departs from
 the RFCs' recommendations, "alt" takes, wherever the RFCs leave a choice, one unlike Linux's, so
 that a case which accepts only Linux's choice fails on it. `Config.from_sysctls` maps the
-`net.ipv4.tcp_*` names a case sets onto the fields and returns the names it cannot honour, which the host lists as `unsupported_sysctls`.
-The per-socket options (setsockopt) live in `SocketOptions`, which the socket layer owns and the
-connection reads.
+`net.ipv4.tcp_*` names a case sets onto the fields and returns the names it cannot honour,
+which the host lists as `unsupported_sysctls`. The per-socket options (setsockopt) live in
+`SocketOptions`, which the socket layer owns and the connection reads.
+
+The choices, per profile (targets `stack`, `stack-linux`, `stack-alt`):
+
+| field             | rfc (`stack`) | linux        | alt          | RFC text that leaves the choice          |
+|-------------------|---------------|--------------|--------------|------------------------------------------|
+| rto_min           | 1 s           | 200 ms       | 1 s          | RFC 6298 2.4 ("SHOULD be rounded up to 1 second") |
+| msl               | 120 s         | 30 s         | 120 s        | RFC 9293 3.4.2 (2 minutes, "an engineering choice") |
+| initial_window    | RFC 5681 3.1  | 10 (RFC 6928) | 2 segments  | RFC 5681 3.1 (an upper bound: 2, 3 or 4 SMSS by SMSS) |
+| delayed_ack       | 40 ms         | 40 ms        | 200 ms       | RFC 1122 4.2.3.2, RFC 9293 MUST-40 (< 0.5 s) |
+| quick_ack         | on            | on           | off          | RFC 5681 4.2 (an ACK may always come early) |
+| rfc5961           | on            | on           | off          | RFC 9293 3.10.7.4 (RFC 793 3.9 without RFC 5961) |
+| rst_window        | 0             | 0            | 4096         | RFC 9293 3.10.7.1/3.10.7.4 (no meaning for a RST's window) |
+| full_ack_option   | 1             | 1            | 2            | RFC 6582 3.2 step 3, options (1) and (2) |
+| zero_window_probe | octet         | empty        | octet        | RFC 9293 3.8.6.1, RFC 1122 4.2.2.17 (probing, no form) |
+| isn_tick          | 4 us          | 64 ns        | 4 us         | RFC 9293 3.4.1 ("roughly 4 microseconds"), RFC 6528 |
+
+Linux's choices and Linux's departures are both in "linux"; "alt" differs from Linux in every
+row (for the ISN clock, MSL, RTO floor and probe form it keeps the RFCs' own value, which is
+not Linux's). The comment beside each field quotes the RFC text.
 """
 
 from __future__ import annotations
@@ -106,10 +125,6 @@ class Config:
 PROFILES: dict[str, dict[str, object]] = {
     # The RFCs' choices: the defaults above.
     "rfc": {},
-    # What the `stack` target ran before the profiles existed: the RFCs' choices but Linux's
-    # RTO floor and MSL. The `stack` expectations are written for it until they are rewritten
-    # for "rfc".
-    "interim": {"rto_min": 0.2, "msl": 30.0},
     # Linux 6.x where it departs from the defaults: TCP_RTO_MIN 200 ms, TCP_TIMEWAIT_LEN 60 s
     # (MSL 30 s), TCP_INIT_CWND 10 (RFC 6928), zero-length window probes (tcp_xmit_probe_skb),
     # an ISN clock of 64 ns ticks (secure_tcp_seq).
@@ -117,9 +132,12 @@ PROFILES: dict[str, dict[str, object]] = {
               "isn_tick": 64e-9},
     # Wherever the RFCs leave a choice, one unlike Linux's: delayed ACKs of 200 ms with no
     # quick-ACK mode (RFC 1122 4.2.3.2 allows up to 0.5 s), an initial window of 2 segments
-    # (RFC 5681 3.1 allows up to 3 at this MSS), RFC 793 reset and SYN processing (RFC 9293
-    # 3.10.7.4: RFC 5961 is optional), resets that carry a window (RFC 9293 gives it no
-    # meaning), NewReno's second full-ACK option (RFC 6582 3.2).
+    # (RFC 5681 3.1's rule for SMSS > 2190, "MUST NOT be more than 2 segments", is the smallest
+    # of its three bounds, so 2 segments is allowed at every SMSS; it is also RFC 3390's
+    # min(4*SMSS, max(2*SMSS, 4380)) taken at its lower end), RFC 793 reset and SYN processing
+    # (RFC 9293 3.10.7.4: RFC 5961 is optional), resets that carry a window (RFC 9293 gives it
+    # no meaning), NewReno's second full-ACK option (RFC 6582 3.2). The RTO floor (1 s), MSL
+    # (2 minutes), one-octet probes and 4 us ISN clock are the defaults, none of them Linux's.
     "alt": {"delayed_ack": 0.2, "quick_ack": False, "initial_window": 2, "rfc5961": False,
             "rst_window": 4096, "full_ack_option": 2},
 }

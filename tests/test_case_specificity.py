@@ -52,15 +52,7 @@ def test_the_delayed_ack_cases_are_found():
     assert len(DELAYED_ACK_CASES) >= 30
 
 
-# In FIN-WAIT-1 the stack's FIN retransmission (RTO 200 ms) carries the ACK of data that
-# arrived after it, before a 400 ms delayed-ACK timer fires: an ACK the RFCs allow, which these
-# cases cannot express until a script can name alternative segments.
-FIN_CARRIES_THE_ACK = {"rfc793/close/half-close-receive.yaml", "rfc793/data/urgent.yaml"}
-
-
-@pytest.mark.parametrize("path", [
-    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="a retransmitted FIN carries the ACK"))
-    if p in FIN_CARRIES_THE_ACK else p for p in DELAYED_ACK_CASES])
+@pytest.mark.parametrize("path", DELAYED_ACK_CASES)
 def test_a_receiver_that_delays_its_acks_400_ms_keeps_every_verdict(path: str, monkeypatch):
     """RFC 1122 4.2.3.2: an ACK may be delayed up to 0.5 s; a stack without quick-ACK mode
     whose delayed-ACK timer is 400 ms gets each case's verdict of the default stack."""

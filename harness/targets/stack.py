@@ -85,7 +85,7 @@ class StackTarget(Target):
     name = "stack"
     # a TCP/IPv4 stack: IPv6 and its sockets are out of its scope
     capabilities = Capabilities(ip_versions=frozenset({"ipv4"}))
-    profile = "interim"
+    profile = "rfc"
 
     def __init__(self) -> None:
         self.clock = VirtualClock()

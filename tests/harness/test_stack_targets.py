@@ -8,7 +8,7 @@ from harness.targets import DEFAULT, known_names, resolve
 from stack.config import PROFILES
 
 
-@pytest.mark.parametrize("name, profile", [("stack", "interim"), ("stack-linux", "linux"),
+@pytest.mark.parametrize("name, profile", [("stack", "rfc"), ("stack-linux", "linux"),
                                            ("stack-alt", "alt")])
 def test_each_stack_target_runs_its_profile(name: str, profile: str) -> None:
     spec = resolve(name)
