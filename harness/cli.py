@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
                      help=f"target to run against (repeatable): {', '.join(known_names())}, a name "
                           "registered in rfcdrill-targets.toml, or exec:COMMAND for any adapter "
                           "of the target protocol, kernel@VERSION (a Debian kernel, e.g. 6.1) or "
-                          "kernel@PATH (a kernel image) booted in a VM (default: kernel and stack)")
+                          "kernel@PATH (a kernel image) booted in a VM (default: every available one of "
+                          "kernel, stack, stack-linux, stack-alt, lwip, gvisor)")
     run.add_argument("--jobs", "-j", type=limits.count(limits.MAX_JOBS), default=1,
                      help="cases run in parallel")
     run.add_argument("--tolerance-scale", type=limits.tolerance_scale, default=1.0,

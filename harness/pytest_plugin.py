@@ -31,7 +31,7 @@ from harness.interrupt import EXIT_STATUS, StopSignals
 from harness.netns import have_privileges
 from harness.result import ERROR, FAIL, NOT_APPLICABLE, SKIPPED, XFAIL, XPASS, Result
 from harness.suite import jobs_for, skipped_result
-from harness.targets import DEFAULT, known_names, resolve
+from harness.targets import available, known_names, resolve
 
 _RFCS = ("rfc793", "rfc1122", "rfc2873", "rfc5681", "rfc9293")
 _LEVELS = ("must", "must_not", "should", "should_not", "may")
@@ -40,9 +40,10 @@ _LEVELS = ("must", "must_not", "should", "should_not", "may")
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("rfcdrill")
     group.addoption("--target", action="append", dest="rfcdrill_targets", metavar="NAME",
-                    help="rfcdrill targets to collect cases for: a name (kernel, stack, lwip, "
-                         "gvisor, kernel-exec, or one registered) or exec:COMMAND (default: kernel "
-                         "and stack)")
+                    help="rfcdrill targets to collect cases for: a name (kernel, stack, "
+                         "stack-linux, stack-alt, lwip, gvisor, kernel-exec, or one registered) or "
+                         "exec:COMMAND (default: every available one of kernel, the three stack "
+                         "targets, lwip and gvisor)")
     group.addoption("--tolerance-scale", type=limits.tolerance_scale, default=1.0, dest="rfcdrill_scale",
                     help="multiply every timing tolerance of the cases")
 
@@ -91,7 +92,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 class CaseFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
-        targets = self.config.getoption("rfcdrill_targets") or list(DEFAULT)
+        targets = self.config.getoption("rfcdrill_targets") or available()
         for job in jobs_for(str(self.path), targets):
             yield CaseItem.from_parent(self, name=f"{job.case_id}[{job.target}]", job=job)
 

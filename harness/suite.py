@@ -18,7 +18,7 @@ from harness.model import Script
 from harness.netns import have_privileges
 from harness.capabilities import missing
 from harness.result import NOT_APPLICABLE, SKIPPED, Failure, Result
-from harness.targets import DEFAULT, resolve
+from harness.targets import available, resolve
 
 
 def case_files(paths: Iterable[str]) -> list[str]:
@@ -40,7 +40,7 @@ def case_files(paths: Iterable[str]) -> list[str]:
 def available_targets() -> list[str]:
     """The targets of a run that names none, if this process can run cases. Every case, on any target, runs in private network and
     mount namespaces (its shell commands are sandboxed there), which needs CAP_SYS_ADMIN."""
-    return list(DEFAULT) if have_privileges() else []
+    return available() if have_privileges() else []
 
 
 def jobs_for(path: str, targets: list[str], defines: dict[str, str] | None = None,

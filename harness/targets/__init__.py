@@ -3,6 +3,6 @@ the target protocol (PROTOCOL.md); `registry.resolve` turns a name into a target
 
 from __future__ import annotations
 
-from harness.targets.registry import DEFAULT, NATIVE, TargetSpec, known_names, resolve
+from harness.targets.registry import DEFAULT, NATIVE, TargetSpec, available, known_names, resolve
 
-__all__ = ["DEFAULT", "NATIVE", "TargetSpec", "known_names", "resolve"]
+__all__ = ["DEFAULT", "NATIVE", "TargetSpec", "available", "known_names", "resolve"]

@@ -3,7 +3,7 @@
 Names are looked up in this order:
 1. the targets built into the harness: `kernel`, and the stack in its profiles, `stack`,
    `stack-linux` and `stack-alt` (stack.config.PROFILES); a run that names no target runs
-   DEFAULT, the kernel and `stack`;
+   every target of DEFAULT that is available here (`available()`);
 2. the adapters the project ships (ADAPTERS): each is built by its build script, which prints
    the adapter's path on its last line of output;
 3. `[targets.NAME]` tables in ./rfcdrill-targets.toml, then ~/.config/rfcdrill/targets.toml
@@ -43,7 +43,10 @@ from harness.targets.stack import StackAltTarget, StackLinuxTarget, StackTarget
 ROOT = Path(__file__).resolve().parents[2]
 NATIVE: dict[str, type[Target]] = {"kernel": KernelTarget, "stack": StackTarget,
                                     "stack-linux": StackLinuxTarget, "stack-alt": StackAltTarget}
-DEFAULT = ("kernel", "stack")      # what a run that names no target runs
+# What a run that names no target runs, where each is available: the kernel, the stack in
+# its three profiles, and the third-party stacks whose adapters build here. kernel-exec is the
+# kernel again (through the protocol) and kernel@VERSION boots a VM: both only when named.
+DEFAULT = ("kernel", "stack", "stack-linux", "stack-alt", "lwip", "gvisor")
 BUILD_LIMIT = 600.0      # seconds a build script may take (a cold Go build takes some 5 s)
 
 
@@ -77,6 +80,12 @@ class TargetSpec:
     @property
     def expectations_name(self) -> str:
         return self.expectations or self.name
+
+
+def available() -> list[str]:
+    """The targets of DEFAULT that can run here (an adapter that does not build is left out;
+    naming it with --target says why)."""
+    return [name for name in DEFAULT if not resolve(name).unavailable]
 
 
 def known_names() -> list[str]:

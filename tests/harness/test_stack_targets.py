@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.targets import DEFAULT, known_names, resolve
+from harness.targets import DEFAULT, available, known_names, resolve
 from stack.config import PROFILES
 
 
@@ -18,5 +18,9 @@ def test_each_stack_target_runs_its_profile(name: str, profile: str) -> None:
     assert spec.capabilities.ip_versions == frozenset({"ipv4"})
 
 
-def test_a_run_naming_no_target_runs_the_kernel_and_stack() -> None:
-    assert DEFAULT == ("kernel", "stack")
+def test_a_run_naming_no_target_runs_every_available_default_target() -> None:
+    assert DEFAULT == ("kernel", "stack", "stack-linux", "stack-alt", "lwip", "gvisor")
+    here = available()
+    assert here[:4] == ["kernel", "stack", "stack-linux", "stack-alt"]     # always available
+    for name in ("lwip", "gvisor"):           # an adapter that does not build is left out
+        assert (name in here) == (resolve(name).unavailable == "")
