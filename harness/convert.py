@@ -121,6 +121,9 @@ def rfcdrill_only(event: Event) -> str | None:
             return f"the errno set {event.errno}"
         if event.ret.kind == "set":
             return f"the return value range {event.ret}"
+        if event.name == "getsockopt" and len(event.args) > 3 and event.args[3].kind == "array" \
+                and any(a.kind == "set" for a in event.args[3].value):
+            return f"the option value range {event.args[3]}"
         if event.end_time is not None and event.end_time.kind == "range":
             return "a time window on a blocking call's return"
     return None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 from harness import limits
 from harness.constants import KNOWN_SYSCALLS, is_known_name
@@ -623,7 +624,7 @@ class Parser:
             raise CaseError(self.loc(pos), f"not supported: {name} (supported: "
                             + ", ".join(sorted(KNOWN_SYSCALLS)) + ")")
         self.expect("(", f"'(' after {name}")
-        args = self.arguments(")")
+        args = self.arguments(")", {3: self.option_value} if name == "getsockopt" else {})
         self.expect("=", "'=' and the expected return value")
         ret = self.return_value()
         errno_name = None
@@ -649,10 +650,14 @@ class Parser:
 
     def return_value(self) -> Expr:
         """The expected return value: an expression, or a range (`0..100`, `>=1`)."""
+        return self.expected_value("a return value")
+
+    def expected_value(self, what: str) -> Expr:
+        """A value the target gives back: an expression, or a range (`0..100`, `>=1`)."""
         self.skip()
         loc = self.loc()
         if self.peek(">=") or self.peek("<="):
-            return Expr("set", self.value("a return value", sets=True, wildcard=False), loc)
+            return Expr("set", self.value(what, sets=True, wildcard=False), loc)
         ret = self.expr()
         if ret.kind == "int" and self.text.startswith("..", self.pos) \
                 and not self.text.startswith("...", self.pos):
@@ -663,14 +668,40 @@ class Parser:
             return Expr("set", ValueSet(((ret.value, high),)), loc)
         return ret
 
-    def arguments(self, close: str) -> list[Expr]:
+    def option_value(self) -> Expr:
+        """getsockopt's value argument: `[N]`, or a range the option may read (`[>=7200]`,
+        `[1..255]`), for values the RFCs bound without fixing (RFC 1122 4.2.3.6's keep-alive
+        interval of at least two hours; SO_ERROR: some error, `[>=1]`)."""
+        self.skip()
+        save, loc = self.pos, self.loc()
+        if not self.accept("["):
+            return self.expr()
+        self.nest()
+        self.skip()
+        if self.peek(">=") or self.peek("<=") or self._range_ahead():
+            value = self.expected_value("an option value")
+            self.expect("]", "']' after the range")
+            self.depth -= 1
+            return Expr("array", [value], loc)
+        self.depth -= 1
+        self.pos = self.last_end = save
+        return self.expr()
+
+    def _range_ahead(self) -> bool:
+        """An integer followed by `..` (not `...`) starts at the cursor."""
+        digits = re.match(r"[0-9]+\.\.(?!\.)", self.text[self.pos:self.pos + 80])
+        return digits is not None
+
+    def arguments(self, close: str, special: dict[int, Callable[[], Expr]] | None = None) -> list[Expr]:
+        """Comma-separated expressions up to `close`; `special` parses the argument at an
+        index its own way (getsockopt's value may be a range)."""
         self.nest()
         args: list[Expr] = []
         if self.accept(close):
             self.depth -= 1
             return args
         while True:
-            args.append(self.expr())
+            args.append((special or {}).get(len(args), self.expr)())
             if self.accept(close):
                 self.depth -= 1
                 return args

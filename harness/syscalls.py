@@ -355,7 +355,7 @@ class Syscalls:
         else:
             got = sock.getsockopt(level, name)
             expected = expected[0] if isinstance(expected, list) else expected
-        if expected is not None and got != expected:
+        if expected is not None and not matches(expected, got):
             shown = errno_name(got) if args[3].kind == "array" and str(args[3]).startswith("[E") else got
             result.problems.append(f"option value is {shown}, expected {args[3]}")
         return result
