@@ -46,7 +46,7 @@ from harness.result import Failure, PacketRecord, Step, Taken, diff_text
 from harness.sched import Lateness
 from harness.syscalls import STATE_NAMES, CallResult, Syscalls
 from harness.targets.base import CallHandle, CallTimeout, Captured, Target
-from harness.tcp import FIN, PSH, TCPSegment, flags_text
+from harness.tcp import FIN, PSH, Option, TCPSegment, flags_text
 
 CALL_SLACK = 0.25      # how long a call without `...` may take before it counts as blocking
 REPORT_GRACE = 1.0     # how long past its deadline a blocking call's thread may take to report
@@ -87,6 +87,7 @@ class Outbound:
     win: int
     length: int     # payload octets
     ip_id: int | None   # None in IPv6, which has no Identification field
+    options: tuple[Option, ...] = ()    # as decoded, in order: ("mss", 1460), ("nop",), ...
     matched: bool = False       # whether a `>` line (or flight) took it
     line: int | None = None     # that line
 
@@ -267,7 +268,8 @@ class Runner(Alternatives):
         self.seen[id(captured)] = len(self.outbound)
         self.outbound.append(Outbound(captured.time, flags_text(seg.flags), seg.seq, seg.ack,
                                       seg.window, len(seg.payload),
-                                      None if isinstance(ip, IPv6) else ip.ident))
+                                      None if isinstance(ip, IPv6) else ip.ident,
+                                      tuple(seg.options)))
 
     def matched(self, packet: Captured, event: Event) -> None:
         """Mark a captured segment as taken by a line (Python blocks see which were)."""

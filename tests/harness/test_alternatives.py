@@ -313,6 +313,18 @@ def test_python_blocks_see_every_segment_and_which_were_matched(write_case) -> N
         "[('S.', True, 14), ('.', False, None)]")
 
 
+
+@pytest.mark.parametrize("option, verdict", [(("mss", 1460), PASS), (("mss", 536), FAIL)])
+def test_python_blocks_see_each_segments_options(write_case, option: tuple,
+                                                 verdict: str) -> None:
+    script = HANDSHAKE + ("+.01 %{\nprint(outbound[0].options)\n"
+                          f"assert {option!r} in outbound[0].options\n}}%\n")
+    result = run(write_case, script)
+    assert result.verdict == verdict, result.failure
+    assert "(('mss', 1460),)" in (result.failure.actual if result.failure else
+                                  [s.note for s in result.timeline if s.kind == "python"][-1])
+
+
 def test_when_several_branches_match_the_first_written_is_taken(write_case) -> None:
     script = RST.format(seq=1001, ack=1).replace(
         'either "RFC 793 3.9" {\n  +.05 assert 4 state CLOSE\n  +0   read(4, ..., 100) = -1 ECONNRESET\n}',
