@@ -69,6 +69,15 @@ def _netns(pid: int) -> str | None:
         return None
 
 
+def _listens(pid: int) -> bool:
+    """Whether the network namespace of `pid` holds a TCP socket in LISTEN (state 0A)."""
+    try:
+        lines = Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return False
+    return any(line.split()[3] == "0A" for line in lines)
+
+
 class Run:
     """A run in a subprocess, and what belongs to it once its cases are under way."""
 
@@ -79,9 +88,10 @@ class Run:
         self.namespaces: set[str] = set()
         self.host_ns = _netns(os.getpid())
 
-    def wait_for_cases(self, count: int, shell: bool) -> None:
+    def wait_for_cases(self, count: int, shell: bool, listening: bool = False) -> None:
         """Until `count` case processes (children of the run in groups of their own) are up,
-        each in a namespace of its own, and with `shell` a `sleep` of one of them too."""
+        each in a namespace of its own, with `shell` a `sleep` of one of them too, and with
+        `listening` one of them past its listen() (so a quicker case before it is done)."""
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             table = _processes()
@@ -89,7 +99,9 @@ class Run:
                      if ppid == self.proc.pid and pgid == pid]
             namespaces = {_netns(pid) for pid in cases} - {None, self.host_ns}
             sleeping = any(pgid in cases and pid not in cases for pid, (_, pgid) in table.items())
-            if len(cases) >= count and len(namespaces) >= count and (sleeping or not shell):
+            listens = any(_listens(pid) for pid in cases)
+            if (len(cases) >= count and len(namespaces) >= count and (sleeping or not shell)
+                    and (listens or not listening)):
                 self.groups, self.namespaces = set(cases), namespaces
                 return
             time.sleep(0.05)
@@ -203,7 +215,7 @@ def test_a_signal_stops_pytest_and_leaves_nothing(cases: Path, tmp_path: Path, s
     run = Run([sys.executable, "-m", "pytest", *_pytest_plugin_args(), "-p", "no:cacheprovider",
                "--target", "kernel", "-k", "ipv4 and not mapped", f"--junitxml={junit}",
                str(cases)])
-    run.wait_for_cases(1, shell=False)
+    run.wait_for_cases(1, shell=False, listening=True)    # b-listens, so a-quick is done
     elapsed, code = run.signal_and_wait(signum)
     processes, held = run.gone_within(LIMIT - elapsed)
     out, err = run.proc.communicate()
