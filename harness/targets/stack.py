@@ -46,9 +46,6 @@ class StackAPI:
         self.host = host
 
     def socket(self, family: int, type_: int, proto: int) -> Any:
-        initcwnd = route_initcwnd()
-        if initcwnd is not None:
-            self.host.cfg = dataclasses.replace(self.host.cfg, initial_window=initcwnd)
         return self.host.socket(family, type_, proto)
 
     def poll(self, entries: list[tuple[Any, int]], timeout: float | None) -> list[tuple[Any, int]]:
@@ -118,14 +115,21 @@ class StackTarget(Target):
         self.seen = netns.read_sysctls(SYSCTL_NAMES)
 
     def after_shell(self) -> None:
-        """A .pkt sets sysctls with shell commands (`sysctl -w ...`) in the case's namespace:
-        the ones the stack honours and the command changed now configure the host."""
+        """A .pkt sets sysctls and routes with shell commands (`sysctl -w ...`, `ip route ...
+        initcwnd N`) in the case's namespace: the sysctls the stack honours that the command
+        changed, and a route's initcwnd, now configure the host. Only a shell command can
+        change either, so nothing is read on the way of other calls."""
         now = netns.read_sysctls(SYSCTL_NAMES)
         changed = {name: value for name, value in now.items() if self.seen.get(name) != value}
         self.seen = now
-        if changed and self.host is not None:
+        if self.host is None:
+            return
+        if changed:
             self.sysctl.update(changed)
             self.host.configure(self.sysctl)
+        initcwnd = route_initcwnd()
+        if initcwnd is not None:
+            self.host.cfg = dataclasses.replace(self.host.cfg, initial_window=initcwnd)
 
     def now(self) -> float:
         return self.clock.now()
