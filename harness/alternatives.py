@@ -41,12 +41,10 @@ class Alternatives:
                 due: tuple[float, float] | None, tolerance: float) -> str | None:
         """Take `packet` for `event` if it matches; else say why not, forgetting what the
         peer learned from it (an ISN, a TS clock)."""
-        saved = (dict(self.peer.isns), self.peer.ts_offset, self.peer.local_port,
-                 self.peer.remote_port)
+        saved = self.peer.learned()
         found = self.examine(event, packet, bounds, due, tolerance, merge=False)
         if found.diffs or found.timing:
-            (self.peer.isns, self.peer.ts_offset, self.peer.local_port,
-             self.peer.remote_port) = saved
+            self.peer.forget(saved)
             return found.timing or "; ".join(map(str, found.diffs))
         self.took(event, packet, found.actual, due)
         return None

@@ -25,7 +25,7 @@ from harness.result import (CHOICE, ERROR, FAIL, FOLLOWS, INTERRUPTED, NOT_APPLI
 from harness.ip import VERSIONS
 from harness.kernels import vm
 from harness.kernels.spec import is_vm_target
-from harness.suite import available_targets, case_files, check_unique, jobs_for, skipped_result
+from harness.suite import available_targets, case_ids, check_unique, jobs_for, skipped_result
 from harness.targets import NATIVE, known_names, resolve
 
 _LABEL = {PASS: "PASS", FAIL: "FAIL", XFAIL: "XFAIL", XPASS: "XPASS", ERROR: "ERROR",
@@ -96,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     interop = sub.add_parser("interop", help="the userspace stack against kernel TCP over TUN")
     interop.add_argument("--quick", action="store_true", help="smaller transfers, fewer connections")
 
+    agree = sub.add_parser("agree", help="run a packetdrill corpus as its runner does, beside "
+                           "packetdrill itself, and compare the verdicts")
+    from harness.agree import add_arguments
+    add_arguments(agree)
+
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
@@ -115,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "mutate":
             from harness.mutate.command import main as mutate_main
             return mutate_main(args)
+        if args.command == "agree":
+            from harness.agree import main as agree_main
+            require_privileges("rfcdrill " + " ".join(sys.argv[1:]))
+            return agree_main(args)
         if args.command == "interop":
             from harness.interop import main as interop_main
             return interop_main(args)
@@ -148,7 +157,7 @@ def _defines(items: list[str]) -> dict[str, str]:
 def cmd_check(paths: list[str], defines: dict[str, str]) -> int:
     """Load every case file under `paths` and what running it would read (its expectations
     files, the programs its options name); print every error, each once."""
-    files = case_files(paths)
+    files = case_ids(paths)
     if not files:
         print("rfcdrill: no case files found in " + " ".join(paths), file=sys.stderr)
         return 2
@@ -161,12 +170,12 @@ def cmd_check(paths: list[str], defines: dict[str, str]) -> int:
     return 1 if bad else 0
 
 
-def _jobs(files: list[str], targets: list[str], defines: dict[str, str],
+def _jobs(files: dict[str, str | None], targets: list[str], defines: dict[str, str],
           versions: list[str] | None = None) -> list[Job]:
     jobs: list[Job] = []
     seen_errors: set[tuple[str, str]] = set()     # one error job per file and error
-    for path in files:
-        for job in jobs_for(path, targets, defines, versions):
+    for path, case_id in files.items():
+        for job in jobs_for(path, targets, defines, versions, case_id):
             if job.error is not None:
                 if (path, str(job.error)) in seen_errors:
                     continue
@@ -186,7 +195,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     args.kernels = {t: vm.kernel_for(t) for t in targets
                     if is_vm_target(t) and not resolve(t).unavailable}
     started = dt.datetime.now(dt.timezone.utc)
-    jobs = [j for j in _jobs(case_files(args.paths), targets, _defines(args.define), args.ip_versions)
+    jobs = [j for j in _jobs(case_ids(args.paths), targets, _defines(args.define), args.ip_versions)
             if not args.keyword or args.keyword in j.case_id]
     if not jobs:
         among = f" that run in {', '.join(args.ip_versions)}" if args.ip_versions else ""

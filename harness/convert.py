@@ -83,6 +83,7 @@ def pkt_to_yaml(path: str, requirements: list[str] | None = None,
     options["offload"] = script.plan.offload                  # the .pkt device defaults,
     options["strict_segments"] = script.plan.strict_segments  # stated for the YAML case
     options["fail_on_unexpected"] = script.plan.fail_on_unexpected
+    options["remote_relative"] = script.plan.remote_relative
     options["ip_version"] = list(script.plan.ip_versions)       # and the runners' versions
     case["options"] = options
     head = yaml.safe_dump(case, sort_keys=False, width=100)
@@ -145,6 +146,7 @@ def yaml_to_pkt(path: str, defines: dict[str, str] | None = None) -> str:
     options.setdefault("offload", Plan().offload)
     options.setdefault("strict_segments", Plan().strict_segments)
     options.setdefault("fail_on_unexpected", Plan().fail_on_unexpected)
+    options.setdefault("remote_relative", Plan().remote_relative)
     options.setdefault("ip_version", list(Plan().ip_versions))
     if "tolerance" in data:
         options["tolerance_usecs"] = script.tolerance.usecs

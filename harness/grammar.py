@@ -536,6 +536,7 @@ class Parser:
         if kind == "unreachable" and word:
             pos = self.pos
             self.word()
+            word = self.defines.get(word, word)          # -D CODE=host_unreachable
             if word not in ICMP_UNREACH_CODES:
                 raise CaseError(self.loc(pos), f"unknown unreachable code {word!r}")
             code = ICMP_UNREACH_CODES[word]
@@ -588,6 +589,12 @@ class Parser:
         if name in ("FO", "FOEXP"):         # TCP Fast Open (RFC 7413 4.1.1), as packetdrill
             cookie = self.fast_open_cookie()
             return ("raw", 34, cookie) if name == "FO" else ("raw", 254, b"\xf9\x89" + cookie)
+        if name == "md5":                   # TCP MD5 signature (RFC 2385): 16 bytes in hex
+            pos = self.pos
+            digest = self.match(re.compile(r"[0-9A-Fa-f]{32}\b"))
+            if digest is None:
+                raise self.fail("a 16-byte MD5 digest in hex (32 digits) after 'md5'", pos)
+            return ("raw", 19, bytes.fromhex(digest))
         if name == "opt":                   # any option: `opt 253 0x0102`, `opt 2 len 9`
             kind = self.integer("an option kind", "option kind")
             length = None
@@ -602,7 +609,7 @@ class Parser:
                 return ("raw", kind, data)
             return ("bytes", bytes((kind, length)) + data)
         raise CaseError(self.loc(pos), f"unknown TCP option {name!r} "
-                        "(expected mss, wscale, sackOK, sack, TS, nop, eol, FO, FOEXP or opt KIND [len N] [0xDATA])")
+                        "(expected mss, wscale, sackOK, sack, TS, nop, eol, FO, FOEXP, md5 or opt KIND [len N] [0xDATA])")
 
     def fast_open_cookie(self) -> bytes:
         """An optional cookie after FO: hex digits, as such or a -D name (TFO_COOKIE)."""
@@ -755,6 +762,9 @@ class Parser:
             try:
                 number = limits.parse_integer(value)
             except ValueError:
+                # a define naming a constant stands for it (-D CMSG_LEVEL_IP=SOL_IP)
+                if is_known_name(value):
+                    return Expr("name", value, loc)
                 return Expr("string", limits.byte_text(value), loc)
             problem = limits.call_value_error(number)
             if problem:

@@ -14,7 +14,7 @@ from dataclasses import replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import jsonschema
 import yaml
@@ -37,12 +37,15 @@ def schema() -> dict[str, Any]:
     return json.loads(resources.files("harness").joinpath("schema/case.schema.json").read_text())
 
 
-def load(path: str | Path, defines: dict[str, str] | None = None) -> Script:
-    """Load a case file; `defines` are `-D NAME=value` symbols for the script."""
+def load(path: str | Path, defines: dict[str, str] | None = None,
+         overrides: dict[str, str] | None = None, case_id: str | None = None) -> Script:
+    """Load a case file; `defines` are `-D NAME=value` symbols for the script. For a `.pkt`,
+    `overrides` are packetdrill options given on its command line (they win over the
+    script's own) and `case_id` its id when the file names none."""
     path = str(path)
     text = read_text(path)
     if path.endswith(".pkt"):
-        return load_pkt(text, path, defines)
+        return load_pkt(text, path, defines, overrides, case_id)
     return load_yaml(text, path, defines)
 
 
@@ -273,15 +276,18 @@ def _pkt_requirements(text: str, path: str, listed: str) -> list[str]:
     return ids
 
 
-def load_pkt(text: str, path: str, defines: dict[str, str] | None = None) -> Script:
-    """A `.pkt` file: `--option=value` lines at the top, then the script."""
+def load_pkt(text: str, path: str, defines: dict[str, str] | None = None,
+             overrides: dict[str, str] | None = None, case_id: str | None = None) -> Script:
+    """A `.pkt` file: `--option=value` lines at the top, then the script. `overrides`:
+    options from packetdrill's command line, which win over the script's (as in its
+    config.c); `case_id`: the id when no `// id:` line gives one (default: the file's stem)."""
     options: dict[str, str] = {}
     lines: dict[str, int] = {}
     rows = text.split("\n")
     body_start = len(rows)
     for index, line in enumerate(rows):
-        stripped = line.strip()
-        if not stripped or stripped.startswith(("//", "#")):
+        stripped = line.split("//", 1)[0].strip()   # an option line may end in a comment
+        if not stripped or stripped.startswith("#"):
             continue
         if not _PKT_OPTION_LINE.match(stripped):
             body_start = index
@@ -289,34 +295,41 @@ def load_pkt(text: str, path: str, defines: dict[str, str] | None = None) -> Scr
         for m in _PKT_OPTION.finditer(stripped):
             options[m.group(1)] = m.group(2) or ""
             lines[m.group(1)] = index + 1
-    plan = plan_from(options, PKT_DEFAULTS, lambda name: Loc(path, lines[name]))
+    for name, value in (overrides or {}).items():
+        options[name] = value
+        lines.pop(name, None)          # an error in it is the command line's, not a line's
+    def where(name: str) -> Loc | None:
+        """The line that set option `name`; none when the command line gave it."""
+        return Loc(path, lines[name]) if name in lines else None
+
+    plan = plan_from(options, PKT_DEFAULTS, where)
     program = parse_program("\n".join(rows[body_start:]), path, body_start + 1, 1, defines)
     check_timeline(program, Loc(path, body_start + 1 if body_start < len(rows) else 1))
     if "ip_version" not in options:
         versions = runner_versions(path, program.events)
         plan = replace(plan, ip_versions=versions).variant(versions[0])
-    tolerance = Tolerance(_pkt_number(options, "tolerance_usecs", 4000.0, path, lines),
-                          _pkt_number(options, "tolerance_percent", 12.5, path, lines))
+    tolerance = Tolerance(_pkt_number(options, "tolerance_usecs", 4000.0, where),
+                          _pkt_number(options, "tolerance_percent", 12.5, where))
     problem = limits.tolerance_error(tolerance.usecs, tolerance.percent)
     if problem:
         bad = "tolerance_usecs" if "usecs" in problem else "tolerance_percent"
-        raise CaseError(Loc(path, lines[bad]), f"--{bad}: {problem}")
+        raise CaseError(where(bad), f"--{bad}: {problem}")
     header = pkt_header(text)
-    return Script(id=header.get("id", Path(path).stem), path=path, events=program.events,
+    return Script(id=header.get("id", case_id or Path(path).stem), path=path, events=program.events,
                   title=header.get("title", Path(path).name),
                   requirements=_pkt_requirements(text, path, header.get("requirements", "")),
                   tolerance=tolerance, options=options, plan=plan, init_command=program.init,
                   cleanup_command=program.cleanup, defines=dict(defines or {}))
 
 
-def _pkt_number(options: dict[str, str], name: str, default: float, path: str,
-                lines: dict[str, int]) -> float:
+def _pkt_number(options: dict[str, str], name: str, default: float,
+                where: Callable[[str], Loc | None]) -> float:
     if name not in options:
         return default
     try:
         return float(options[name])
     except ValueError:
-        raise CaseError(Loc(path, lines[name]), f"--{name} needs a number, not "
+        raise CaseError(where(name), f"--{name} needs a number, not "
                         f"{limits.brief(options[name], 40)!r}") from None
 
 

@@ -58,7 +58,7 @@ def compare(event: PacketEvent, ip: IP, seg: TCPSegment, peer: Peer,
     if not all(isinstance(v, int) for v in (event.seq, event.end, event.length)):
         check("end", _mod(event.end), (peer.relative_seq(seg) + len(seg.payload)) % MOD)
     if event.ack is not None:
-        check("ack", _mod(event.ack), seg.ack)
+        check("ack", _mod(event.ack), peer.script_ack(seg))
     check("win", event.win, seg.window)
     check("urg", event.urg, seg.urg)
     if "tos" in event.ip:
@@ -77,7 +77,7 @@ def compare(event: PacketEvent, ip: IP, seg: TCPSegment, peer: Peer,
         diffs.append(Difference("option padding", "zeros after EOL (RFC 9293 3.1, MUST-69)",
                                 "0x" + padding.hex()))
     if event.options is not None:
-        _compare_options(event.options, seg.options, diffs)
+        _compare_options(event.options, _script_options(seg.options, peer), diffs)
         _compare_ts_val(event.options, seg, peer, diffs)
     if sent is not None and seg.payload and not seg.flags & SYN:
         _compare_payload((peer.relative_seq(seg) - 1) % MOD, seg.payload, sent, diffs)
@@ -97,6 +97,11 @@ def _compare_version_fields(event: PacketEvent, ip: IP, check: Callable[[str, ob
     if "ipopt" in event.ip:
         check("ip options", "0x" + event.ip["ipopt"].hex(), absent if six else "0x" + ip.ip_options.hex())
     check("flowlabel", event.ip.get("flowlabel"), ip.flowlabel if six else absent)
+
+
+def _script_options(options: list, peer: Peer) -> list:
+    """The segment's options with SACK blocks in the script's numbering of our sequence space."""
+    return [("sack", peer.script_sack(o[1])) if o[0] == "sack" else o for o in options]
 
 
 def _compare_payload(offset: int, payload: bytes, sent: bytes, diffs: list[Difference]) -> None:

@@ -219,3 +219,4 @@ class Script:
     cleanup_command: ShellEvent | None = None    # runs after the last, also after a failure
     timeout: float | None = None
     defines: dict[str, str] = field(default_factory=dict)   # -D NAME=value, also in shell env
+    workdir: str | None = None   # where shell commands run (None: the script's own folder)

@@ -116,6 +116,12 @@ def in_host_namespace() -> bool:
         return False
 
 
+def loopback_up() -> None:
+    """Bring the namespace's loopback device up (a new namespace has it down)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as ctl:
+        _set_flags(ctl, "lo", IFF_UP)
+
+
 def open_tun(name: str = TUN_NAME, address: str = TARGET_IP, netmask: str = TARGET_NETMASK,
              peer: str = REMOTE_IP, mtu: int = 1500, offload: bool = False,
              prefix_len: int = TARGET_PREFIX6, vnet_hdr: bool = False) -> int:

@@ -38,6 +38,8 @@ class Plan:
     ts_tick_usecs: int = 0             # >0: outbound TS val is checked, one tick per so many us
     non_fatal: frozenset[str] = frozenset()   # packetdrill's --non_fatal: packet, syscall
     loose_psh: bool = False            # PSH not compared where a segment ends inside a write
+    remote_relative: bool = False      # packetdrill's numbering of the runner's own sequence
+                                       # space: relative to its ISN except on SYNs (peer.py)
     init_scripts: tuple[str, ...] = ()
     ignored: tuple[str, ...] = field(default=())   # accepted options with no effect here
     given: frozenset[str] = field(default=frozenset(), compare=False)   # fields options set
@@ -65,7 +67,8 @@ class Plan:
         return None
 
 
-PKT_DEFAULTS = Plan(offload=True, strict_segments=False, fail_on_unexpected=False)
+PKT_DEFAULTS = Plan(offload=True, strict_segments=False, fail_on_unexpected=False,
+                    remote_relative=True)
 
 
 def _ip(value: str) -> str:
@@ -160,13 +163,14 @@ _SETTERS: dict[str, tuple[str, Callable[[str], object]]] = {
     "non_fatal": ("non_fatal", _non_fatal),
     "loose_psh": ("loose_psh", _flag),
     "init_scripts": ("init_scripts", _init_scripts),
+    "remote_relative": ("remote_relative", _flag),
 }
 # Options packetdrill has that change nothing on this runner (or are read elsewhere:
 # the tolerances go into the Script's Tolerance).
 _ACCEPTED = {"tolerance_usecs", "tolerance_percent", "gateway_ip", "speed", "mss",
              "tcp_ts_ecr_scaled", "dry_run", "is_anyip",
              "send_omit_free", "debug", "verbose", "code_command", "code_format",
-             "code_sockopt", "so_filename", "so_flags", "define"}
+             "code_sockopt", "so_filename", "so_flags", "define", "psp_udp_port"}
 KNOWN = frozenset(_SETTERS) | _ACCEPTED
 
 

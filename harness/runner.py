@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 
 from harness.alternatives import Alternatives
-from harness.constants import CONSTANTS, TCP_STATES
+from harness.constants import CODE_NAMES, CONSTANTS, TCP_STATES
 from harness.errors import CaseError, Loc, Malformed
 from harness.ip import IP, IPv6, decode, protocol
 from harness.matcher import Difference, compare
@@ -46,7 +46,7 @@ from harness.result import Failure, PacketRecord, Step, Taken, diff_text
 from harness.sched import Lateness
 from harness.syscalls import STATE_NAMES, CallResult, Syscalls
 from harness.targets.base import CallHandle, CallTimeout, Captured, Target
-from harness.tcp import FIN, PSH, Option, TCPSegment, flags_text
+from harness.tcp import CWR, FIN, PSH, Option, TCPSegment, flags_text
 
 CALL_SLACK = 0.25      # how long a call without `...` may take before it counts as blocking
 REPORT_GRACE = 1.0     # how long past its deadline a blocking call's thread may take to report
@@ -145,8 +145,9 @@ class Runner(Alternatives):
         self.peer = Peer(local_ip=plan.local_ip, remote_ip=plan.remote_ip,
                          local_port=plan.bind_port, ip_version=plan.ip_version,
                          ts_tick_usecs=plan.ts_tick_usecs,
-                         ts_tolerance_usecs=script.tolerance.usecs * scale)
-        self.calls = Syscalls(target.api, plan, target.now)
+                         ts_tolerance_usecs=script.tolerance.usecs * scale,
+                         remote_relative=plan.remote_relative)
+        self.calls = Syscalls(target.api, plan, target.now, script.tolerance.allowed(0, scale))
         self.queue: deque[Captured] = deque()
         self.pending: list[Pending] = []
         self.packets: list[PacketRecord] = []
@@ -167,6 +168,7 @@ class Runner(Alternatives):
                                   else Loc(self.script.path, 1), path, command=path))
         if self.script.init_command is not None:
             self.shell(self.script.init_command)
+            self.target.restart_clock()      # packetdrill's clock starts after the init command
         self.play(self.script.events)
         self.finish()
         self.run_code()
@@ -364,13 +366,24 @@ class Runner(Alternatives):
 
     def next_packet(self, event: Event, deadline: float) -> Captured | None:
         """The first outbound TCP packet not yet matched, waiting for it until `deadline`."""
-        while not self.queue:
-            self.check_pending()
-            past = self.target.now() >= deadline
-            self.capture(self.target.wait(deadline))   # at the deadline: one last look
-            if past and not self.queue:
-                return None
-        return self.queue.popleft()
+        while True:
+            while not self.queue:
+                self.check_pending()
+                past = self.target.now() >= deadline
+                self.capture(self.target.wait(deadline))   # at the deadline: one last look
+                if past and not self.queue:
+                    return None
+            packet = self.queue.popleft()
+            if not isinstance(event, PacketEvent) or self.under_test(event, packet):
+                return packet
+
+    def under_test(self, event: PacketEvent, packet: Captured) -> bool:
+        """packetdrill compares a `>` line only with segments of its socket under test."""
+        try:
+            _, seg = decode(packet.data)
+        except Malformed:
+            return True          # reported by the caller
+        return self.peer.under_test(seg, event)
 
     def decode(self, event: Event, packet: Captured) -> tuple[IP, TCPSegment]:
         try:
@@ -381,19 +394,23 @@ class Runner(Alternatives):
 
     def coalesce(self, event: PacketEvent, seg: TCPSegment, deadline: float) -> TCPSegment:
         """packetdrill without --strict_segments: consecutive outbound segments that
-        continue one another (same flags but PSH/FIN, same ack) count as one expected one."""
+        continue one another (same flags but PSH, FIN and CWR, same ack, window and header
+        length) count as one expected one. As packetdrill aggregates them, the whole has the
+        last one's header (its PSH and FIN, its options) with the first one's seq and CWR."""
         while len(seg.payload) < event.length:
             packet = self.next_packet(event, deadline)
             if packet is None:
                 return seg
             _, more = self.decode(event, packet)
-            loose = ~(PSH | FIN)
+            loose = ~(PSH | FIN | CWR)
             if ((more.seq - seg.seq) % MOD != len(seg.payload) or more.ack != seg.ack
-                    or more.flags & loose != seg.flags & loose):
+                    or more.flags & loose != seg.flags & loose or more.window != seg.window
+                    or more.data_offset != seg.data_offset):
                 self.queue.appendleft(packet)
                 return seg
-            seg = replace(seg, payload=seg.payload + more.payload, flags=seg.flags | more.flags,
-                          window=more.window)
+            seg = replace(more, seq=seg.seq, payload=seg.payload + more.payload,
+                          flags=(more.flags & ~CWR) | (seg.flags & CWR),
+                          checksum_ok=seg.checksum_ok and more.checksum_ok)
             self.matched(packet, event)
         return seg
 
@@ -434,6 +451,8 @@ class Runner(Alternatives):
             (self.warn if "syscall" in self.script.plan.non_fatal else self.fail)(
                 event, "; ".join(problems), expected=event.text.split(None, 1)[1],
                 actual=f"= {result.describe()}")
+        if event.name == "socket" and result.ret >= 0:
+            self.peer.new_socket()
         if event.name in ("socket", "accept") and result.ret >= 0:
             self.last_fd = result.ret          # Python blocks read TCP_INFO of this socket
         elif (event.args and event.args[0].kind == "int"
@@ -512,6 +531,7 @@ class Runner(Alternatives):
 
     def run_code(self) -> None:
         names: dict[str, object] = {f"TCP_{k}": v for k, v in TCP_STATES.items()}
+        names.update(CODE_NAMES)
         for event, snapshot in self.code_blocks:
             names.update(snapshot)
             printed = io.StringIO()          # what the block prints is its step's note
@@ -528,8 +548,13 @@ class Runner(Alternatives):
             self.step(self.target.now(), event, "python", printed.getvalue().strip() or "ok")
 
     def shell(self, event: ShellEvent) -> None:
+        """As packetdrill's runners run it: from the script's folder (so `../common/x.sh`
+        resolves), with PACKETDRILL_PID naming this run (packetdrill sets it to its pid;
+        helpers such as set_sysctls.py key files by it)."""
+        workdir = self.script.workdir or os.path.dirname(os.path.abspath(self.script.path))
         done = subprocess.run(event.command, shell=True, capture_output=True, text=True,
-                              env={**os.environ, **self.script.defines})
+                              cwd=workdir, env={**os.environ, **self.script.defines,
+                                                "PACKETDRILL_PID": str(os.getpid())})
         self.target.after_shell()
         if done.returncode != 0:
             self.fail(event, f"shell command exited with {done.returncode}: "
@@ -602,6 +627,11 @@ def _window(due: tuple[float, float], tolerance: float) -> str:
 
 
 def _dedent(code: str) -> str:
+    """A block's code as Python reads it: common indentation removed, and a `\\` that ends
+    its last line dropped (packetdrill's scripts continue every line with one, the last too)."""
     lines = code.strip("\n").splitlines()
     indent = min((len(l) - len(l.lstrip()) for l in lines if l.strip()), default=0)
-    return "\n".join(l[indent:] for l in lines).strip()
+    text = "\n".join(l[indent:] for l in lines).strip()
+    while text.endswith("\\"):
+        text = text[:-1].rstrip()
+    return text

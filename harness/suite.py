@@ -22,18 +22,26 @@ from harness.targets import available, resolve
 
 
 def case_files(paths: Iterable[str]) -> list[str]:
-    """Case files under `paths` (files as given; directories searched, expectations skipped).
-    An entry with a case's name that is not a regular file (a FIFO, a socket) is kept, so
-    that loading it reports it instead of skipping it in silence."""
-    found: list[str] = []
+    """Case files under `paths` (files as given; directories searched, expectations skipped)."""
+    return list(case_ids(paths))
+
+
+def case_ids(paths: Iterable[str]) -> dict[str, str | None]:
+    """Case files under `paths`, each with the id a `.pkt` found in a directory gets: its
+    path below that directory without `.pkt` (`fastopen/server/opt34/simple1`), so two
+    scripts of one name in different folders stay two cases, as packetdrill's runners
+    report them. None for the rest (a YAML case names its id; a file given by itself is
+    known by its stem). An entry with a case's name that is not a regular file (a FIFO, a
+    socket) is kept, so that loading it reports it instead of skipping it in silence."""
+    found: dict[str, str | None] = {}
     for path in paths:
         p = Path(path)
-        if p.is_dir():
-            found.extend(str(f) for f in sorted(p.rglob("*"))
-                         if f.suffix in CASE_SUFFIXES and "expectations" not in f.parts
-                         and not f.is_dir())
-        else:
-            found.append(str(p))
+        if not p.is_dir():
+            found[str(p)] = None
+            continue
+        for f in sorted(p.rglob("*")):
+            if f.suffix in CASE_SUFFIXES and "expectations" not in f.parts and not f.is_dir():
+                found[str(f)] = str(f.relative_to(p).with_suffix("")) if f.suffix == ".pkt" else None
     return found
 
 
@@ -44,17 +52,19 @@ def available_targets() -> list[str]:
 
 
 def jobs_for(path: str, targets: list[str], defines: dict[str, str] | None = None,
-             versions: Iterable[str] | None = None) -> list[Job]:
-    """One job per target and IP version for a case file (`versions`: only these); a load
-    error becomes an error job per target."""
+             versions: Iterable[str] | None = None, case_id: str | None = None) -> list[Job]:
+    """One job per target and IP version for a case file (`versions`: only these; `case_id`:
+    a `.pkt`'s id when it names none); a load error becomes an error job per target."""
     try:
-        script = load(path, defines)
+        script = load(path, defines, case_id=case_id)
     except CaseError as exc:
-        return [Job(path, target, error=exc, case_id=Path(path).stem) for target in targets]
+        return [Job(path, target, error=exc, case_id=case_id or Path(path).stem)
+                for target in targets]
     except Exception as exc:          # a bug in rfcdrill: this file fails alone, and says so
         error = CaseError(Loc(path, 1), f"internal error while loading: {type(exc).__name__}: "
                           f"{limits.brief(str(exc))} (a bug in rfcdrill; please report it)")
-        return [Job(path, target, error=error, case_id=Path(path).stem) for target in targets]
+        return [Job(path, target, error=error, case_id=case_id or Path(path).stem)
+                for target in targets]
     # A case limited to `targets: [kernel]` runs on kernel-exec too (it reads the kernel's
     # expectations: it is the kernel, through the target protocol).
     wanted = [t for t in targets if script.targets is None or t in script.targets

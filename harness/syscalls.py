@@ -12,9 +12,11 @@ from __future__ import annotations
 import os
 import socket
 import struct
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
+from harness import cmsg, rawcall
 from harness.constants import CONSTANTS, TCP_STATES, errno_name
 from harness.errors import CaseError
 from harness.ip import socket_address
@@ -93,13 +95,16 @@ class Write:
 class Syscalls:
     """The fd table of one case and the implementation of each supported call."""
 
-    def __init__(self, api: SocketAPI, plan: Plan, clock: Callable[[], float]) -> None:
+    def __init__(self, api: SocketAPI, plan: Plan, clock: Callable[[], float],
+                 tolerance: float = 0.004) -> None:
         self.api = api
         self.plan = plan
         self.clock = clock          # the target's time, to stamp when each write returned
         self.fds: dict[int, Any] = {}
         self.streams: dict[int, bytearray | None] = {}   # what was written, per script fd
         self.writes: dict[int, list[Write]] = {}         # each write's place in its stream
+        self.tolerance = tolerance  # seconds: kernel timestamps in control messages
+        self.unnamed: list[Any] = []   # sockets whose number a later one took (kept open)
 
     def sock(self, expr: Expr) -> Any:
         fd = evaluate(expr)
@@ -131,8 +136,9 @@ class Syscalls:
                 and not matches(expected_ret, result.ret):
             problems.append(f"returned {result.describe()}, expected {event.ret}"
                             + (f" {event.errno}" if event.errno else ""))
-        elif event.errno and (result.err is None
-                              or errno_name(result.err) not in event.errno.split("|")):
+        elif event.errno and result.err not in {CONSTANTS.get(name, name)
+                                                for name in event.errno.split("|")}:
+            # by number: one errno may have two names (EOPNOTSUPP and ENOTSUP are 95 on Linux)
             got = errno_name(result.err) if result.err is not None else "no error"
             either = "one of " if "|" in event.errno else ""
             problems.append(f"errno is {got}, expected {either}{event.errno}")
@@ -144,8 +150,14 @@ class Syscalls:
         if not isinstance(fd, int) or fd < 0:
             fd = max(self.fds, default=2) + 1
         if fd in self.fds:
-            raise CaseError(event.loc, f"fd {fd} is already open in this script")
+            if not self.plan.remote_relative:
+                raise CaseError(event.loc, f"fd {fd} is already open in this script")
+            # packetdrill lets a script name a new socket by an open one's number: the
+            # number then means the new socket, the old one stays open unnamed
+            self.unnamed.append(self.fds[fd])
         self.fds[fd] = sock
+        self.streams.pop(fd, None)      # a new socket on a reused number starts a new stream
+        self.writes.pop(fd, None)
         return CallResult(fd)
 
     def sys_socket(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
@@ -180,14 +192,17 @@ class Syscalls:
         err = sock.connect_ex(self._address(sock, self.plan.remote_ip, self.plan.connect_port))
         return CallResult(0) if err == 0 else CallResult(-1, err)
 
-    def _recv(self, fd: Expr, size: int, flags: int = 0) -> CallResult:
-        return CallResult(len(self.sock(fd).recv(size, flags)))
+    def _recv(self, fd: Expr, size: int, flags: int = 0, buffer: Expr | None = None) -> CallResult:
+        sock = self.sock(fd)
+        if _is_null(buffer):             # the kernel gets the NULL, as in packetdrill
+            return CallResult(rawcall.recv_null(sock.fileno(), size, flags))
+        return CallResult(len(sock.recv(size, flags)))
 
     def sys_read(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
-        return self._recv(args[0], evaluate(args[2]) or 0)
+        return self._recv(args[0], evaluate(args[2]) or 0, 0, args[1])
 
     def sys_recv(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
-        return self._recv(args[0], evaluate(args[2]) or 0, _flags(args, 3))
+        return self._recv(args[0], evaluate(args[2]) or 0, _flags(args, 3), args[1])
 
     sys_recvfrom = sys_recv
 
@@ -195,10 +210,31 @@ class Syscalls:
         return self._recv(args[0], sum(iov_lengths(args[1])))
 
     def sys_recvmsg(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
-        return self._recv(args[0], sum(iov_lengths(_msg_iov(args[1]))), _flags(args, 2))
+        """recvmsg as packetdrill checks it: after a call that succeeds, msg_flags (0 when
+        not written) and the control messages of msg_control, one for one (harness.cmsg)."""
+        size, flags = sum(iov_lengths(_msg_iov(args[1]))), _flags(args, 2)
+        sock = self.sock(args[0])
+        if not hasattr(sock, "recvmsg"):
+            return self._recv(args[0], size, flags)
+        expected = cmsg.expected_messages(args[1], evaluate)
+        data, ancillary, msg_flags, _ = sock.recvmsg(size, cmsg.ROOM if expected is not None else 0,
+                                                     flags)
+        result = CallResult(len(data))
+        want_flags = dict(args[1].value).get("msg_flags")
+        want = evaluate(want_flags) if want_flags is not None else 0
+        if isinstance(want, int) and msg_flags != want:
+            result.problems.append(f"Expected msg_flags 0x{want:08X} but got 0x{msg_flags:08X}")
+        if expected is not None:
+            result.problems += cmsg.compare(expected, ancillary, evaluate, self.case_time,
+                                            self.tolerance)
+        return result
+
+    def case_time(self, realtime: float) -> float:
+        """A CLOCK_REALTIME instant (a kernel timestamp) on the case's clock."""
+        return realtime - (time.time() - self.clock())
 
     def _send(self, fd: Expr, data: Expr | None, count: int, flags: int = 0,
-              to: tuple[str, int] | None = None) -> CallResult:
+              to: tuple[str, int] | bytes | None = None) -> CallResult:
         """Send `count` bytes: the script's string, or for `...` a pattern that depends on the
         offset in the stream, so that the bytes of every outbound segment can be checked.
         `to`: sendto's destination (TCP uses it only to connect, with MSG_FASTOPEN)."""
@@ -210,7 +246,15 @@ class Syscalls:
         else:
             chunk = pattern(len(stream) if stream is not None else 0, count)
         sock = self.sock(fd)
-        sent = sock.sendto(chunk, flags, to) if to is not None else sock.send(chunk, flags)
+        if _is_null(data) or isinstance(to, bytes):
+            # raw arguments go to the kernel unchanged: a NULL buffer, an address of any family
+            address = rawcall.sockaddr(sock.family, *to) if isinstance(to, tuple) else to
+            if _is_null(data):
+                self.streams[name] = None          # what the kernel read is not known here
+                return CallResult(rawcall.send_null(sock.fileno(), count, flags, address))
+            sent = rawcall.send_to(sock.fileno(), chunk, flags, address)
+        else:
+            sent = sock.sendto(chunk, flags, to) if to is not None else sock.send(chunk, flags)
         if stream is not None:
             self.writes.setdefault(name, []).append(
                 Write(len(stream), len(stream) + sent, self.clock()))
@@ -224,16 +268,26 @@ class Syscalls:
         return self._send(args[0], args[1], evaluate(args[2]) or 0, _flags(args, 3))
 
     def sys_sendto(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        """`...` for the address is the plan's remote peer; a family name (AF_UNSPEC) is a
+        bare address of that family, handed to the kernel as it is."""
         sock = self.sock(args[0])
-        to = (self._address(sock, self.plan.remote_ip, self.plan.connect_port)
-              if len(args) > 4 and args[4].kind == "ellipsis" and hasattr(sock, "sendto") else None)
+        to: tuple[str, int] | bytes | None = None
+        if len(args) > 4 and args[4].kind == "ellipsis" and hasattr(sock, "sendto"):
+            to = self._address(sock, self.plan.remote_ip, self.plan.connect_port)
+        elif len(args) > 4 and args[4].kind == "name" and args[4].value.startswith("AF_"):
+            to = rawcall.sockaddr(evaluate(args[4]))
         return self._send(args[0], args[1], evaluate(args[2]) or 0, _flags(args, 3), to)
 
     def sys_writev(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
         return self._send(args[0], None, sum(iov_lengths(args[1])))
 
     def sys_sendmsg(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
-        return self._send(args[0], None, sum(iov_lengths(_msg_iov(args[1]))), _flags(args, 2))
+        """With MSG_FASTOPEN, `msg_name(...)=...` is the plan's remote peer (it connects)."""
+        sock, flags = self.sock(args[0]), _flags(args, 2)
+        named = args[1].kind == "struct" and any(k == "msg_name" for k, _ in args[1].value)
+        to = (self._address(sock, self.plan.remote_ip, self.plan.connect_port)
+              if named and flags & CONSTANTS["MSG_FASTOPEN"] and hasattr(sock, "sendto") else None)
+        return self._send(args[0], None, sum(iov_lengths(_msg_iov(args[1]))), flags, to)
 
     def _writer(self, local_port: int, remote_port: int) -> int | None:
         """The script fd of the connection with these ports (None: no open fd has them)."""
@@ -409,6 +463,10 @@ class Syscalls:
 
 
 STATE_NAMES = {value: name for name, value in TCP_STATES.items()}
+
+
+def _is_null(expr: Expr | None) -> bool:
+    return expr is not None and expr.kind == "name" and expr.value == "NULL"
 
 
 def _flags(args: list[Expr], index: int) -> int:

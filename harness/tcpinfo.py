@@ -12,7 +12,7 @@ import struct
 # The members of struct tcp_info in declaration order (Linux 6.7), one C type per line with
 # the tcpi_ prefix left off. Two bytes are bit-fields: `wscales` holds tcpi_snd_wscale:4
 # (low bits) and tcpi_rcv_wscale:4; `rate_flags` holds tcpi_delivery_rate_app_limited:1 and
-# tcpi_fastopen_client_fail:2, which no case reads.
+# tcpi_fastopen_client_fail:2 (the first is read, as packetdrill names it).
 _DECLARATION = """
 u8  state ca_state retransmits probes backoff options wscales rate_flags
 u32 rto ato snd_mss rcv_mss unacked sacked lost retrans fackets
@@ -41,6 +41,6 @@ def decode_tcp_info(raw: bytes) -> dict[str, int]:
     raw = raw[:TCP_INFO_LEN].ljust(TCP_INFO_LEN, b"\0")
     info = dict(zip(_NAMES, _STRUCT.unpack(raw)))
     wscales = info.pop("tcpi_wscales")
-    info.pop("tcpi_rate_flags")
+    info["tcpi_delivery_rate_app_limited"] = info.pop("tcpi_rate_flags") & 1   # a bit field
     info["tcpi_snd_wscale"], info["tcpi_rcv_wscale"] = wscales & 0xF, wscales >> 4
     return info

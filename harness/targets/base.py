@@ -80,6 +80,11 @@ class Target(ABC):
     def after_shell(self) -> None:
         """A script's shell command ran (it may have changed sysctls in the namespace)."""
 
+    def restart_clock(self) -> None:
+        """Time 0 of the case is now: the runner calls it after a script's init command, as
+        packetdrill starts its clock then. A target in virtual time, which a shell command
+        does not advance, has nothing to do."""
+
     def teardown(self) -> None:
         """Release what setup took (the process exit releases the rest)."""
 
