@@ -519,11 +519,14 @@ class Runner(Alternatives):
         return None
 
     def python(self, event: PythonEvent) -> None:
-        """packetdrill's meaning of `%{ }%`: when the line is reached, TCP_INFO of the socket
-        the script used last is taken; the blocks run after the last line, in order, in one
+        """packetdrill's meaning of `%{ }%`: when the line is reached, TCP_INFO (and, where the
+        target has it, SO_MEMINFO) of the socket the script used last is taken; the blocks run after the last line, in order, in one
         namespace (a name one block sets, a later one sees), each with its own snapshot."""
         fd = self.last_fd if self.last_fd in self.calls.fds else max(self.calls.fds, default=None)
-        snapshot: dict[str, object] = dict(self.calls.tcp_info(fd)) if fd is not None else {}
+        snapshot: dict[str, object] = {}
+        if fd is not None:
+            snapshot.update(self.calls.tcp_info(fd))
+            snapshot.update(self.calls.meminfo(fd))
         snapshot["outbound"] = tuple(self.outbound)     # every segment so far, `matched` or not
         self.code_blocks.append((event, snapshot))
         self.step(self.target.now(), event, "python", f"TCP_INFO of fd {fd} taken" if fd is not None

@@ -461,6 +461,11 @@ class Syscalls:
     def tcp_info(self, fd: int) -> dict[str, int]:
         return self.api.tcp_info(self.fds[fd])
 
+    def meminfo(self, fd: int) -> dict[str, int]:
+        """SK_MEMINFO_* of a socket, from a target that has Linux's SO_MEMINFO; else none."""
+        getter = getattr(self.api, "meminfo", None)
+        return getter(self.fds[fd]) if getter is not None else {}
+
 
 STATE_NAMES = {value: name for name, value in TCP_STATES.items()}
 

@@ -54,3 +54,18 @@ def decode_tcp_info(raw: bytes) -> dict[str, int]:
     for name, shift, width in _ECN_BITS:
         info["tcpi_" + name] = ecn_bits >> shift & ((1 << width) - 1)
     return info
+
+
+# SO_MEMINFO's array of u32 (include/uapi/linux/sock_diag.h, SK_MEMINFO_*), in index order;
+# packetdrill gives a Python block each as SK_MEMINFO_<NAME>.
+SO_MEMINFO = 55
+_MEMINFO_NAMES = ("RMEM_ALLOC", "RCVBUF", "WMEM_ALLOC", "SNDBUF", "FWD_ALLOC", "WMEM_QUEUED",
+                  "OPTMEM", "BACKLOG", "DROPS")
+MEMINFO_LEN = 4 * len(_MEMINFO_NAMES)
+
+
+def decode_meminfo(raw: bytes) -> dict[str, int]:
+    """SK_MEMINFO_* from SO_MEMINFO's value; members a shorter array lacks are left out."""
+    count = min(len(raw) // 4, len(_MEMINFO_NAMES))
+    return {"SK_MEMINFO_" + name: value
+            for name, value in zip(_MEMINFO_NAMES, struct.unpack(f"={count}I", raw[:count * 4]))}

@@ -19,6 +19,7 @@ from harness.constants import CONSTANTS, TCP_STATES
 from harness.errors import CaseError
 from harness.model import Script
 from harness.syscalls import linux_tcp_info
+from harness.tcpinfo import MEMINFO_LEN, SO_MEMINFO, decode_meminfo
 from harness.targets.base import CallHandle, Captured, Target
 
 SPIN = 0.0007        # the last stretch before a deadline is spent polling, not sleeping
@@ -84,6 +85,11 @@ class KernelAPI:
         if info["tcpi_state"] == TCP_STATES["CLOSE"] and _in_time_wait(sock):
             info = {**info, "tcpi_state": TCP_STATES["TIME_WAIT"]}
         return info
+
+    @staticmethod
+    def meminfo(sock: socket.socket) -> dict[str, int]:
+        """SO_MEMINFO (Linux's socket memory counters), for a Python block's SK_MEMINFO_*."""
+        return decode_meminfo(sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, MEMINFO_LEN))
 
     def ioctl_int(self, sock: socket.socket, request: int) -> int:
         return struct.unpack("i", fcntl.ioctl(sock, request, b"\0" * 4))[0]
