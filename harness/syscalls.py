@@ -35,6 +35,7 @@ class SocketAPI(Protocol):
     def is_nonblocking(self, sock: Any) -> bool: ...
     def ioctl_int(self, sock: Any, request: int) -> int: ...
     def tcp_info(self, sock: Any) -> dict[str, int]: ...
+    def meminfo(self, sock: Any) -> dict[str, int]: ...    # SK_MEMINFO_*, empty without SO_MEMINFO
 
 
 def linux_tcp_info(sock: Any) -> dict[str, int]:
@@ -462,9 +463,7 @@ class Syscalls:
         return self.api.tcp_info(self.fds[fd])
 
     def meminfo(self, fd: int) -> dict[str, int]:
-        """SK_MEMINFO_* of a socket, from a target that has Linux's SO_MEMINFO; else none."""
-        getter = getattr(self.api, "meminfo", None)
-        return getter(self.fds[fd]) if getter is not None else {}
+        return self.api.meminfo(self.fds[fd])
 
 
 STATE_NAMES = {value: name for name, value in TCP_STATES.items()}

@@ -222,6 +222,7 @@ class KernelTarget(Target):
         self.tun = -1
         self.sniffer: socket.socket | None = None
         self.offload = False
+        self.gso_mss = 0
         self._wake_r, self._wake_w = -1, -1
         self._t0 = 0.0
         self.wire_version = 4
@@ -252,6 +253,7 @@ class KernelTarget(Target):
                             f"{exc.strerror} (a multicast or broadcast remote_ip cannot be "
                             "the device's peer)") from None
         self.offload = plan.offload
+        self.gso_mss = plan.gso_mss
         self.sniffer = open_sniffer(plan.offload)
         self.stamp_delay = await_timestamps(self.tun, self.sniffer, plan.offload)
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -266,7 +268,7 @@ class KernelTarget(Target):
         return time.monotonic() - self._t0
 
     def inject(self, data: bytes) -> None:
-        os.write(self.tun, vnet.wrap(data) if self.offload else data)
+        os.write(self.tun, vnet.wrap(data, self.gso_mss) if self.offload else data)
 
     def wait(self, until: float) -> Captured | None:
         """Outbound packets are read from an AF_PACKET socket on the device, stamped by the

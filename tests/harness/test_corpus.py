@@ -60,6 +60,9 @@ def test_a_bad_command_line_option_value_names_the_option(tmp_path):
     path.write_text(HANDSHAKE)
     with pytest.raises(CaseError, match=r"--mtu=lots"):
         load(path, overrides={"mtu": "lots"})
+    path.write_text("--mss=0\n" + HANDSHAKE)
+    with pytest.raises(CaseError, match=r"s.pkt:1:1: --mss=0: an MSS is 1..65535"):
+        load(path)
 
 
 def _corpus(root: Path, names: list[str]) -> None:
