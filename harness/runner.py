@@ -158,6 +158,7 @@ class Runner(Alternatives):
         self.anchor = (0.0, 0.0)   # when the previous event happened: (began, was done)
         self.gap = 0.0             # how long after the event before it that one began
         self.last_fd: int | None = None
+        self.dissolved: set[int] = set()   # fds whose connection connect(AF_UNSPEC) dissolved
         self.code_blocks: list[tuple[PythonEvent, dict[str, object]]] = []   # with their TCP_INFO
         self.lateness = Lateness()
 
@@ -445,6 +446,18 @@ class Runner(Alternatives):
                       "with its return time, e.g. '+0...0.2 accept(...)'")
         self.finish_call(event, result, self.target.now())
 
+    def _connected(self, event: SyscallEvent, result: CallResult) -> None:
+        """packetdrill: connect(fd, AF_UNSPEC, ...) leaves the socket as if new, so its next
+        connect starts a connection that becomes the socket under test (its SYN the next
+        the lines speak of); segments in between (the RST) are still the old connection's."""
+        fd = event.args[0].value
+        if len(event.args) > 1 and event.args[1].kind == "name" and event.args[1].value == "AF_UNSPEC":
+            if result.ret == 0:
+                self.dissolved.add(fd)
+        elif fd in self.dissolved:
+            self.dissolved.discard(fd)
+            self.peer.new_socket()
+
     def finish_call(self, event: SyscallEvent, result: CallResult, finished: float) -> None:
         problems = self.calls.check(event, result)
         if problems:     # packetdrill's --non_fatal=syscall makes them warnings
@@ -453,6 +466,8 @@ class Runner(Alternatives):
                 actual=f"= {result.describe()}")
         if event.name == "socket" and result.ret >= 0:
             self.peer.new_socket()
+        if event.name == "connect" and event.args and event.args[0].kind == "int":
+            self._connected(event, result)
         if event.name in ("socket", "accept") and result.ret >= 0:
             self.last_fd = result.ret          # Python blocks read TCP_INFO of this socket
         elif (event.args and event.args[0].kind == "int"

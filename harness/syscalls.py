@@ -189,8 +189,13 @@ class Syscalls:
         return self._new_fd(event, conn)
 
     def sys_connect(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        """`...` for the address is the plan's remote peer; a family name (AF_UNSPEC, which
+        dissolves the connection) is a bare address of that family, as in sendto."""
         sock = self.sock(args[0])
-        err = sock.connect_ex(self._address(sock, self.plan.remote_ip, self.plan.connect_port))
+        if len(args) > 1 and args[1].kind == "name" and args[1].value.startswith("AF_"):
+            err = rawcall.connect_to(sock.fileno(), rawcall.sockaddr(evaluate(args[1])))
+        else:
+            err = sock.connect_ex(self._address(sock, self.plan.remote_ip, self.plan.connect_port))
         return CallResult(0) if err == 0 else CallResult(-1, err)
 
     def _recv(self, fd: Expr, size: int, flags: int = 0, buffer: Expr | None = None) -> CallResult:
