@@ -159,6 +159,7 @@ class Runner(Alternatives):
         self.gap = 0.0             # how long after the event before it that one began
         self.last_fd: int | None = None
         self.dissolved: set[int] = set()   # fds whose connection connect(AF_UNSPEC) dissolved
+        self.socket_made = 0.0             # when the script last made a socket
         self.code_blocks: list[tuple[PythonEvent, dict[str, object]]] = []   # with their TCP_INFO
         self.lateness = Lateness()
 
@@ -379,11 +380,15 @@ class Runner(Alternatives):
                 return packet
 
     def under_test(self, event: PacketEvent, packet: Captured) -> bool:
-        """packetdrill compares a `>` line only with segments of its socket under test."""
+        """packetdrill compares a `>` line only with segments of its socket under test. While
+        a new socket has not sent its SYN yet, a SYN sent before the socket was made is an
+        earlier socket's (a retransmission from SYN-SENT), as packetdrill sees it too."""
         try:
             _, seg = decode(packet.data)
         except Malformed:
             return True          # reported by the caller
+        if self.peer.fresh and packet.time < self.socket_made:
+            return False
         return self.peer.under_test(seg, event)
 
     def decode(self, event: Event, packet: Captured) -> tuple[IP, TCPSegment]:
@@ -466,6 +471,7 @@ class Runner(Alternatives):
                 actual=f"= {result.describe()}")
         if event.name == "socket" and result.ret >= 0:
             self.peer.new_socket()
+            self.socket_made = finished
         if event.name == "connect" and event.args and event.args[0].kind == "int":
             self._connected(event, result)
         if event.name in ("socket", "accept") and result.ret >= 0:
