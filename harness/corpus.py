@@ -7,8 +7,12 @@ versions, with which command line, from which folder.
   version's addresses and defines, and the script's file name, in the script's folder, in
   a fresh namespace whose loopback is up (its in_netns.sh).
 - the kernel's `ksft_runner.sh` (tools/testing/selftests/net/packetdrill): every `*.pkt` of
-  the folder, in IPv4 and in IPv6, with the argument lists the runner itself defines (read
-  from the corpus's own copy), in the script's folder, under `unshare -n` (loopback down).
+  the folder, with the argument lists the runner itself defines (read from the corpus's own
+  copy), in the script's folder, under `unshare -n` (loopback down). Two generations of it:
+  up to about 6.15 it defines the arrays `ipv4_args` and `ipv6_args` and runs every script
+  in both; later ones define `declare -A ip_args=([ipv4]="..." ...)` and run a script in
+  the one version its `--ip_version=` line names, or else in IPv4, IPv6 and IPv4-mapped
+  IPv6 (in that order).
 """
 
 from __future__ import annotations
@@ -39,7 +43,8 @@ RUN_ALL_ARGS: dict[str, list[str]] = {
 }
 RUN_ALL_DEFAULT = ["--send_omit_free"]
 # Variant names as each runner prints them, and the IP version each one is.
-VARIANT_VERSION = {"ipv4": "ipv4", "ipv4-mapped-v6": "ipv4-mapped-ipv6", "ipv6": "ipv6"}
+VARIANT_VERSION = {"ipv4": "ipv4", "ipv4-mapped-v6": "ipv4-mapped-ipv6", "ipv6": "ipv6",
+                   "ipv4-mapped-ipv6": "ipv4-mapped-ipv6"}
 
 
 @dataclass(frozen=True)
@@ -82,25 +87,48 @@ def runs(corpus: str, runner: str) -> list[Run]:
     return out
 
 
-_KSFT_ARGS = re.compile(r"^\s*readonly\s+(ipv4|ipv6)_args=\((.*?)\)", re.S | re.M)
+_KSFT_ARRAYS = re.compile(r"^\s*readonly\s+(ipv4|ipv6)_args=\((.*?)\)", re.S | re.M)
+_KSFT_TABLE = re.compile(r"^\s*declare\s+-A\s+ip_args=\((.*?)^\s*\)", re.S | re.M)
+_KSFT_ENTRY = re.compile(r'\[([\w-]+)\]="([^"]*)"')
+# The versions the associative-array runner gives a script without an --ip_version= line.
+KSFT_ALL_VERSIONS = ("ipv4", "ipv6", "ipv4-mapped-ipv6")
 
 
 def ksft_arguments(runner_path: Path) -> dict[str, list[str]]:
-    """The `ipv4_args` and `ipv6_args` arrays of a ksft_runner.sh, as the shell expands
-    `${ipv4_args[@]}` unquoted: every element split into words."""
+    """The argument list per IP version a ksft_runner.sh passes to packetdrill, as the shell
+    expands it unquoted (`${ipv4_args[@]}`, `${ip_args[$ip_version]}`): split into words."""
     text = runner_path.read_text()
-    found = {m.group(1): " ".join(shlex.split(m.group(2))).split() for m in _KSFT_ARGS.finditer(text)}
-    if set(found) != {"ipv4", "ipv6"}:
-        raise CaseError(Loc(str(runner_path), 1), "expected the arrays ipv4_args and ipv6_args "
-                        "(readonly ipv4_args=(...)) that ksft_runner.sh passes to packetdrill")
+    table = _KSFT_TABLE.search(text)
+    if table:
+        found = {m.group(1): m.group(2).split() for m in _KSFT_ENTRY.finditer(table.group(1))}
+    else:
+        found = {m.group(1): " ".join(shlex.split(m.group(2))).split()
+                 for m in _KSFT_ARRAYS.finditer(text)}
+    if not {"ipv4", "ipv6"} <= set(found):
+        raise CaseError(Loc(str(runner_path), 1), "expected the argument lists ksft_runner.sh "
+                        "passes to packetdrill: declare -A ip_args=([ipv4]=\"...\" [ipv6]=\"...\") "
+                        "or readonly ipv4_args=(...) and ipv6_args=(...)")
     return found
+
+
+def ksft_versions(script: Path, args: dict[str, list[str]]) -> tuple[str, ...]:
+    """The versions ksft_runner.sh runs a script in: with the per-version table, the one its
+    `--ip_version=` line names (the runner refuses several, which gives none here), else
+    all three; with the two arrays, IPv4 and IPv6."""
+    if "ipv4-mapped-ipv6" not in args:
+        return ("ipv4", "ipv6")
+    named = [line.split("=", 1)[1].strip() for line in script.read_text(errors="replace").splitlines()
+             if line.startswith("--ip_version=")]
+    if not named:
+        return KSFT_ALL_VERSIONS
+    return (named[0],) if len(named) == 1 and named[0] in ("ipv4", "ipv6") else ()
 
 
 def _ksft_runs(root: Path) -> list[Run]:
     args = ksft_arguments(root / "ksft_runner.sh")
     out = []
     for script in sorted(p for p in root.glob("*.pkt") if p.is_file()):
-        for variant in ("ipv4", "ipv6"):
+        for variant in ksft_versions(script, args):
             out.append(Run(str(script), script.stem, variant,
                            (*args[variant], script.name), loopback_up=False))
     return out

@@ -21,12 +21,12 @@ from harness.constants import KNOWN_SYSCALLS, is_known_name
 from harness.errors import CaseError, Loc
 from harness.model import (ANY, AssertEvent, Branch, EitherEvent, Event, Expr, FlightEvent,
                            PacketEvent, PythonEvent, ShellEvent, SyscallEvent, TimeSpec)
-from harness.tcp import flags_value
+from harness.tcp import ACCECN_ORDERS, flags_value
 from harness.values import ValueSet
 
 _NUMBER = re.compile(r"(0x[0-9a-fA-F]+|\d+\.(?!\.)\d*|\.\d+|\d+)")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_FLAGS = re.compile(r"[SFRPUEW.\-]+")
+_FLAGS = re.compile(r"[SFRPUEWA.0-7\-]+")
 _ASSERT_OPS = ("==", "!=", "<=", ">=", "<", ">")
 BRANCH_KINDS = ("follows", "choice")    # `or follows "RFC 5961 3.2" {`, `or choice "..." {`
 ICMP_TYPES = {"unreachable": 3, "source_quench": 4, "time_exceeded": 11,
@@ -400,7 +400,7 @@ class Parser:
         flags_pos = self.pos
         flags = self.match(_FLAGS)
         if flags is None:
-            raise self.fail("TCP flags (S, ., F, R, P, U, E, W or - for none)")
+            raise self.fail("TCP flags (S, ., F, R, P, U, E, W, A, an ACE digit 0-7, or - for none)")
         try:
             event.flags = flags_value(flags)
         except ValueError as exc:
@@ -595,6 +595,8 @@ class Parser:
             if digest is None:
                 raise self.fail("a 16-byte MD5 digest in hex (32 digits) after 'md5'", pos)
             return ("raw", 19, bytes.fromhex(digest))
+        if name == "ECN":                   # Accurate ECN (RFC 9768 3.2.3), as packetdrill
+            return self.accecn_option()
         if name == "opt":                   # any option: `opt 253 0x0102`, `opt 2 len 9`
             kind = self.integer("an option kind", "option kind")
             length = None
@@ -609,7 +611,25 @@ class Parser:
                 return ("raw", kind, data)
             return ("bytes", bytes((kind, length)) + data)
         raise CaseError(self.loc(pos), f"unknown TCP option {name!r} "
-                        "(expected mss, wscale, sackOK, sack, TS, nop, eol, FO, FOEXP, md5 or opt KIND [len N] [0xDATA])")
+                        "(expected mss, wscale, sackOK, sack, TS, nop, eol, FO, FOEXP, md5, ECN or opt KIND [len N] [0xDATA])")
+
+    def accecn_option(self) -> tuple:
+        """`ECN e0b N [ceb N [e1b N]]` or `ECN e1b N [ceb N [e0b N]]`: the AccECN option's
+        24-bit byte counters. The first field chooses the kind and the order (172: ECT(0),
+        CE, ECT(1); 174: ECT(1), CE, ECT(0)); fields come in that order, leading ones only."""
+        self.skip()
+        pos = self.pos
+        first = self.word("e0b or e1b after ECN")
+        if first not in ACCECN_ORDERS:
+            raise self.fail("e0b or e1b after ECN (the first counter sets the option's order)", pos)
+        kind, order = ACCECN_ORDERS[first]
+        values = [self.integer(f"the {first} counter", "AccECN counter")]
+        for field in order[1:]:
+            if self.peek_word() != field:
+                break
+            self.word()
+            values.append(self.integer(f"the {field} counter", "AccECN counter"))
+        return ("raw", kind, b"".join(v.to_bytes(3, "big") for v in values))
 
     def fast_open_cookie(self) -> bytes:
         """An optional cookie after FO: hex digits, as such or a -D name (TFO_COOKIE)."""

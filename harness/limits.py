@@ -43,6 +43,7 @@ FIELD_BITS: dict[str, int] = {
     "port": 16,
     "mss": 16, "wscale": 8, "TS val": 32, "TS ecr": 32,         # RFC 9293 3.2, RFC 7323 2-3
     "sack": 32,                                                 # RFC 2018 3
+    "AccECN counter": 24,                                       # RFC 9768 3.2.3
     "option kind": 8, "option length": 8,                       # RFC 9293 3.2
     "tos": 8, "ttl": 8, "id": 16,                               # RFC 791 3.1
     "flowlabel": 20,                                            # RFC 8200 3

@@ -33,6 +33,8 @@ class Plan:
     ip_versions: tuple[str, ...] = ("ipv4",)   # the plans the case or script runs in
     prefix_len: int = TARGET_PREFIX6   # IPv6 only: the local address's prefix
     offload: bool = False              # packetdrill's TUN offloads: TSO super-packets
+    gso_mss: int = 0                   # packetdrill's --mss: injected TCP packets marked GSO
+                                       # with this segment size (offload only)
     strict_segments: bool = True       # False: consecutive outbound segments may be merged
     fail_on_unexpected: bool = True    # False: packetdrill's rule, only `>` lines look
     ts_tick_usecs: int = 0             # >0: outbound TS val is checked, one tick per so many us
@@ -92,6 +94,14 @@ def _mtu(value: str) -> int:
     if not 68 <= mtu <= 65535:
         raise ValueError("an MTU is 68..65535")
     return mtu
+
+
+def _mss(value: str) -> int:
+    """packetdrill's --mss: a positive segment size within an IP packet."""
+    mss = limits.parse_integer(value)
+    if not 1 <= mss <= 65535:
+        raise ValueError("an MSS is 1..65535")
+    return mss
 
 
 def _tick(value: str) -> int:
@@ -156,7 +166,7 @@ def _flag(value: str) -> bool:
 _SETTERS: dict[str, tuple[str, Callable[[str], object]]] = {
     "local_ip": ("local_ip", _ip), "remote_ip": ("remote_ip", _ip),
     "netmask_ip": ("netmask", _netmask), "bind_port": ("bind_port", _port),
-    "connect_port": ("connect_port", _port), "mtu": ("mtu", _mtu),
+    "connect_port": ("connect_port", _port), "mtu": ("mtu", _mtu), "mss": ("gso_mss", _mss),
     "ip_version": ("ip_versions", _versions), "offload": ("offload", _flag),
     "strict_segments": ("strict_segments", _flag),
     "fail_on_unexpected": ("fail_on_unexpected", _flag), "tcp_ts_tick_usecs": ("ts_tick_usecs", _tick),
@@ -167,7 +177,7 @@ _SETTERS: dict[str, tuple[str, Callable[[str], object]]] = {
 }
 # Options packetdrill has that change nothing on this runner (or are read elsewhere:
 # the tolerances go into the Script's Tolerance).
-_ACCEPTED = {"tolerance_usecs", "tolerance_percent", "gateway_ip", "speed", "mss",
+_ACCEPTED = {"tolerance_usecs", "tolerance_percent", "gateway_ip", "speed",
              "tcp_ts_ecr_scaled", "dry_run", "is_anyip",
              "send_omit_free", "debug", "verbose", "code_command", "code_format",
              "code_sockopt", "so_filename", "so_flags", "define", "psp_udp_port"}

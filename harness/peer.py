@@ -23,7 +23,7 @@ from harness.icmp import build_icmp_error
 from harness.ip import IP, IPv4, IPv6, encode, header_length, is_address
 from harness.model import ANY, PacketEvent
 from harness.options import Plan
-from harness.tcp import ACK, SYN, TCPSegment, flags_text
+from harness.tcp import ACCECN_ORDERS, ACK, SYN, TCPSegment, flags_text
 
 TARGET_PORT = 8080
 REMOTE_PORT = 40000
@@ -259,6 +259,10 @@ def option_text(opt: tuple) -> str:
         return "FO" + (f" {opt[2].hex()}" if opt[2] else "")
     if name == "raw" and opt[1] == 19 and len(opt[2]) == 16:    # MD5 signature (RFC 2385)
         return f"md5 {opt[2].hex()}"
+    if name == "raw" and opt[1] in (172, 174) and len(opt[2]) % 3 == 0:   # AccECN (RFC 9768)
+        order = ACCECN_ORDERS["e0b" if opt[1] == 172 else "e1b"][1]
+        return "ECN " + " ".join(f"{field} {int.from_bytes(opt[2][i * 3:i * 3 + 3], 'big')}"
+                                 for i, field in enumerate(order[:len(opt[2]) // 3]))
     if name == "raw" and opt[1] == 254 and opt[2][:2] == b"\xf9\x89":   # experimental TFO
         return "FOEXP" + (f" {opt[2][2:].hex()}" if opt[2][2:] else "")
     if name == "raw":

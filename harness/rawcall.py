@@ -3,7 +3,8 @@
 A script may hand the kernel a NULL buffer (`write(4, NULL, 1000) = -1 EFAULT`) or an
 address of another family (`sendto(3, ..., 0, MSG_FASTOPEN, AF_UNSPEC, ...)`); packetdrill
 passes such arguments to the kernel unchanged and checks what the kernel answers. Python
-would copy a buffer or refuse the address itself, so these calls go to libc directly.
+would copy a buffer or refuse the address itself, so these calls go to libc directly. The
+same holds for `connect(4, AF_UNSPEC, ...)`, which dissolves a connection (connect(2)).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ _libc.sendto.restype = ctypes.c_ssize_t
 _libc.recvfrom.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
                            ctypes.c_void_p, ctypes.c_void_p]
 _libc.recvfrom.restype = ctypes.c_ssize_t
+_libc.connect.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32]
+_libc.connect.restype = ctypes.c_int
 
 
 def _checked(ret: int) -> int:
@@ -52,3 +55,10 @@ def send_to(fd: int, data: bytes, flags: int, to: bytes) -> int:
 def recv_null(fd: int, count: int, flags: int) -> int:
     """recvfrom(fd, NULL, count, flags): the kernel writes to address 0."""
     return _checked(_libc.recvfrom(fd, None, count, flags, None, None))
+
+
+def connect_to(fd: int, to: bytes) -> int:
+    """connect with a raw address; 0, or the errno the kernel gave."""
+    if _libc.connect(fd, to, len(to)) == 0:
+        return 0
+    return ctypes.get_errno()

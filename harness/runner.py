@@ -158,6 +158,8 @@ class Runner(Alternatives):
         self.anchor = (0.0, 0.0)   # when the previous event happened: (began, was done)
         self.gap = 0.0             # how long after the event before it that one began
         self.last_fd: int | None = None
+        self.dissolved: set[int] = set()   # fds whose connection connect(AF_UNSPEC) dissolved
+        self.socket_made = 0.0             # when the script last made a socket
         self.code_blocks: list[tuple[PythonEvent, dict[str, object]]] = []   # with their TCP_INFO
         self.lateness = Lateness()
 
@@ -378,11 +380,15 @@ class Runner(Alternatives):
                 return packet
 
     def under_test(self, event: PacketEvent, packet: Captured) -> bool:
-        """packetdrill compares a `>` line only with segments of its socket under test."""
+        """packetdrill compares a `>` line only with segments of its socket under test. While
+        a new socket has not sent its SYN yet, a SYN sent before the socket was made is an
+        earlier socket's (a retransmission from SYN-SENT), as packetdrill sees it too."""
         try:
             _, seg = decode(packet.data)
         except Malformed:
             return True          # reported by the caller
+        if self.peer.fresh and packet.time < self.socket_made:
+            return False
         return self.peer.under_test(seg, event)
 
     def decode(self, event: Event, packet: Captured) -> tuple[IP, TCPSegment]:
@@ -445,6 +451,18 @@ class Runner(Alternatives):
                       "with its return time, e.g. '+0...0.2 accept(...)'")
         self.finish_call(event, result, self.target.now())
 
+    def _connected(self, event: SyscallEvent, result: CallResult) -> None:
+        """packetdrill: connect(fd, AF_UNSPEC, ...) leaves the socket as if new, so its next
+        connect starts a connection that becomes the socket under test (its SYN the next
+        the lines speak of); segments in between (the RST) are still the old connection's."""
+        fd = event.args[0].value
+        if len(event.args) > 1 and event.args[1].kind == "name" and event.args[1].value == "AF_UNSPEC":
+            if result.ret == 0:
+                self.dissolved.add(fd)
+        elif fd in self.dissolved:
+            self.dissolved.discard(fd)
+            self.peer.new_socket()
+
     def finish_call(self, event: SyscallEvent, result: CallResult, finished: float) -> None:
         problems = self.calls.check(event, result)
         if problems:     # packetdrill's --non_fatal=syscall makes them warnings
@@ -453,6 +471,9 @@ class Runner(Alternatives):
                 actual=f"= {result.describe()}")
         if event.name == "socket" and result.ret >= 0:
             self.peer.new_socket()
+            self.socket_made = finished
+        if event.name == "connect" and event.args and event.args[0].kind == "int":
+            self._connected(event, result)
         if event.name in ("socket", "accept") and result.ret >= 0:
             self.last_fd = result.ret          # Python blocks read TCP_INFO of this socket
         elif (event.args and event.args[0].kind == "int"
@@ -519,11 +540,14 @@ class Runner(Alternatives):
         return None
 
     def python(self, event: PythonEvent) -> None:
-        """packetdrill's meaning of `%{ }%`: when the line is reached, TCP_INFO of the socket
-        the script used last is taken; the blocks run after the last line, in order, in one
+        """packetdrill's meaning of `%{ }%`: when the line is reached, TCP_INFO (and, where the
+        target has it, SO_MEMINFO) of the socket the script used last is taken; the blocks run after the last line, in order, in one
         namespace (a name one block sets, a later one sees), each with its own snapshot."""
         fd = self.last_fd if self.last_fd in self.calls.fds else max(self.calls.fds, default=None)
-        snapshot: dict[str, object] = dict(self.calls.tcp_info(fd)) if fd is not None else {}
+        snapshot: dict[str, object] = {}
+        if fd is not None:
+            snapshot.update(self.calls.tcp_info(fd))
+            snapshot.update(self.calls.meminfo(fd))
         snapshot["outbound"] = tuple(self.outbound)     # every segment so far, `matched` or not
         self.code_blocks.append((event, snapshot))
         self.step(self.target.now(), event, "python", f"TCP_INFO of fd {fd} taken" if fd is not None

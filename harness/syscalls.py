@@ -35,6 +35,7 @@ class SocketAPI(Protocol):
     def is_nonblocking(self, sock: Any) -> bool: ...
     def ioctl_int(self, sock: Any, request: int) -> int: ...
     def tcp_info(self, sock: Any) -> dict[str, int]: ...
+    def meminfo(self, sock: Any) -> dict[str, int]: ...    # SK_MEMINFO_*, empty without SO_MEMINFO
 
 
 def linux_tcp_info(sock: Any) -> dict[str, int]:
@@ -105,6 +106,7 @@ class Syscalls:
         self.writes: dict[int, list[Write]] = {}         # each write's place in its stream
         self.tolerance = tolerance  # seconds: kernel timestamps in control messages
         self.unnamed: list[Any] = []   # sockets whose number a later one took (kept open)
+        self.pinned: list[bytes | bytearray] = []   # buffers the kernel may still send from
 
     def sock(self, expr: Expr) -> Any:
         fd = evaluate(expr)
@@ -188,8 +190,13 @@ class Syscalls:
         return self._new_fd(event, conn)
 
     def sys_connect(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
+        """`...` for the address is the plan's remote peer; a family name (AF_UNSPEC, which
+        dissolves the connection) is a bare address of that family, as in sendto."""
         sock = self.sock(args[0])
-        err = sock.connect_ex(self._address(sock, self.plan.remote_ip, self.plan.connect_port))
+        if len(args) > 1 and args[1].kind == "name" and args[1].value.startswith("AF_"):
+            err = rawcall.connect_to(sock.fileno(), rawcall.sockaddr(evaluate(args[1])))
+        else:
+            err = sock.connect_ex(self._address(sock, self.plan.remote_ip, self.plan.connect_port))
         return CallResult(0) if err == 0 else CallResult(-1, err)
 
     def _recv(self, fd: Expr, size: int, flags: int = 0, buffer: Expr | None = None) -> CallResult:
@@ -234,7 +241,7 @@ class Syscalls:
         return realtime - (time.time() - self.clock())
 
     def _send(self, fd: Expr, data: Expr | None, count: int, flags: int = 0,
-              to: tuple[str, int] | bytes | None = None) -> CallResult:
+              to: tuple[str, int] | bytes | None = None, pieces: list[int] | None = None) -> CallResult:
         """Send `count` bytes: the script's string, or for `...` a pattern that depends on the
         offset in the stream, so that the bytes of every outbound segment can be checked.
         `to`: sendto's destination (TCP uses it only to connect, with MSG_FASTOPEN)."""
@@ -253,13 +260,38 @@ class Syscalls:
                 self.streams[name] = None          # what the kernel read is not known here
                 return CallResult(rawcall.send_null(sock.fileno(), count, flags, address))
             sent = rawcall.send_to(sock.fileno(), chunk, flags, address)
+        elif pieces and len(pieces) > 1 and hasattr(sock, "sendmsg"):
+            sent = sock.sendmsg(self._iovec(chunk, pieces, flags), [], flags,
+                                *([to] if to is not None else []))
         else:
-            sent = sock.sendto(chunk, flags, to) if to is not None else sock.send(chunk, flags)
+            sent = sock.send(self._kept(chunk, flags), flags) if to is None else \
+                sock.sendto(self._kept(chunk, flags), flags, to)
         if stream is not None:
             self.writes.setdefault(name, []).append(
                 Write(len(stream), len(stream) + sent, self.clock()))
             stream.extend(chunk[:sent])
         return CallResult(sent)
+
+    def _iovec(self, chunk: bytes, pieces: list[int], flags: int) -> list[memoryview]:
+        """An iovec array's buffers as packetdrill allocates them, each apart from the next:
+        with MSG_ZEROCOPY each element then becomes a fragment of its own in the kernel
+        (adjacent ones would merge into one), as tcp_zerocopy_maxfrags counts them."""
+        room = bytearray(len(chunk) + len(pieces))        # a byte of gap after each element
+        views, start = [], 0
+        for i, length in enumerate(pieces):
+            at = start + i
+            room[at:at + length] = chunk[start:start + length]
+            views.append(memoryview(room)[at:at + length])
+            start += length
+        self._kept(room, flags)
+        return views
+
+    def _kept(self, buffer: bytes | bytearray, flags: int) -> bytes | bytearray:
+        """A buffer sent with MSG_ZEROCOPY stays alive to the end of the script: the kernel
+        sends from its pages after the call returns (packetdrill's --send_omit_free)."""
+        if flags & CONSTANTS["MSG_ZEROCOPY"]:
+            self.pinned.append(buffer)
+        return buffer
 
     def sys_write(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
         return self._send(args[0], args[1], evaluate(args[2]) or 0)
@@ -279,7 +311,8 @@ class Syscalls:
         return self._send(args[0], args[1], evaluate(args[2]) or 0, _flags(args, 3), to)
 
     def sys_writev(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
-        return self._send(args[0], None, sum(iov_lengths(args[1])))
+        lengths = iov_lengths(args[1])
+        return self._send(args[0], None, sum(lengths), pieces=lengths)
 
     def sys_sendmsg(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
         """With MSG_FASTOPEN, `msg_name(...)=...` is the plan's remote peer (it connects)."""
@@ -287,7 +320,8 @@ class Syscalls:
         named = args[1].kind == "struct" and any(k == "msg_name" for k, _ in args[1].value)
         to = (self._address(sock, self.plan.remote_ip, self.plan.connect_port)
               if named and flags & CONSTANTS["MSG_FASTOPEN"] and hasattr(sock, "sendto") else None)
-        return self._send(args[0], None, sum(iov_lengths(_msg_iov(args[1]))), flags, to)
+        lengths = iov_lengths(_msg_iov(args[1]))
+        return self._send(args[0], None, sum(lengths), flags, to, lengths)
 
     def _writer(self, local_port: int, remote_port: int) -> int | None:
         """The script fd of the connection with these ports (None: no open fd has them)."""
@@ -460,6 +494,9 @@ class Syscalls:
 
     def tcp_info(self, fd: int) -> dict[str, int]:
         return self.api.tcp_info(self.fds[fd])
+
+    def meminfo(self, fd: int) -> dict[str, int]:
+        return self.api.meminfo(self.fds[fd])
 
 
 STATE_NAMES = {value: name for name, value in TCP_STATES.items()}

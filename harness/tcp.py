@@ -28,17 +28,24 @@ from harness.checksum import finish, word_sum
 from harness.errors import Malformed
 
 # Control bits, the low octet of the header's fourth 32-bit word (RFC 9293 3.1; CWR and
-# ECE are RFC 3168's).
-FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 1, 2, 4, 8, 16, 32, 64, 128
+# ECE are RFC 3168's). AE is Accurate ECN's (RFC 9768 3.2.1), the last of the four bits before
+# them (RFC 3540's NS): here it is bit 8 of `flags`, and `reserved` keeps the other three.
+FIN, SYN, RST, PSH, ACK, URG, ECE, CWR, AE = 1, 2, 4, 8, 16, 32, 64, 128, 256
 # Scripts write them as tcpdump does, in this order; '.' is ACK and '-' no bit at all.
 _LETTERS = (("S", SYN), ("F", FIN), ("R", RST), ("P", PSH), ("U", URG), ("E", ECE),
-            ("W", CWR), (".", ACK))
+            ("W", CWR), ("A", AE), (".", ACK))
 _BIT = dict(_LETTERS)
+# RFC 9768 3.2.2: the ACE counter is AE, CWR and ECE read as one 3-bit number, AE highest.
+# packetdrill writes it as a digit among the flags (`.5`, `P5.`) in place of E, W and A.
+ACE_BITS = ((4, AE), (2, CWR), (1, ECE))
 
 # Option kinds: End of Option List, No-Operation, Maximum Segment Size (RFC 9293 3.2),
 # Window Scale and Timestamps (RFC 7323 2.2, 3.2), SACK-Permitted and SACK (RFC 2018 2, 3).
 EOL, NOP, MSS, WSCALE, SACK_OK, SACK, TIMESTAMPS = 0, 1, 2, 3, 4, 5, 8
 # The one length (kind and length octets included) each of these may have.
+# The AccECN option's two kinds by their first counter, and the order of their 24-bit
+# counters (RFC 9768 3.2.3): bytes received with ECT(0), CE and ECT(1), or the reverse.
+ACCECN_ORDERS = {"e0b": (172, ("e0b", "ceb", "e1b")), "e1b": (174, ("e1b", "ceb", "e0b"))}
 _FIXED_LENGTH = {MSS: 4, WSCALE: 3, SACK_OK: 2, TIMESTAMPS: 10}
 _MAX_OPTIONS = 40        # the data offset's 4 bits allow 60 header octets, 20 are fixed
 
@@ -78,15 +85,33 @@ def flags_text(flags: int) -> str:
 
 
 def flags_value(text: str) -> int:
-    """The control bits `text` names (the inverse of `flags_text`)."""
+    """The control bits `text` names (the inverse of `flags_text`); a digit 0-7 is the ACE
+    counter, which excludes the letters E, W and A (packetdrill's rule)."""
     if text == "-":
         return 0
     value = 0
+    ace_seen = ecn_seen = False
     for letter in text:
+        if letter in "01234567":
+            if ace_seen or ecn_seen:
+                raise ValueError(f"conflicting TCP flag {letter!r}: one ACE digit, and not with E, W or A")
+            ace_seen = True
+            value |= sum(bit for weight, bit in ACE_BITS if int(letter) & weight)
+            continue
         if letter not in _BIT:
-            raise ValueError(f"unknown TCP flag {letter!r} (expected one of S F R P U E W . -)")
+            raise ValueError(f"unknown TCP flag {letter!r} (expected one of S F R P U E W A . - "
+                             "or an ACE digit 0-7)")
+        if letter in "EWA":
+            if ace_seen:
+                raise ValueError(f"conflicting TCP flag {letter!r}: the ACE digit already sets E, W and A")
+            ecn_seen = True
         value |= _BIT[letter]
     return value
+
+
+def ace_text(flags: int) -> str:
+    """The ACE counter of a segment's bits, as a digit (RFC 9768 3.2.2)."""
+    return str(sum(weight for weight, bit in ACE_BITS if flags & bit))
 
 
 # -- building ------------------------------------------------------------------------------
@@ -131,7 +156,7 @@ def encode(seg: TCPSegment, pseudo: int) -> bytes:
     if not 0 <= offset <= 15:
         raise ValueError(f"TCP data offset {offset} does not fit its 4 bits")
     header = _HEADER.pack(seg.sport, seg.dport, seg.seq & _WORD, seg.ack & _WORD,
-                          offset << 4 | seg.reserved & 0xF, seg.flags & 0xFF,
+                          offset << 4 | seg.reserved & 0xE | bool(seg.flags & AE), seg.flags & 0xFF,
                           seg.window & 0xFFFF, 0, seg.urg & 0xFFFF) + options
     csum = seg.checksum
     if csum is None:
@@ -156,8 +181,8 @@ def decode(raw: bytes, pseudo: int) -> TCPSegment:
                         f"segment's {len(raw)} octets")
     options = decode_options(raw[_HEADER_LEN:offset * 4])
     ok = finish(pseudo + len(raw) + word_sum(raw)) == 0
-    return TCPSegment(sport, dport, seq, ack, flags, window, urg, options, bytes(raw[offset * 4:]),
-                      csum, offset, ok, offset_bits & 0xF)
+    return TCPSegment(sport, dport, seq, ack, flags | (AE if offset_bits & 1 else 0), window, urg,
+                      options, bytes(raw[offset * 4:]), csum, offset, ok, offset_bits & 0xE)
 
 
 def decode_options(area: bytes) -> list[Option]:

@@ -15,6 +15,8 @@ from harness.checksum import checksum
 
 HEADER = struct.Struct("=BBHHHH")      # flags, gso_type, hdr_len, gso_size, csum_start, csum_offset
 NEEDS_CSUM = 1
+GSO_TCPV4, GSO_TCPV6 = 1, 4            # gso_type of a TCP super-packet (include/uapi/linux/virtio_net.h)
+_TCP = 6
 
 
 def strip(frame: bytes) -> bytes:
@@ -28,6 +30,14 @@ def strip(frame: bytes) -> bytes:
     return bytes(packet)
 
 
-def wrap(packet: bytes) -> bytes:
-    """A frame to write: a plain packet, no offload asked of the kernel."""
+def wrap(packet: bytes, gso_size: int = 0) -> bytes:
+    """A frame to write. With `gso_size`, a TCP packet is marked as a GSO super-packet of
+    segments that size, as packetdrill marks every TCP packet it injects under --mss (the
+    receiver then takes its MSS estimate from gso_size); anything else goes plain."""
+    version = packet[0] >> 4 if packet else 0
+    # the protocol field of an IPv4 header, the next header field of an IPv6 one
+    protocol_at = {4: 9, 6: 6}.get(version, len(packet))
+    if gso_size and protocol_at < len(packet) and packet[protocol_at] == _TCP:
+        gso_type = GSO_TCPV4 if version == 4 else GSO_TCPV6
+        return HEADER.pack(0, gso_type, 0, gso_size, 0, 0) + packet
     return HEADER.pack(0, 0, 0, 0, 0, 0) + packet

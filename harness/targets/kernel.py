@@ -19,6 +19,7 @@ from harness.constants import CONSTANTS, TCP_STATES
 from harness.errors import CaseError
 from harness.model import Script
 from harness.syscalls import linux_tcp_info
+from harness.tcpinfo import MEMINFO_LEN, SO_MEMINFO, decode_meminfo
 from harness.targets.base import CallHandle, Captured, Target
 
 SPIN = 0.0007        # the last stretch before a deadline is spent polling, not sleeping
@@ -84,6 +85,11 @@ class KernelAPI:
         if info["tcpi_state"] == TCP_STATES["CLOSE"] and _in_time_wait(sock):
             info = {**info, "tcpi_state": TCP_STATES["TIME_WAIT"]}
         return info
+
+    @staticmethod
+    def meminfo(sock: socket.socket) -> dict[str, int]:
+        """SO_MEMINFO (Linux's socket memory counters), for a Python block's SK_MEMINFO_*."""
+        return decode_meminfo(sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, MEMINFO_LEN))
 
     def ioctl_int(self, sock: socket.socket, request: int) -> int:
         return struct.unpack("i", fcntl.ioctl(sock, request, b"\0" * 4))[0]
@@ -216,6 +222,7 @@ class KernelTarget(Target):
         self.tun = -1
         self.sniffer: socket.socket | None = None
         self.offload = False
+        self.gso_mss = 0
         self._wake_r, self._wake_w = -1, -1
         self._t0 = 0.0
         self.wire_version = 4
@@ -246,6 +253,7 @@ class KernelTarget(Target):
                             f"{exc.strerror} (a multicast or broadcast remote_ip cannot be "
                             "the device's peer)") from None
         self.offload = plan.offload
+        self.gso_mss = plan.gso_mss
         self.sniffer = open_sniffer(plan.offload)
         self.stamp_delay = await_timestamps(self.tun, self.sniffer, plan.offload)
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -260,7 +268,7 @@ class KernelTarget(Target):
         return time.monotonic() - self._t0
 
     def inject(self, data: bytes) -> None:
-        os.write(self.tun, vnet.wrap(data) if self.offload else data)
+        os.write(self.tun, vnet.wrap(data, self.gso_mss) if self.offload else data)
 
     def wait(self, until: float) -> Captured | None:
         """Outbound packets are read from an AF_PACKET socket on the device, stamped by the

@@ -249,6 +249,11 @@ class ProtocolAPI:
                 info[field] = state[keys[0]]
         return info
 
+    @staticmethod
+    def meminfo(sock: AdapterSocket) -> dict[str, int]:
+        """No SO_MEMINFO in the protocol: a Python block sees no SK_MEMINFO_*."""
+        return {}
+
     def __getattr__(self, name: str) -> Callable[..., Any]:
         """pipe, open, epoll...: not in the protocol (such a case is not-applicable)."""
         def unsupported(*args: object) -> Any:

@@ -59,6 +59,11 @@ class StackAPI:
 
     tcp_info = staticmethod(linux_tcp_info)
 
+    @staticmethod
+    def meminfo(sock: Any) -> dict[str, int]:
+        """No SO_MEMINFO (Linux's socket memory counters): a Python block sees no SK_MEMINFO_*."""
+        return {}
+
     def ioctl_int(self, sock: Any, request: int) -> int:
         return sock.ioctl(request)
 

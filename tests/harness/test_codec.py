@@ -24,7 +24,7 @@ from harness.checksum import checksum
 from harness.errors import Malformed
 from harness.icmp import build_icmp_error
 from harness.ip import IPv4, IPv6, decode, encode, encode_v4
-from harness.tcp import TCPSegment, encode_options, flags_text, flags_value
+from harness.tcp import TCPSegment, ace_text, encode_options, flags_text, flags_value
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,8 +73,10 @@ ip_options = st.tuples(st.lists(st.sampled_from([b"\x01", b"\x94\x04\x00\x00"]),
     lambda parts: b"".join(parts[0]) + (parts[1] or b"")).filter(lambda o: len(o) <= 40)
 
 payload = st.binary(max_size=1600)
-segment = st.builds(TCPSegment, sport=u16, dport=u16, seq=u32, ack=u32, flags=u8, window=u16,
-                    urg=u16, options=tcp_options, payload=payload, reserved=st.integers(0, 15))
+# flags: the eight control bits and AE (bit 8); reserved: the three bits before AE.
+segment = st.builds(TCPSegment, sport=u16, dport=u16, seq=u32, ack=u32, flags=st.integers(0, 0x1FF),
+                    window=u16, urg=u16, options=tcp_options, payload=payload,
+                    reserved=st.integers(0, 7).map(lambda bits: bits << 1))
 ipv4_header = st.builds(IPv4, src=v4_address, dst=v4_address, tos=u8, ttl=u8, ident=u16,
                         flags_frag=st.sampled_from([0, 0x4000]), ip_options=ip_options)
 ipv6_header = st.builds(IPv6, src=v6_address, dst=v6_address, tos=u8, ttl=u8,
@@ -108,8 +110,8 @@ def assert_same_segment(ours: TCPSegment, theirs: TCP) -> None:
     assert (ours.sport, ours.dport, ours.seq, ours.ack) == \
         (theirs.sport, theirs.dport, theirs.seq, theirs.ack)
     assert (ours.data_offset, ours.reserved, ours.flags, ours.window, ours.checksum, ours.urg) == \
-        (theirs.dataofs, theirs.reserved << 1 | int(theirs.flags) >> 8,
-         int(theirs.flags) & 0xFF, theirs.window, theirs.chksum, theirs.urgptr)
+        (theirs.dataofs, theirs.reserved << 1, int(theirs.flags), theirs.window,
+         theirs.chksum, theirs.urgptr)
     assert ours.options == from_scapy_options(theirs.options)
     assert ours.payload == bytes(theirs.payload)
 
@@ -143,7 +145,7 @@ def test_ipv4_segments_the_harness_builds_read_the_same_in_scapy(ip: IPv4, seg: 
     assert (theirs[TCP].sport, theirs[TCP].dport, theirs[TCP].seq, theirs[TCP].ack,
             theirs[TCP].window, theirs[TCP].urgptr) == (seg.sport, seg.dport, seg.seq, seg.ack,
                                                          seg.window, seg.urg)
-    assert int(theirs[TCP].flags) == (seg.reserved & 1) << 8 | seg.flags
+    assert int(theirs[TCP].flags) == seg.flags and theirs[TCP].reserved << 1 == seg.reserved
     assert from_scapy_options(theirs[TCP].options) == expected_options(seg.options, len(options))
     assert bytes(theirs[TCP].payload) == seg.payload
 
@@ -183,9 +185,10 @@ def to_scapy_options(options: list) -> list:
 
 
 def scapy_segment(seg: TCPSegment) -> TCP:
-    """`seg` built by scapy. scapy counts the lowest reserved bit (once NS) as a flag."""
+    """`seg` built by scapy. scapy, like the harness, counts the lowest reserved bit (once NS,
+    now AE) as a flag."""
     header = TCP(sport=seg.sport, dport=seg.dport, seq=seg.seq, ack=seg.ack,
-                 flags=(seg.reserved & 1) << 8 | seg.flags, reserved=seg.reserved >> 1,
+                 flags=seg.flags, reserved=seg.reserved >> 1,
                  window=seg.window, urgptr=seg.urg, options=to_scapy_options(seg.options))
     return header / Raw(seg.payload)
 
@@ -257,13 +260,24 @@ def test_the_checksum_of_a_64_kib_tso_packet_is_scapys():
 
 
 def test_control_bits_read_as_scripts_write_them_and_as_scapy_names_them():
-    scapy_letter = {"S": "S", "F": "F", "R": "R", "P": "P", "U": "U", "E": "E", "W": "C", ".": "A"}
-    for bits in range(256):
+    scapy_letter = {"S": "S", "F": "F", "R": "R", "P": "P", "U": "U", "E": "E", "W": "C",
+                    "A": "N", ".": "A"}
+    for bits in range(512):
         text = flags_text(bits)
         assert flags_value(text) == bits
         assert {scapy_letter[c] for c in text if c != "-"} == set(str(TCP(flags=bits).flags))
     with pytest.raises(ValueError, match="unknown TCP flag 'X'"):
         flags_value("SX")
+
+
+def test_an_ace_digit_sets_ae_cwr_and_ece_as_one_counter_and_excludes_their_letters():
+    # RFC 9768 3.2.2: ACE = AE*4 + CWR*2 + ECE
+    assert flags_value(".5") == flags_value("EA.") and flags_value("P6.") == flags_value("WAP.")
+    assert flags_value("F.0") == flags_value("F.")
+    assert [ace_text(flags_value(f".{n}")) for n in range(8)] == [str(n) for n in range(8)]
+    for bad in ("E.5", ".57", "5W."):
+        with pytest.raises(ValueError, match="conflicting TCP flag"):
+            flags_value(bad)
 
 
 def test_icmp_errors_carry_the_checksum_scapy_computes():

@@ -60,6 +60,9 @@ def test_a_bad_command_line_option_value_names_the_option(tmp_path):
     path.write_text(HANDSHAKE)
     with pytest.raises(CaseError, match=r"--mtu=lots"):
         load(path, overrides={"mtu": "lots"})
+    path.write_text("--mss=0\n" + HANDSHAKE)
+    with pytest.raises(CaseError, match=r"s.pkt:1:1: --mss=0: an MSS is 1..65535"):
+        load(path)
 
 
 def _corpus(root: Path, names: list[str]) -> None:
@@ -95,9 +98,26 @@ def test_ksft_runs_every_script_in_both_versions_with_the_runners_own_arguments(
     assert not runs[0].loopback_up
 
 
+def test_a_later_ksft_runner_gives_three_versions_or_the_one_a_script_names(tmp_path):
+    _corpus(tmp_path, ["tcp_a.pkt", "tcp_b_v6only.pkt", "tcp_c.pkt"])
+    (tmp_path / "tcp_b_v6only.pkt").write_text("--ip_version=ipv6\n0 socket(...)\n")
+    (tmp_path / "tcp_c.pkt").write_text("--ip_version=ipv4\n--ip_version=ipv6\n")
+    (tmp_path / "ksft_runner.sh").write_text(
+        '#!/bin/bash\ndeclare -A ip_args=(\n\t[ipv4]="--ip_version=ipv4\n\t\t-D X=1"\n'
+        '\t[ipv4-mapped-ipv6]="--ip_version=ipv4-mapped-ipv6"\n'
+        '\t[ipv6]="--ip_version=ipv6 --mtu=1520"\n)\n'
+        'unshare -n packetdrill ${ip_args[$ip_version]} $script\n')
+    runs = corpus.runs(str(tmp_path), "ksft")
+    # tcp_c names two versions: the runner refuses it, so it has no run
+    assert [r.id for r in runs] == ["tcp_a@ipv4", "tcp_a@ipv6", "tcp_a@ipv4-mapped-ipv6",
+                                    "tcp_b_v6only@ipv6"]
+    assert runs[0].argv == ("--ip_version=ipv4", "-D", "X=1", "tcp_a.pkt")
+    assert runs[2].argv == ("--ip_version=ipv4-mapped-ipv6", "tcp_a.pkt")
+
+
 def test_a_ksft_runner_without_its_argument_arrays_is_an_error(tmp_path):
     (tmp_path / "ksft_runner.sh").write_text("#!/bin/bash\npacketdrill \"$1\"\n")
-    with pytest.raises(CaseError, match=r"ksft_runner.sh:1:1: expected the arrays ipv4_args"):
+    with pytest.raises(CaseError, match=r"ksft_runner.sh:1:1: expected the argument lists"):
         corpus.runs(str(tmp_path), "ksft")
 
 

@@ -28,7 +28,9 @@ def run_pkt(tmp_path: Path, text: str, defines: dict[str, str] | None = None) ->
 @needs_root
 @pytest.mark.parametrize("name", ["offload-tso", "syscalls-io", "syscalls-fds", "ts-tick",
                                   "fastopen-client", "errqueue-zerocopy", "python-names",
-                                  "socket-under-test", "raw-arguments", "target-isn-fd-reuse"])
+                                  "socket-under-test", "raw-arguments", "target-isn-fd-reuse",
+                                  "accecn-flags-option", "gso-mss", "connect-unspec",
+                                  "zerocopy-iovec-frags", "syn-resent-by-earlier-socket"])
 def test_shipped_scripts_pass_on_the_kernel(name):
     result = run_one(load(PKT / f"{name}.pkt"), "kernel")
     assert result.verdict == PASS, result.failure
