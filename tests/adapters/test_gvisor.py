@@ -130,10 +130,10 @@ def syn_options(ts: bool = False) -> list:
 
 
 def passive_open(a: Adapter, backlog: int = 1, options: list | None = None,
-                 seed: int = 1) -> tuple[int, IP]:
+                 seed: int = 1, sysctls: dict[str, str] | None = None) -> tuple[int, IP]:
     """Listen, accept, and complete a handshake from the peer (its SYN offering MSS, SACK
     and WS 7 unless `options` says otherwise); the accepted fd and the SYN-ACK."""
-    a.init(seed=seed)
+    a.init(seed=seed, sysctls=sysctls or {})
     fd = a.request("socket", family="AF_INET", type="SOCK_STREAM")["ret"]
     assert a.request("bind", fd=fd, addr={"ip": "0.0.0.0", "port": PORT})["ret"] == 0
     assert a.request("listen", fd=fd, backlog=backlog)["ret"] == 0
@@ -233,6 +233,35 @@ def test_retransmission_backs_off_in_virtual_time(adapter: Adapter) -> None:
         assert adapter.request("advance", to_us=due)["now_us"] == due
         (again,) = adapter.packets()
         assert again[TCP].seq == first[TCP].seq and bytes(again[TCP].payload) == b"x"
+
+
+def retransmission_times(adapter: Adapter, fd: int, until: int) -> list[int]:
+    """Write one byte on `fd` and step the clock 10 ms at a time up to `until` (us): the
+    times the byte was sent again."""
+    assert adapter.request("write", fd=fd, data=b"x".hex(), flags=[])["ret"] == 1
+    adapter.sync()
+    (first,) = adapter.packets()
+    times = []
+    for now in range(10_000, until + 1, 10_000):
+        adapter.request("advance", to_us=now)
+        for again in adapter.packets():
+            assert again[TCP].seq == first[TCP].seq and bytes(again[TCP].payload) == b"x"
+            times.append(now)
+    return times
+
+
+@pytest.mark.parametrize("early_retrans, tlp", [("3", True), ("0", False)])
+def test_early_retrans_below_3_turns_the_tail_loss_probe_off(adapter: Adapter, early_retrans: str,
+                                                             tlp: bool) -> None:
+    # SACK negotiated: gVisor's probe timer needs it, and RACK loss detection, which the
+    # adapter turns off with tcp_early_retrans < 3 (gVisor has no switch for TLP alone).
+    fd, _ = passive_open(adapter, sysctls={"net.ipv4.tcp_early_retrans": early_retrans})
+    rto = adapter.request("state", fd=fd)["state"]["RTO"]
+    times = retransmission_times(adapter, fd, 4 * rto)
+    # RFC 6298 5.5 alone: at RTO, then 2 RTO later; a probe (RFC 8985 7.3) re-arms the RTO
+    # without backing it off, so the next retransmission comes one RTO after the probe.
+    assert (times[:2] == [rto, 2 * rto]) is tlp
+    assert (times[:2] == [rto, 3 * rto]) is not tlp
 
 
 def test_sync_reports_next_timer(adapter: Adapter) -> None:
