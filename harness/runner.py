@@ -17,6 +17,10 @@ Theory of operation (packetdrill's semantics):
   from when the call really began (as the events after it are): the scheduler's lateness in
   starting the call, or in running its thread once the call has returned, is measured and not
   the target's (cases/CASE_FORMAT.md, "Timing on a busy machine").
+- A call the script does not mark as blocking must return at once: on a target in real time
+  it is interrupted after CALL_SLACK (or the line's tolerance); on one in virtual time, where
+  time stands still during a call, it is started like a blocking call and fails at once if
+  it is not done (targets/base.py).
 - What the RFCs leave open (harness/alternatives.py): `>?` segments the target may or may
   not send, `either` blocks whose branch is chosen by the first segment the target sends,
   flights of new data in any split, and times as multiples of the previous interval.
@@ -51,6 +55,8 @@ from harness.tcp import CWR, FIN, PSH, Option, TCPSegment, flags_text
 CALL_SLACK = 0.25      # how long a call without `...` may take before it counts as blocking
 REPORT_GRACE = 1.0     # how long past its deadline a blocking call's thread may take to report
 ANY_TIME_WAIT = 10.0   # how long a `*` line waits for its segment
+BLOCKED = ("the call blocked; a call that is meant to block is written with its return time, "
+           "e.g. '+0...0.2 accept(...)'")
 
 
 @contextmanager
@@ -443,12 +449,18 @@ class Runner(Alternatives):
                                         spread=latest - returns))
             self.step(going, event, "call", "started (blocking)")
             return
+        if self.target.virtual_time:
+            # Time stands still during a call: one that is not done at once has blocked.
+            handle = self.target.start_call(run)
+            if not handle.done:
+                self.fail(event, BLOCKED)
+            self.finish_call(event, self.returned(event, handle), self.target.now())
+            return
         try:
             with alarm(max(tolerance, CALL_SLACK)):
                 result = run()
         except CallTimeout:
-            self.fail(event, "the call blocked; a call that is meant to block is written "
-                      "with its return time, e.g. '+0...0.2 accept(...)'")
+            self.fail(event, BLOCKED)
         self.finish_call(event, result, self.target.now())
 
     def _connected(self, event: SyscallEvent, result: CallResult) -> None:
@@ -462,6 +474,15 @@ class Runner(Alternatives):
         elif fd in self.dissolved:
             self.dissolved.discard(fd)
             self.peer.new_socket()
+
+    def returned(self, event: SyscallEvent, handle: CallHandle) -> CallResult:
+        """What a call that ran through `start_call` returned; an exception it raised is
+        the case's error (CaseError) or reported at its line."""
+        if handle.error is not None:
+            if isinstance(handle.error, CaseError):
+                raise handle.error
+            self.fail(event, f"the call raised {type(handle.error).__name__}: {handle.error}")
+        return handle.result
 
     def finish_call(self, event: SyscallEvent, result: CallResult, finished: float) -> None:
         problems = self.calls.check(event, result)
@@ -496,12 +517,7 @@ class Runner(Alternatives):
             if handle.done:
                 self.pending.remove(pending)
                 finished = self.judge_return(pending)
-                if handle.error is not None:
-                    if isinstance(handle.error, CaseError):
-                        raise handle.error
-                    self.fail(pending.event, f"the call raised {type(handle.error).__name__}: "
-                              f"{handle.error}")
-                self.finish_call(pending.event, handle.result, finished)
+                self.finish_call(pending.event, self.returned(pending.event, handle), finished)
             elif overdue:
                 self.fail(pending.event, f"blocking call has not returned by "
                           f"{pending.deadline:.6f}")

@@ -324,13 +324,10 @@ class KernelTarget(Target):
             started.set()
             waited = sched.run_delay()
             handle.started_at = self.now()
-            try:
-                handle.result = fn()
-            except BaseException as exc:     # reported by the runner with the script line
-                handle.error = exc
-            handle.finished_at = self.now()
+            handle.run(fn)
+            finished = self.now()
             handle.cpu_wait = sched.run_delay() - waited
-            handle.event.set()
+            handle.finish(finished)
             os.write(self._wake_w, b"x")
         self._pool.submit(run)
         started.wait()      # the timeline goes on once the call is under way, not before

@@ -8,14 +8,14 @@ Python sockets to the syscall layer (harness/syscalls.py). Time:
   followed by a `sync`, so the stack has processed it before the next line (a call may read
   what it carried), and whatever the stack sent in answer is on the packet descriptor, stamped
   with that moment. `wait(until)` advances the clock to min(until, next timer), one timer at
-  a time, so each packet and each completed call carries the time it happened.
+  a time (base.VirtualTime), so each packet and each completed call carries the time it
+  happened.
 - real: the case's clock is the monotonic clock since init; packets are stamped when they
   arrive. `sync` after an injection still orders it before the next call.
-A call that blocks (a `pending` first reply) runs on a thread of its own when the script
-says it blocks (`...`); once the adapter answers a sync or advance, `wait` lets every such
-thread finish what the replies it got made it do before it looks at time or packets again.
-In virtual time a pending call the script did not mark as blocking can never complete
-(time stands still during it), so it fails at once as "the call blocked".
+A call that may block (a `pending` first reply) runs on a thread of its own: in virtual time
+every call does (the runner fails one the script did not mark as blocking, `...`, that pends),
+in real time those marked `...`; once the adapter answers a sync or advance, `wait` lets every
+such thread finish what the replies it got made it do before it looks at time or packets again.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ import socket
 import struct
 import threading
 import time
-from collections import deque
 from typing import Any, Callable
 
 from harness import netns
@@ -39,7 +38,7 @@ from harness.errors import CaseError
 from harness.model import Script
 from harness.record import ADAPTER_STDERR
 from harness.targets.adapter import DATAGRAM_MAX, Adapter
-from harness.targets.base import CallHandle, CallTimeout, Captured, Target
+from harness.targets.base import CallHandle, Captured, Target, VirtualTime
 
 # RFC 9293 3.3.2 state names and Linux's (TCP_INFO's tcpi_state, `assert N state X`).
 RFC_STATES = {"LISTEN": "LISTEN", "SYN-SENT": "SYN_SENT", "SYN-RECEIVED": "SYN_RECV",
@@ -67,6 +66,17 @@ def _flag_names(mask: int, names: tuple[str, ...]) -> list[str]:
     return [n for n in names if n in CONSTANTS and mask & CONSTANTS[n]]
 
 
+def _result(op: str, reply: dict[str, Any]) -> dict[str, Any]:
+    """A call's reply; a failed call (ret < 0) raises OSError with its errno (PROTOCOL.md 4)."""
+    if reply.get("ret", 0) >= 0:
+        return reply
+    code = getattr(errno, str(reply.get("errno")), None)
+    if code is None:
+        raise CaseError(None, f"{op} failed with an errno name Linux does not have: "
+                        f"{reply.get('errno')!r}")
+    raise OSError(code, os.strerror(code))
+
+
 def _mask(names: list[str]) -> int:
     value = 0
     for name in names:
@@ -84,14 +94,7 @@ class AdapterSocket:
         self.names: dict[str, tuple[str, int]] = {}    # getsockname/getpeername, once known
 
     def _call(self, op: str, **args: Any) -> dict[str, Any]:
-        reply = self.target.call(op, fd=self.fd, **args)
-        if reply.get("ret", 0) < 0:
-            code = getattr(errno, str(reply.get("errno")), None)
-            if code is None:
-                raise CaseError(None, f"{op} failed with an errno name Linux does not have: "
-                                f"{reply.get('errno')!r}")
-            raise OSError(code, os.strerror(code))
-        return reply
+        return _result(op, self.target.call(op, fd=self.fd, **args))
 
     def fileno(self) -> int:
         return self.fd
@@ -211,11 +214,8 @@ class ProtocolAPI:
 
     def socket(self, family: int, type_: int, proto: int) -> AdapterSocket:
         nonblock = bool(type_ & CONSTANTS.get("SOCK_NONBLOCK", 0))
-        reply = self.target.call("socket", family=_name(family, "AF_"), type="SOCK_STREAM",
-                                 nonblock=nonblock)
-        if reply.get("ret", -1) < 0:
-            code = getattr(errno, str(reply.get("errno")), errno.EINVAL)
-            raise OSError(code, os.strerror(code))
+        reply = _result("socket", self.target.call("socket", family=_name(family, "AF_"),
+                                                   type="SOCK_STREAM", nonblock=nonblock))
         return AdapterSocket(self.target, reply["ret"], family, nonblock)
 
     def poll(self, entries: list[tuple[Any, int]], timeout: float | None) -> list[tuple[Any, int]]:
@@ -282,26 +282,23 @@ class _Calls:
                 raise CaseError(None, "a blocking call did not finish after its final reply")
 
 
-class ProtocolTarget(Target):
+class ProtocolTarget(VirtualTime, Target):
     """One adapter command as a target; `name` is what reports call it."""
 
     def __init__(self, name: str, argv: list[str], capabilities: Capabilities) -> None:
+        super().__init__()
         self.name = name
         self.argv = argv
         self.capabilities = capabilities
         self.adapter: Adapter | None = None
         self._api = ProtocolAPI(self)
         self._calls = _Calls()
-        self.virtual = True
         self.clock = 0.0               # virtual time, seconds: as the last advance set it
         self.next_us: int | None = None
         self.last_advance = -1.0
         self.called = False            # a call was made since the last sync or advance
         self.t0 = 0.0                  # real time: when init was answered
         self.sent = 0                  # packets written to the adapter so far
-        self.outbound: deque[Captured] = deque()
-        self.finished = threading.Event()    # a call thread completed since the last wait
-        self.seen: dict[str, str] = {}       # declared sysctls as last read in the namespace
 
     @property
     def api(self) -> ProtocolAPI:
@@ -310,9 +307,9 @@ class ProtocolTarget(Target):
     def setup(self, script: Script) -> None:
         self.adapter = Adapter(self.argv)
         hello = self.adapter.hello
-        self.virtual = hello.time == "virtual"
+        self.virtual_time = hello.time == "virtual"
         plan = script.plan
-        self.seen = netns.read_sysctls(tuple(s for s in hello.sysctls if "*" not in s))
+        self.watch_sysctls(tuple(s for s in hello.sysctls if "*" not in s))
         sysctls = {k: netns.sysctl_text(v) for k, v in script.sysctl.items()
                    if hello.capabilities.has_sysctl(k)}
         six = plan.ip_version == "ipv6"
@@ -339,12 +336,13 @@ class ProtocolTarget(Target):
         first = self.adapter.result(op, reply, reply.first)
         if not reply.pending:
             return first
-        if handle is None and self.virtual:
-            raise CallTimeout()
+        if handle is None and self.virtual_time:
+            raise CaseError(None, f"{self.adapter.where} answered {op} pending outside a call: "
+                            "in virtual time it could never complete")
         if handle is not None:
             self._calls.set(handle, False)     # waiting for the timeline, not running
         final = self.adapter.result(op, reply, reply.final)
-        if handle is not None and not self.virtual and isinstance(final.get("done_us"), int):
+        if handle is not None and not self.virtual_time and isinstance(final.get("done_us"), int):
             self._calls.local.done = final["done_us"] / 1e6    # when the stack completed it
         return final
 
@@ -356,12 +354,8 @@ class ProtocolTarget(Target):
         def run() -> None:
             self._calls.local.handle = handle
             self._calls.local.done = None
-            try:
-                handle.result = fn()
-            except BaseException as exc:      # reported by the runner with the script line
-                handle.error = exc
-            handle.finished_at = self._calls.local.done or self.now()
-            handle.event.set()
+            handle.run(fn)
+            handle.finish(self._calls.local.done or self.now())
             self.finished.set()
             self._calls.sent.set()
             self._calls.set(handle, False)
@@ -369,7 +363,7 @@ class ProtocolTarget(Target):
         # The timeline goes on once the call is under way: in virtual time once it pends or
         # is done (nothing moves meanwhile), in real time once its request is sent (as the
         # kernel target's goes on once the call's thread runs).
-        if self.virtual:
+        if self.virtual_time:
             self._calls.settle()
         elif not self._calls.sent.wait(SETTLE_LIMIT):
             raise CaseError(None, "a blocking call did not start")
@@ -377,7 +371,7 @@ class ProtocolTarget(Target):
 
     # -- packets and time --------------------------------------------------------------------
     def now(self) -> float:
-        if self.virtual:
+        if self.virtual_time:
             return self.clock
         return time.monotonic() - self.t0
 
@@ -393,7 +387,7 @@ class ProtocolTarget(Target):
         self.called = False
         reply = self.adapter.request(op, **args)
         self._calls.settle()
-        if self.virtual:
+        if self.virtual_time:
             self.next_us = reply.get("next_us")
         self._collect()
 
@@ -407,30 +401,24 @@ class ProtocolTarget(Target):
             self.outbound.append(Captured(self.now(), data))
 
     def wait(self, until: float) -> Captured | None:
-        return self._wait_virtual(until) if self.virtual else self._wait_real(until)
+        return VirtualTime.wait(self, until) if self.virtual_time else self._wait_real(until)
 
-    def _wait_virtual(self, until: float) -> Captured | None:
-        """The clock goes to min(until, the stack's next timer), one timer at a time; like a
-        real wait it ends just past `until`, so that the runner sees the deadline passed."""
-        while True:
-            if self.called:            # what calls made the stack send was sent at this time
-                self._step("sync", packets=self.sent)
-            if self.outbound:
-                return self.outbound.popleft()
-            if self.finished.is_set():
-                self.finished.clear()
-                return None
-            if self.now() > until:
-                return None
-            past = math.nextafter(until, math.inf)
-            step = past if self.next_us is None else min(past, max(self.next_us / 1e6, self.clock))
-            if step == self.last_advance:       # a timer reported due but not fired: go on
-                step = past
-            # The case's clock is `step`; the adapter's goes to the microsecond at or after it
-            # (float noise below 1 ns ignored: `until` is often a hair past a whole
-            # microsecond). Replies during the advance happen at `step`.
-            self.clock = self.last_advance = max(step, self.clock)
-            self._step("advance", to_us=math.ceil(self.clock * 1e6 - 1e-3))
+    def _quiesce(self) -> None:
+        if self.called:            # what calls made the stack send was sent at this time
+            self._step("sync", packets=self.sent)
+
+    def _next_timer(self) -> float | None:
+        if self.next_us is None:
+            return None
+        due = max(self.next_us / 1e6, self.clock)
+        return None if due == self.last_advance else due   # reported due, not fired: go on
+
+    def _advance(self, to: float) -> None:
+        # The case's clock is `to`; the adapter's goes to the microsecond at or after it
+        # (float noise below 1 ns ignored: `until` is often a hair past a whole
+        # microsecond). Replies during the advance happen at `to`.
+        self.clock = self.last_advance = max(to, self.clock)
+        self._step("advance", to_us=math.ceil(self.clock * 1e6 - 1e-3))
 
     def _wait_real(self, until: float) -> Captured | None:
         assert self.adapter is not None
@@ -447,15 +435,11 @@ class ProtocolTarget(Target):
             select.select([self.adapter.packets], [], [], min(remaining, 0.01))
 
     # -- sysctls, end, report ----------------------------------------------------------------
-    def after_shell(self) -> None:
+    def apply_sysctls(self, changed: dict[str, str]) -> None:
         """Declared sysctls a shell command changed in the namespace go to the adapter."""
-        if self.adapter is None or not self.seen:
-            return
-        now = netns.read_sysctls(tuple(self.seen))
-        for name, value in now.items():
-            if self.seen.get(name) != value:
-                self.adapter.request("sysctl", name=name, value=value)
-        self.seen = now
+        assert self.adapter is not None
+        for name, value in changed.items():
+            self.adapter.request("sysctl", name=name, value=value)
 
     def teardown(self) -> None:
         if self.adapter is not None:

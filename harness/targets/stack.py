@@ -2,11 +2,11 @@
 
 Theory of operation: the host runs on a VirtualClock and a MemoryLink. Injecting a packet
 processes it at the virtual now; waiting advances the clock straight to the next thing that
-can happen (a stack timer, or the runner's own deadline), so RTO, delayed-ACK or TIME-WAIT
-cases take no real time. The stack's sockets never wait on a virtual clock: a call that
-would block reports EAGAIN/EINPROGRESS, so a script's blocking call (`...T`) is retried
-after every step of the timeline until it completes, and its return time is the virtual
-time of that step.
+can happen (a stack timer, or the runner's own deadline: base.VirtualTime), so RTO,
+delayed-ACK or TIME-WAIT cases take no real time. The stack's sockets never wait on a virtual
+clock: the host's `wait` raises CallBlocked here instead, so a script's blocking call
+(`...T`) is retried after every step of the timeline until it completes, and its return time
+is the virtual time of that step.
 
 The case still runs in its own process, network namespace and read-only /proc/sys (as the
 kernel target's does), so a script's shell commands touch nothing of the host. The namespace
@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import math
 import os
 import platform
 import re
 import subprocess
-from collections import deque
 from typing import Any, Callable
 
 from harness import netns
@@ -32,11 +30,19 @@ from harness.capabilities import Capabilities
 from harness.errors import CaseError
 from harness.model import Script
 from harness.syscalls import CallResult, linux_tcp_info
-from harness.targets.base import CallHandle, Captured, Target
+from harness.targets.base import CallBlocked, CallHandle, Captured, RetriedCalls, Target
 from stack import Host, MemoryLink, VirtualClock
 from stack.config import PROFILES, SYSCTL_NAMES
 
 WOULD_BLOCK = (errno.EAGAIN, errno.EINPROGRESS, errno.EALREADY)
+
+
+def _would_wait(ready: Callable[[], bool], timeout: float | None, code: int) -> None:
+    """The host's `wait` here: the clock is the runner's to move, so a blocking socket call
+    that would wait says so with CallBlocked (RetriedCalls makes it again) instead of an
+    errno a non-blocking call could return as well."""
+    if not ready():
+        raise CallBlocked()
 
 
 class StackAPI:
@@ -81,7 +87,7 @@ def route_initcwnd() -> int | None:
     return int(found.group(1)) if found else None
 
 
-class StackTarget(Target):
+class StackTarget(RetriedCalls, Target):
     """The stack; `profile` names its choices where the RFCs leave one (stack.config.PROFILES)."""
 
     name = "stack"
@@ -90,13 +96,12 @@ class StackTarget(Target):
     profile = "rfc"
 
     def __init__(self) -> None:
+        super().__init__()
         self.clock = VirtualClock()
         self.link = MemoryLink()
         self.host: Host | None = None
         self.tun: int | None = None
         self._api: StackAPI | None = None
-        self.outbound: deque[Captured] = deque()
-        self.blocked: list[tuple[Callable[[], Any], CallHandle]] = []
 
     @property
     def api(self) -> StackAPI:
@@ -115,26 +120,27 @@ class StackTarget(Target):
                              netmask=plan.netmask, mtu=plan.mtu, **PROFILES[self.profile])
         except ValueError as exc:     # a sysctl value the kernel would refuse too
             raise CaseError(None, str(exc)) from None
+        self.host.wait = _would_wait      # type: ignore[method-assign]
         self._api = StackAPI(self.host)
         self.sysctl = dict(script.sysctl)
-        self.seen = netns.read_sysctls(SYSCTL_NAMES)
+        self.watch_sysctls(SYSCTL_NAMES)
 
     def after_shell(self) -> None:
         """A .pkt sets sysctls and routes with shell commands (`sysctl -w ...`, `ip route ...
         initcwnd N`) in the case's namespace: the sysctls the stack honours that the command
-        changed, and a route's initcwnd, now configure the host. Only a shell command can
-        change either, so nothing is read on the way of other calls."""
-        now = netns.read_sysctls(SYSCTL_NAMES)
-        changed = {name: value for name, value in now.items() if self.seen.get(name) != value}
-        self.seen = now
-        if self.host is None:
-            return
-        if changed:
-            self.sysctl.update(changed)
-            self.host.configure(self.sysctl)
+        changed (Target.after_shell, apply_sysctls) and a route's initcwnd now configure the
+        host. Only a shell command can change either, so nothing is read on the way of other
+        calls."""
+        super().after_shell()
+        assert self.host is not None
         initcwnd = route_initcwnd()
         if initcwnd is not None:
             self.host.cfg = dataclasses.replace(self.host.cfg, initial_window=initcwnd)
+
+    def apply_sysctls(self, changed: dict[str, str]) -> None:
+        assert self.host is not None
+        self.sysctl.update(changed)
+        self.host.configure(self.sysctl)
 
     def now(self) -> float:
         return self.clock.now()
@@ -142,56 +148,33 @@ class StackTarget(Target):
     def inject(self, data: bytes) -> None:
         assert self.host is not None
         self.host.receive(data)
-        self._collect()
+        self._quiesce()
 
-    def _collect(self) -> None:
+    def _quiesce(self) -> None:
         """Take what the host sent, stamped with the virtual now, and retry blocked calls."""
         now = self.clock.now()
         self.outbound.extend(Captured(now, packet) for packet in self.link.drain())
-        for fn, handle in list(self.blocked):
-            self._attempt(fn, handle)
+        self.retry_blocked()
 
-    def wait(self, until: float) -> Captured | None:
+    def _next_timer(self) -> float | None:
         assert self.host is not None
-        while True:
-            self._collect()
-            if self.outbound:
-                return self.outbound.popleft()
-            if any(handle.done for _, handle in self.blocked):
-                self.blocked = [(f, h) for f, h in self.blocked if not h.done]
-                return None
-            if self.clock.now() > until:
-                return None
-            # Like a real wait, this one ends just after `until`, so that a deadline the
-            # runner checks with `now > until` is seen to have passed.
-            past = math.nextafter(until, math.inf)
-            deadline = self.host.next_deadline()
-            step_to = past if deadline is None else min(past, max(deadline, self.clock.now()))
-            self.clock.set(step_to)
-            self.host.run_timers()
+        return self.host.next_deadline()
 
-    def start_call(self, fn: Callable[[], Any]) -> CallHandle:
-        handle = CallHandle()
-        self.blocked.append((fn, handle))
-        self._attempt(fn, handle)
-        return handle
+    def _advance(self, to: float) -> None:
+        assert self.host is not None
+        self.clock.set(to)
+        self.host.run_timers()
 
-    def _attempt(self, fn: Callable[[], Any], handle: CallHandle) -> None:
-        if handle.done:
-            return
-        try:
-            result = fn()
-        except BaseException as exc:        # reported by the runner with the script line
-            handle.error = exc
-        else:
-            if isinstance(result, CallResult) and result.err in WOULD_BLOCK:
-                handle.would_block = True
-                return
-            if isinstance(result, CallResult) and result.err == errno.EISCONN and handle.would_block:
-                result = CallResult(0)       # a blocking connect() that completed
-            handle.result = result
-        handle.finished_at = self.clock.now()
-        handle.event.set()
+    def _retried(self, handle: CallHandle) -> bool:
+        """Once a call has blocked, its retries may see the errno of a call under way (a
+        connect's EALREADY); a connect that then finds the connection made (EISCONN)
+        returns 0, as the blocking connect would have."""
+        result = handle.result
+        if isinstance(result, CallResult) and result.err in WOULD_BLOCK:
+            return False
+        if isinstance(result, CallResult) and result.err == errno.EISCONN:
+            handle.result = CallResult(0)
+        return True
 
     def teardown(self) -> None:
         if self.tun is not None:

@@ -8,10 +8,6 @@ the protocol and the RFCs say, on the wire and in the replies, in virtual time.
 from __future__ import annotations
 
 import errno
-import json
-import os
-import select
-import socket
 import subprocess
 from pathlib import Path
 
@@ -20,10 +16,11 @@ from scapy.layers.inet import IP, TCP
 from scapy.layers.inet6 import IPv6
 from scapy.packet import Raw, raw
 
+from tests.adapters.client import AdapterClient
+
 BUILD = Path(__file__).resolve().parents[2] / "harness" / "adapters" / "gvisor" / "build.sh"
 LOCAL, REMOTE, GATEWAY = "192.168.0.1", "192.0.2.1", "192.168.0.2"
 PORT, PEER_PORT = 8080, 40000
-REPLY_TIMEOUT = 20.0  # seconds of real time before a missing reply fails the test
 
 
 @pytest.fixture(scope="session")
@@ -37,53 +34,8 @@ def adapter_binary() -> str:
     return done.stdout.strip()
 
 
-class Adapter:
-    """rfcdrill's side of the protocol, as far as these tests need it."""
-
-    def __init__(self, binary: str) -> None:
-        self.peer, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.proc = subprocess.Popen(
-            [binary], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env={**os.environ, "RFCDRILL_PACKET_FD": str(theirs.fileno())},
-            pass_fds=[theirs.fileno()])
-        theirs.close()
-        self.pending_output = b""
-        self.peer.setblocking(False)
-        self.sent = 0
-        self.last_id = 0
-        self.messages: list[dict] = []  # every message read, in order
-        self.hello = self.read_message()
-
-    def read_message(self) -> dict:
-        stdout = self.proc.stdout.fileno()
-        while b"\n" not in self.pending_output:
-            ready, _, _ = select.select([stdout], [], [], REPLY_TIMEOUT)
-            assert ready, "the adapter did not answer"
-            chunk = os.read(stdout, 65536)
-            assert chunk, f"the adapter exited: {self.proc.stderr.read().decode()}"
-            self.pending_output += chunk
-        line, self.pending_output = self.pending_output.split(b"\n", 1)
-        message = json.loads(line)
-        self.messages.append(message)
-        return message
-
-    def write_line(self, line: str) -> None:
-        self.proc.stdin.write(line.encode() + b"\n")
-        self.proc.stdin.flush()
-
-    def request(self, op: str, **args) -> dict:
-        """Send a request; return its reply (a final one, or {"pending": true})."""
-        self.last_id += 1
-        self.write_line(json.dumps({"id": self.last_id, "op": op, **args}))
-        while True:
-            message = self.read_message()
-            if message.get("id") == self.last_id:
-                return message
-
-    def completed(self, call_id: int) -> dict | None:
-        """The final reply of a call that was pending, if it has come."""
-        finals = [m for m in self.messages if m.get("id") == call_id and "pending" not in m]
-        return finals[-1] if finals else None
+class Adapter(AdapterClient):
+    """The client with this file's address plan."""
 
     def init(self, **overrides) -> None:
         args = dict(ip_version="ipv4", local_ip=LOCAL, remote_ip=REMOTE, prefix_len=16,
@@ -97,24 +49,6 @@ class Adapter:
 
     def sync(self) -> dict:
         return self.request("sync", packets=self.sent)
-
-    def packets(self) -> list[IP]:
-        """Every packet the stack has written so far and not yet read."""
-        out = []
-        while True:
-            try:
-                out.append(IP(self.peer.recv(65536)))
-            except BlockingIOError:
-                return out
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.request("quit")
-            assert self.proc.wait(timeout=5) == 0
-        self.peer.close()
-        self.proc.stdin.close()
-        self.proc.stdout.close()
-        self.proc.stderr.close()
 
 
 @pytest.fixture
@@ -130,10 +64,10 @@ def syn_options(ts: bool = False) -> list:
 
 
 def passive_open(a: Adapter, backlog: int = 1, options: list | None = None,
-                 seed: int = 1) -> tuple[int, IP]:
+                 seed: int = 1, sysctls: dict[str, str] | None = None) -> tuple[int, IP]:
     """Listen, accept, and complete a handshake from the peer (its SYN offering MSS, SACK
     and WS 7 unless `options` says otherwise); the accepted fd and the SYN-ACK."""
-    a.init(seed=seed)
+    a.init(seed=seed, sysctls=sysctls or {})
     fd = a.request("socket", family="AF_INET", type="SOCK_STREAM")["ret"]
     assert a.request("bind", fd=fd, addr={"ip": "0.0.0.0", "port": PORT})["ret"] == 0
     assert a.request("listen", fd=fd, backlog=backlog)["ret"] == 0
@@ -147,7 +81,7 @@ def passive_open(a: Adapter, backlog: int = 1, options: list | None = None,
     a.send(TCP(sport=PEER_PORT, dport=PORT, flags="A", seq=1001, ack=synack[TCP].seq + 1,
                window=1024))
     a.sync()
-    done = a.completed(accept["id"])
+    done = a.final(accept["id"])
     assert done is not None and done["addr"] == {"ip": REMOTE, "port": PEER_PORT}
     return done["ret"], synack
 
@@ -212,7 +146,7 @@ def test_active_open_completes_blocked_connect_before_sync_reply(adapter: Adapte
     # The connect's final reply comes before the reply of the sync that completed it.
     order = [m.get("id") for m in adapter.messages]
     assert order.index(connect["id"], order.index(connect["id"]) + 1) < order.index(sync["id"])
-    assert adapter.completed(connect["id"])["ret"] == 0
+    assert adapter.final(connect["id"])["ret"] == 0
     (ack,) = adapter.packets()
     assert ack[TCP].flags == "A" and ack[TCP].ack == 5001
     assert adapter.request("state", fd=fd)["state"]["state"] == "ESTABLISHED"
@@ -233,6 +167,35 @@ def test_retransmission_backs_off_in_virtual_time(adapter: Adapter) -> None:
         assert adapter.request("advance", to_us=due)["now_us"] == due
         (again,) = adapter.packets()
         assert again[TCP].seq == first[TCP].seq and bytes(again[TCP].payload) == b"x"
+
+
+def retransmission_times(adapter: Adapter, fd: int, until: int) -> list[int]:
+    """Write one byte on `fd` and step the clock 10 ms at a time up to `until` (us): the
+    times the byte was sent again."""
+    assert adapter.request("write", fd=fd, data=b"x".hex(), flags=[])["ret"] == 1
+    adapter.sync()
+    (first,) = adapter.packets()
+    times = []
+    for now in range(10_000, until + 1, 10_000):
+        adapter.request("advance", to_us=now)
+        for again in adapter.packets():
+            assert again[TCP].seq == first[TCP].seq and bytes(again[TCP].payload) == b"x"
+            times.append(now)
+    return times
+
+
+@pytest.mark.parametrize("early_retrans, tlp", [("3", True), ("0", False)])
+def test_early_retrans_below_3_turns_the_tail_loss_probe_off(adapter: Adapter, early_retrans: str,
+                                                             tlp: bool) -> None:
+    # SACK negotiated: gVisor's probe timer needs it, and RACK loss detection, which the
+    # adapter turns off with tcp_early_retrans < 3 (gVisor has no switch for TLP alone).
+    fd, _ = passive_open(adapter, sysctls={"net.ipv4.tcp_early_retrans": early_retrans})
+    rto = adapter.request("state", fd=fd)["state"]["RTO"]
+    times = retransmission_times(adapter, fd, 4 * rto)
+    # RFC 6298 5.5 alone: at RTO, then 2 RTO later; a probe (RFC 8985 7.3) re-arms the RTO
+    # without backing it off, so the next retransmission comes one RTO after the probe.
+    assert (times[:2] == [rto, 2 * rto]) is tlp
+    assert (times[:2] == [rto, 3 * rto]) is not tlp
 
 
 def test_sync_reports_next_timer(adapter: Adapter) -> None:
@@ -267,7 +230,7 @@ def test_reset_fails_the_connection(adapter: Adapter) -> None:
     assert read["pending"] is True
     adapter.send(TCP(sport=PEER_PORT, dport=PORT, flags="R", seq=1001))
     adapter.sync()
-    assert adapter.completed(read["id"])["errno"] == "ECONNRESET"
+    assert adapter.final(read["id"])["errno"] == "ECONNRESET"
     assert adapter.packets() == []  # RFC 9293 3.10.7.4: a RST is never answered
     assert adapter.request("state", fd=fd)["state"]["state"] == "CLOSED"
 
@@ -287,9 +250,9 @@ def test_poll_times_out_on_the_virtual_clock(adapter: Adapter) -> None:
     poll = adapter.request("poll", fds=[{"fd": fd, "events": ["POLLIN"]}], timeout_us=500_000)
     assert poll["pending"] is True
     adapter.request("advance", to_us=499_999)
-    assert adapter.completed(poll["id"]) is None
+    assert adapter.final(poll["id"]) is None
     advance = adapter.request("advance", to_us=500_000)
-    assert adapter.completed(poll["id"]) == {"id": poll["id"], "ret": 0, "revents": [[]]}
+    assert adapter.final(poll["id"]) == {"id": poll["id"], "ret": 0, "revents": [[]]}
     ids = [m.get("id") for m in adapter.messages]
     assert ids.index(poll["id"], ids.index(poll["id"]) + 1) < ids.index(advance["id"])
 
@@ -300,7 +263,7 @@ def test_poll_reports_readable_data(adapter: Adapter) -> None:
     adapter.send(TCP(sport=PEER_PORT, dport=PORT, flags="PA", seq=1001,
                      ack=synack[TCP].seq + 1, window=1024) / Raw(b"z"))
     adapter.sync()
-    assert adapter.completed(poll["id"]) == {"id": poll["id"], "ret": 1, "revents": [["POLLIN"]]}
+    assert adapter.final(poll["id"]) == {"id": poll["id"], "ret": 1, "revents": [["POLLIN"]]}
 
 
 def test_rcvbuf_is_doubled_as_by_linux(adapter: Adapter) -> None:
@@ -375,7 +338,7 @@ def test_many_packets_before_one_sync(adapter: Adapter) -> None:
     read = adapter.request("read", fd=fd, count=len(payload), flags=["MSG_WAITALL"])
     if read.get("pending"):
         adapter.sync()
-        read = adapter.completed(read["id"])
+        read = adapter.final(read["id"])
     assert bytes.fromhex(read["data"]) == payload
     adapter.sync()
     assert max(p[TCP].ack for p in adapter.packets()) == 1001 + len(payload)
@@ -412,9 +375,9 @@ def test_blocked_write_completes_when_the_window_opens(adapter: Adapter) -> None
         adapter.sync()
         segments = [p for p in adapter.packets() if len(p[TCP].payload)]
         sent = max([sent] + [p[TCP].seq - ack + len(p[TCP].payload) for p in segments])
-        if adapter.completed(write["id"]):
+        if adapter.final(write["id"]):
             break
-    assert adapter.completed(write["id"]) == {"id": write["id"], "ret": len(data)}
+    assert adapter.final(write["id"]) == {"id": write["id"], "ret": len(data)}
 
 
 def test_lingering_close_waits_in_virtual_time(adapter: Adapter) -> None:
@@ -424,9 +387,9 @@ def test_lingering_close_waits_in_virtual_time(adapter: Adapter) -> None:
     close = adapter.request("close", fd=fd)
     assert close["pending"] is True  # the FIN is not acknowledged
     adapter.request("advance", to_us=1_999_999)
-    assert adapter.completed(close["id"]) is None
+    assert adapter.final(close["id"]) is None
     adapter.request("advance", to_us=2_000_000)
-    assert adapter.completed(close["id"]) == {"id": close["id"], "ret": 0}
+    assert adapter.final(close["id"]) == {"id": close["id"], "ret": 0}
 
 
 def test_sysctl_op_applies_to_later_connections(adapter: Adapter) -> None:

@@ -6,16 +6,14 @@ time below is virtual: the adapter's clock moves only on `advance`.
 
 from __future__ import annotations
 
-import json
-import os
-import select
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 from scapy.layers.inet import IP, TCP
+
+from tests.adapters.client import AdapterClient
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "harness" / "adapters" / "lwip" / "build.sh"
@@ -31,55 +29,8 @@ def binary() -> str:
     return done.stdout.strip()
 
 
-class Adapter:
-    """One adapter process: JSON requests on stdin, replies on stdout, packets on a socketpair."""
-
-    def __init__(self, binary: str) -> None:
-        self.peer, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.proc = subprocess.Popen(
-            [binary], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            pass_fds=[theirs.fileno()], env=dict(os.environ, RFCDRILL_PACKET_FD=str(theirs.fileno())))
-        theirs.close()
-        self.buf = b""
-        self.next_id = 0
-        self.sent = 0
-        self.log: list[dict] = []  # every message in the order the adapter wrote it
-        self.hello = self.read_message()
-
-    def read_message(self) -> dict:
-        while b"\n" not in self.buf:
-            ready, _, _ = select.select([self.proc.stdout], [], [], 10)
-            assert ready, "the adapter wrote nothing for 10 s"
-            chunk = os.read(self.proc.stdout.fileno(), 65536)
-            assert chunk, f"the adapter exited: {self.proc.stderr.read().decode()}"
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        message = json.loads(line)
-        self.log.append(message)
-        return message
-
-    def raw(self, line: str) -> dict:
-        self.proc.stdin.write(line.encode() + b"\n")
-        self.proc.stdin.flush()
-        return self.read_message()
-
-    def request(self, op: str, **args) -> dict:
-        """Sends a request; returns its first reply (`pending`, a result or an error)."""
-        self.next_id += 1
-        rid = self.next_id
-        self.proc.stdin.write(json.dumps({"id": rid, "op": op, **args}).encode() + b"\n")
-        self.proc.stdin.flush()
-        while True:
-            message = self.read_message()
-            if message.get("id") == rid:
-                return message
-
-    def final(self, rid: int) -> dict | None:
-        """The final reply to request rid, if it has come."""
-        for message in self.log:
-            if message.get("id") == rid and "pending" not in message:
-                return message
-        return None
+class Adapter(AdapterClient):
+    """The client with this file's address plan; every packet sent is followed by a sync."""
 
     def init(self, **sysctls: str) -> dict:
         return self.request("init", ip_version="ipv4", local_ip=LOCAL, remote_ip=REMOTE, prefix_len=16,
@@ -94,22 +45,6 @@ class Adapter:
 
     def advance(self, to_us: int) -> dict:
         return self.request("advance", to_us=to_us)
-
-    def packets(self) -> list[IP]:
-        """Every packet the stack has sent since the last look."""
-        out = []
-        while select.select([self.peer], [], [], 0)[0]:
-            out.append(IP(self.peer.recv(65536)))
-        return out
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.stdin.write(b'{"id": 999999, "op": "quit"}\n')
-            self.proc.stdin.flush()
-            self.proc.wait(timeout=5)
-        self.peer.close()
-        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            stream.close()
 
 
 @pytest.fixture
@@ -215,7 +150,7 @@ def test_window_scaling_off_syn_ack_and_syn_carry_mss_only(unscaled: Adapter) ->
     assert synack[TCP].options == [("MSS", 1460)] and checksums_correct(synack)
     fd = call(unscaled, "socket", family="AF_INET", type="SOCK_STREAM", nonblock=True)["ret"]
     assert call(unscaled, "connect", fd=fd, addr={"ip": REMOTE, "port": 9}) == {
-        "id": unscaled.next_id, "ret": -1, "errno": "EINPROGRESS"}
+        "id": unscaled.last_id, "ret": -1, "errno": "EINPROGRESS"}
     [syn] = unscaled.packets()
     assert syn[TCP].options == [("MSS", 1460)] and syn[TCP].dataofs == 6 and checksums_correct(syn)
     assert syn[IP].len == 44
@@ -243,7 +178,7 @@ def test_active_open_completes_connect_during_sync(adapter: Adapter) -> None:
     reply = adapter.send(TCP(sport=PORT, dport=syn[TCP].sport, flags="SA", seq=5000, ack=syn[TCP].seq + 1,
                              window=4000, options=[("MSS", 1000)]))
     assert adapter.final(connect["id"]) == {"id": connect["id"], "ret": 0}
-    assert adapter.log.index(adapter.final(connect["id"])) < adapter.log.index(reply)
+    assert adapter.messages.index(adapter.final(connect["id"])) < adapter.messages.index(reply)
     [ack] = adapter.packets()
     assert ack[TCP].flags == "A" and ack[TCP].ack == 5001
     assert call(adapter, "write", fd=fd, data="ab" * 2500)["ret"] == 2500
@@ -254,7 +189,7 @@ def test_active_open_completes_connect_during_sync(adapter: Adapter) -> None:
 def test_data_both_ways(adapter: Adapter) -> None:
     fd, iss = passive_open(adapter)
     data(adapter, iss, 1001, b"hello, lwip")
-    assert call(adapter, "read", fd=fd, count=100) == {"id": adapter.next_id, "ret": 11,
+    assert call(adapter, "read", fd=fd, count=100) == {"id": adapter.last_id, "ret": 11,
                                                         "data": b"hello, lwip".hex()}
     assert call(adapter, "write", fd=fd, data=b"reply".hex())["ret"] == 5
     [segment] = adapter.packets()
@@ -317,7 +252,7 @@ def test_close_sends_fin_and_the_peer_fin_is_acked(adapter: Adapter) -> None:
     assert call(adapter, "state", fd=fd)["state"]["state"] == "TIME-WAIT"
     adapter.advance(121_000_000)  # 2MSL = 2 x 60 s in lwIP
     assert call(adapter, "state", fd=fd)["state"] == {"state": "CLOSED"}
-    assert call(adapter, "state", fd=fd + 100) == {"id": adapter.next_id, "ret": -1, "errno": "EBADF"}
+    assert call(adapter, "state", fd=fd + 100) == {"id": adapter.last_id, "ret": -1, "errno": "EBADF"}
 
 
 def test_passive_close_reaches_last_ack_after_shutdown_and_close(adapter: Adapter) -> None:
@@ -346,9 +281,9 @@ def test_rst_ends_a_blocked_read_with_econnreset(adapter: Adapter) -> None:
 
 def test_blocked_accept_reply_precedes_the_sync_reply(adapter: Adapter) -> None:
     passive_open(adapter)
-    accepted = next(m for m in adapter.log if "ret" in m and "addr" in m)
-    syncs = [m for m in adapter.log if "now_us" in m]
-    assert adapter.log.index(accepted) == adapter.log.index(syncs[-1]) - 1
+    accepted = next(m for m in adapter.messages if "ret" in m and "addr" in m)
+    syncs = [m for m in adapter.messages if "now_us" in m]
+    assert adapter.messages.index(accepted) == adapter.messages.index(syncs[-1]) - 1
 
 
 def test_poll_times_out_on_the_virtual_clock(adapter: Adapter) -> None:
@@ -359,7 +294,7 @@ def test_poll_times_out_on_the_virtual_clock(adapter: Adapter) -> None:
     assert adapter.final(poll["id"]) is None
     reply = adapter.advance(1_000_000)
     assert adapter.final(poll["id"]) == {"id": poll["id"], "ret": 0, "revents": [[]]}
-    assert adapter.log.index(adapter.final(poll["id"])) < adapter.log.index(reply)
+    assert adapter.messages.index(adapter.final(poll["id"])) < adapter.messages.index(reply)
 
 
 def test_poll_wakes_on_data(adapter: Adapter) -> None:
@@ -375,7 +310,7 @@ def test_poll_wakes_on_data(adapter: Adapter) -> None:
 def test_nonblocking_calls_and_sockopts(adapter: Adapter) -> None:
     fd, iss = passive_open(adapter)
     assert call(adapter, "fcntl", fd=fd, nonblock=True)["nonblock"] is True
-    assert call(adapter, "read", fd=fd, count=10) == {"id": adapter.next_id, "ret": -1, "errno": "EAGAIN"}
+    assert call(adapter, "read", fd=fd, count=10) == {"id": adapter.last_id, "ret": -1, "errno": "EAGAIN"}
     assert call(adapter, "setsockopt", fd=fd, level="IPPROTO_TCP", name="TCP_NODELAY", value=1)["ret"] == 0
     assert call(adapter, "getsockopt", fd=fd, level="IPPROTO_TCP", name="TCP_NODELAY")["value"] == 1
     linger = {"l_onoff": 1, "l_linger": 0}

@@ -117,10 +117,6 @@ type protoOpt = tcpip.SettableTransportProtocolOption
 // same, built from the sysctl's value (the sentry's /proc/sys/net maps tcp_sack,
 // tcp_recovery, tcp_rmem and tcp_wmem the same way, pkg/sentry/fsimpl/proc/tasks_sys.go).
 var sysctls = map[string]func(v string) (protoOpt, error){
-	"net.ipv4.tcp_sack": flag(func(b bool) protoOpt { o := tcpip.TCPSACKEnabled(b); return &o }),
-	// Linux's bits (1 RACK, 2 static reordering window, 4 no dupthresh) are gVisor's
-	// TCPRecovery bits, as the sentry's SetTCPRecovery assumes.
-	"net.ipv4.tcp_recovery":        integer(func(n int64) protoOpt { o := tcpip.TCPRecovery(n); return &o }),
 	"net.ipv4.tcp_syn_retries":     integer(func(n int64) protoOpt { o := tcpip.TCPSynRetriesOption(n); return &o }),
 	"net.ipv4.tcp_retries2":        integer(func(n int64) protoOpt { o := tcpip.TCPMaxRetriesOption(n); return &o }),
 	"net.ipv4.tcp_moderate_rcvbuf": flag(func(b bool) protoOpt { o := tcpip.TCPModerateReceiveBufferOption(b); return &o }),
@@ -143,8 +139,69 @@ var sysctls = map[string]func(v string) (protoOpt, error){
 // portRange is applied to the stack itself rather than as a TCP option.
 const portRange = "net.ipv4.ip_local_port_range"
 
+// Loss detection. Linux has a switch for SACK (tcp_sack), one for RACK (tcp_recovery: its
+// bits 1 RACK, 2 static reordering window, 4 no dupthresh are gVisor's TCPRecovery bits, as
+// the sentry's SetTCPRecovery assumes) and one for the tail loss probe (tcp_early_retrans:
+// 3 and 4 turn TLP on, RFC 8985 7). gVisor has no switch for TLP alone: its probe timer runs
+// only with RACK loss detection on and SACK permitted on the connection (shouldSchedulePTO in
+// transport/tcp/rack.go). So with tcp_early_retrans below 3 and SACK on, the adapter turns
+// RACK off too: Linux's behaviour exactly when tcp_recovery is 0 as well; with tcp_recovery
+// 1 gVisor then detects loss by duplicate ACKs alone (RFC 6675), where Linux would still
+// use RACK. With SACK off no TLP can happen, and RACK is left as tcp_recovery says.
+const (
+	sackName         = "net.ipv4.tcp_sack"
+	recoveryName     = "net.ipv4.tcp_recovery"
+	earlyRetransName = "net.ipv4.tcp_early_retrans"
+)
+
+// lossSettings holds the three sysctls as set; the gVisor options follow from all three.
+type lossSettings struct {
+	sack     bool
+	recovery tcpip.TCPRecovery
+	tlp      bool
+}
+
+// loss starts as the stack is built: SACK on (newStack), RACK (gVisor's default), TLP on.
+// One adapter process serves one case, so one value serves the process.
+var loss = lossSettings{sack: true, recovery: tcpip.TCPRACKLossDetection, tlp: true}
+
+// set records one of the three sysctls and applies the options that follow.
+func (l *lossSettings) set(s *stack.Stack, name, v string) error {
+	switch name {
+	case sackName:
+		b, err := zeroOrOne(v)
+		if err != nil {
+			return badf("%s: %v", name, err)
+		}
+		l.sack = b
+	case recoveryName:
+		n, err := ints(v, 1)
+		if err != nil {
+			return badf("%s: %v", name, err)
+		}
+		l.recovery = tcpip.TCPRecovery(n[0])
+	case earlyRetransName:
+		n, err := ints(v, 1)
+		if err != nil {
+			return badf("%s: %v", name, err)
+		}
+		l.tlp = n[0] >= 3
+	}
+	sack := tcpip.TCPSACKEnabled(l.sack)
+	recovery := l.recovery
+	if l.sack && !l.tlp {
+		recovery &^= tcpip.TCPRACKLossDetection
+	}
+	for _, opt := range []protoOpt{&sack, &recovery} {
+		if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, opt); err != nil {
+			return badf("%s = %q: gVisor refused it: %s", name, v, err)
+		}
+	}
+	return nil
+}
+
 func sysctlNames() []string {
-	names := []string{portRange}
+	names := []string{portRange, sackName, recoveryName, earlyRetransName}
 	for n := range sysctls {
 		names = append(names, n)
 	}
@@ -152,15 +209,23 @@ func sysctlNames() []string {
 	return names
 }
 
+func zeroOrOne(v string) (bool, error) {
+	switch v {
+	case "0":
+		return false, nil
+	case "1":
+		return true, nil
+	}
+	return false, badf("value %q: want 0 or 1", v)
+}
+
 func flag(make func(bool) protoOpt) func(string) (protoOpt, error) {
 	return func(v string) (protoOpt, error) {
-		switch v {
-		case "0":
-			return make(false), nil
-		case "1":
-			return make(true), nil
+		b, err := zeroOrOne(v)
+		if err != nil {
+			return nil, err
 		}
-		return nil, badf("value %q: want 0 or 1", v)
+		return make(b), nil
 	}
 }
 
@@ -195,6 +260,9 @@ func applySysctl(s *stack.Stack, name, v string) error {
 			return badf("%s = %q: %s", name, v, err)
 		}
 		return nil
+	}
+	if name == sackName || name == recoveryName || name == earlyRetransName {
+		return loss.set(s, name, v)
 	}
 	build, known := sysctls[name]
 	if !known {
