@@ -19,8 +19,9 @@ import yaml
 
 from harness.execute import run_one
 from harness.loader import load
+from stack.host import Host
 from tests.test_case_timers_and_windows import (PASSING, _fails, _late_rto, _no_backoff, _stack,
-                                                _unchanged, _verdict)
+                                                _unchanged, _verdict, _with_mutant)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="needs root to create network namespaces")
@@ -135,4 +136,28 @@ BROKEN = [
                          ids=[f"{p.split('/')[-1]}-{b.__name__.strip('_')}" for p, b, _ in BROKEN])
 def test_a_stack_breaking_the_rule_fails(path: str, breaking, settings: dict):
     verdict = _fails(path, breaking, **settings)
+    assert verdict.startswith("fail"), verdict
+
+
+def test_a_target_that_never_reopens_time_wait_is_a_choice():
+    """RFC 9293 MAY-2 not taken: every SYN in TIME-WAIT, the one far above RCV.NXT with a newer
+    TSval included, gets the TIME-WAIT ACK: the second branch, a choice, not a failure."""
+    with _stack() as patch:
+        patch.setattr(Host, "_reopens", lambda self, conn, seg: False)
+        verdict = _verdict("rfc9293/close/time-wait-syn-newer-timestamp.yaml")
+    assert verdict == "choice", verdict
+
+
+# Cases sharpened so that a mutant that survived them fails (the mutant's own rule broken).
+KILLS = [
+    ("rfc793/data/window-update-old-ack.yaml", "window-update-from-old-segment"),
+    ("rfc9293/window/receiver-sws-no-tiny-updates.yaml", "no-receiver-sws-avoidance"),
+    ("rfc9293/window/receiver-sws-no-tiny-updates.yaml", "window-retracts"),
+    ("rfc9293/close/time-wait-syn-newer-timestamp.yaml", "time-wait-syn-ignores-timestamps"),
+]
+
+
+@pytest.mark.parametrize("path, name", KILLS, ids=[name for _, name in KILLS])
+def test_the_case_fails_its_mutant(path: str, name: str):
+    verdict = _with_mutant(path, name)
     assert verdict.startswith("fail"), verdict

@@ -23,6 +23,8 @@ import yaml
 
 from harness.execute import run_one
 from harness.loader import load
+from harness.mutate.patching import applied
+from harness.mutate.registry import MUTANTS
 from harness.targets.stack import StackTarget
 from stack.config import PROFILES
 from stack.congestion import Reno
@@ -104,6 +106,15 @@ def _fails(path: str, patch_stack, **settings: object) -> str:
         return _verdict(path)
 
 
+def _with_mutant(path: str, name: str) -> str:
+    """The verdict with the RFCs' choices (must pass), then with `rfcdrill mutate`'s mutant
+    `name` installed (returned)."""
+    with _stack():
+        assert _verdict(path).split(":")[0] in PASSING
+        with applied(MUTANTS[name]):
+            return _verdict(path)
+
+
 def _no_backoff(patch: pytest.MonkeyPatch) -> None:
     patch.setattr(RttEstimator, "expired", lambda self: None)
 
@@ -162,4 +173,18 @@ BROKEN = [
                          ids=[f"{p.split('/')[-1]}-{b.__name__.strip('_')}" for p, b, _ in BROKEN])
 def test_a_stack_breaking_the_rule_fails(path: str, breaking, settings: dict):
     verdict = _fails(path, breaking, **settings)
+    assert verdict.startswith("fail"), verdict
+
+
+# Cases sharpened so that a mutant that survived them fails (the mutant's own rule broken).
+KILLS = [
+    ("rfc1122/4.2.3.2-delayed-ack/stream-of-small-segments-acked-in-time.yaml",
+     "delayed-ack-restarted-per-segment"),
+    ("rfc1122/4.2.2.2-push/sws-held-data-not-held-forever.yaml", "data-held-without-override"),
+]
+
+
+@pytest.mark.parametrize("path, name", KILLS, ids=[name for _, name in KILLS])
+def test_the_case_fails_its_mutant(path: str, name: str):
+    verdict = _with_mutant(path, name)
     assert verdict.startswith("fail"), verdict
