@@ -154,6 +154,7 @@ KILLS = [
     ("rfc9293/window/receiver-sws-no-tiny-updates.yaml", "no-receiver-sws-avoidance"),
     ("rfc9293/window/receiver-sws-no-tiny-updates.yaml", "window-retracts"),
     ("rfc9293/close/time-wait-syn-newer-timestamp.yaml", "time-wait-syn-ignores-timestamps"),
+    ("rfc9293/urgent/receive-long-urgent.yaml", "urgent-pointer-not-advanced"),
 ]
 
 
