@@ -19,7 +19,9 @@ import yaml
 
 from harness.execute import run_one
 from harness.loader import load
+from stack.connection import Connection
 from stack.host import Host
+from stack.wire import URG
 from tests.test_case_timers_and_windows import (PASSING, _fails, _late_rto, _no_backoff, _stack,
                                                 _unchanged, _verdict, _with_mutant)
 
@@ -148,6 +150,24 @@ def test_a_target_that_never_reopens_time_wait_is_a_choice():
     assert verdict == "choice", verdict
 
 
+def test_no_urg_while_the_urgent_offset_does_not_fit_passes():
+    """A sender that leaves URG off a segment whose urgent offset exceeds 16 bits (Linux's
+    rule when its next segment would not bring the pointer within reach) takes the second
+    branch; one sending 0xFFFF, the stack's, the first."""
+    mark = Connection._mark_urgent
+
+    def only_in_reach(self, seg) -> None:
+        mark(self, seg)
+        if seg.urg == 0xFFFF:
+            seg.flags &= ~URG
+    path = "rfc9293/urgent/send-urgent-pointer-beyond-16-bits.yaml"
+    with _stack() as patch:
+        patch.setattr(Connection, "_mark_urgent", only_in_reach)
+        result = run_one(load(CASES / path), "stack")
+    assert result.verdict == "pass", result.failure
+    assert [taken.index for taken in result.branches] == [2]
+
+
 # Cases sharpened so that a mutant that survived them fails (the mutant's own rule broken).
 KILLS = [
     ("rfc793/data/window-update-old-ack.yaml", "window-update-from-old-segment"),
@@ -155,6 +175,7 @@ KILLS = [
     ("rfc9293/window/receiver-sws-no-tiny-updates.yaml", "window-retracts"),
     ("rfc9293/close/time-wait-syn-newer-timestamp.yaml", "time-wait-syn-ignores-timestamps"),
     ("rfc9293/urgent/receive-long-urgent.yaml", "urgent-pointer-not-advanced"),
+    ("rfc9293/urgent/send-urgent-pointer-beyond-16-bits.yaml", "urgent-pointer-wraps"),
 ]
 
 
