@@ -181,6 +181,7 @@ KILLS = [
     ("rfc1122/4.2.3.2-delayed-ack/stream-of-small-segments-acked-in-time.yaml",
      "delayed-ack-restarted-per-segment"),
     ("rfc1122/4.2.2.2-push/sws-held-data-not-held-forever.yaml", "data-held-without-override"),
+    ("rfc5681/loss-recovery/sack-recovery-half-the-segments.yaml", "sack-recovery-keeps-cwnd"),
 ]
 
 
