@@ -19,6 +19,9 @@ import yaml
 
 from harness.execute import run_one
 from harness.loader import load
+from stack.connection import Connection
+from stack.host import Host
+from stack.wire import URG
 from tests.test_case_timers_and_windows import (PASSING, _fails, _late_rto, _no_backoff, _stack,
                                                 _unchanged, _verdict)
 
@@ -136,3 +139,30 @@ BROKEN = [
 def test_a_stack_breaking_the_rule_fails(path: str, breaking, settings: dict):
     verdict = _fails(path, breaking, **settings)
     assert verdict.startswith("fail"), verdict
+
+
+def test_a_target_that_never_reopens_time_wait_is_a_choice():
+    """RFC 9293 MAY-2 not taken: every SYN in TIME-WAIT, the one far above RCV.NXT with a newer
+    TSval included, gets the TIME-WAIT ACK: the second branch, a choice, not a failure."""
+    with _stack() as patch:
+        patch.setattr(Host, "_reopens", lambda self, conn, seg: False)
+        verdict = _verdict("rfc9293/close/time-wait-syn-newer-timestamp.yaml")
+    assert verdict == "choice", verdict
+
+
+def test_no_urg_while_the_urgent_offset_does_not_fit_passes():
+    """A sender that leaves URG off a segment whose urgent offset exceeds 16 bits (Linux's
+    rule when its next segment would not bring the pointer within reach) takes the second
+    branch; one sending 0xFFFF, the stack's, the first."""
+    mark = Connection._mark_urgent
+
+    def only_in_reach(self, seg) -> None:
+        mark(self, seg)
+        if seg.urg == 0xFFFF:
+            seg.flags &= ~URG
+    path = "rfc9293/urgent/send-urgent-pointer-beyond-16-bits.yaml"
+    with _stack() as patch:
+        patch.setattr(Connection, "_mark_urgent", only_in_reach)
+        result = run_one(load(CASES / path), "stack")
+    assert result.verdict == "pass", result.failure
+    assert [taken.index for taken in result.branches] == [2]

@@ -23,6 +23,8 @@ import yaml
 
 from harness.execute import run_one
 from harness.loader import load
+from harness.mutate.patching import applied
+from harness.mutate.registry import MUTANTS
 from harness.targets.stack import StackTarget
 from stack.config import PROFILES
 from stack.congestion import Reno
@@ -102,6 +104,15 @@ def _fails(path: str, patch_stack, **settings: object) -> str:
     with _stack(**settings) as patch:
         patch_stack(patch)
         return _verdict(path)
+
+
+def _with_mutant(path: str, name: str) -> str:
+    """The verdict with the RFCs' choices (must pass), then with `rfcdrill mutate`'s mutant
+    `name` installed (returned)."""
+    with _stack():
+        assert _verdict(path).split(":")[0] in PASSING
+        with applied(MUTANTS[name]):
+            return _verdict(path)
 
 
 def _no_backoff(patch: pytest.MonkeyPatch) -> None:

@@ -78,11 +78,14 @@ def _ack_before_queue(orig):
 
 
 def _window_retracts(orig):
+    """The window offered (receiver SWS avoidance kept) is cut to the free buffer space when
+    that is smaller, so buffer taken by out-of-order data pulls the right edge left."""
     def field(self: Connection) -> int:
-        value = min(self._free_space() >> self.neg.rcv_scale, 0xFFFF)
-        if value << self.neg.rcv_scale < self.rcv_wnd:
-            value = max(0, value - 1)
-        self.rcv_adv = seqnum.add(self.rcv_nxt, value << self.neg.rcv_scale)
+        value = orig(self)
+        free = self._free_space() >> self.neg.rcv_scale
+        if free < value:
+            value = free
+            self.rcv_adv = seqnum.add(self.rcv_nxt, value << self.neg.rcv_scale)
         return value
     return field
 
@@ -148,7 +151,7 @@ MUTANTS = [
            "the window offered grows by any amount the application frees",
            method(C, "_window_to_offer", lambda orig: lambda self, current=None: self._free_space())),
     mutant("window-retracts", ["rfc9293:SHLD-14", "rfc1122:4.2.2.16-a"],
-           "the right window edge moves left when the buffer fills",
+           "the right window edge moves left when the buffer fills (out-of-order data takes its space)",
            method(C, "_window_field", _window_retracts)),
     mutant("no-sender-sws-avoidance", ["rfc9293:MUST-38", "rfc1122:4.2.3.4-a"],
            "small segments go whenever the windows allow (no sender SWS avoidance or Nagle)",
