@@ -18,7 +18,10 @@ import pytest
 import yaml
 
 from harness.execute import run_one
+from harness.ip import decode
 from harness.loader import load
+from stack import connection, handshake
+from stack.sender import Sender
 from tests.test_case_timers_and_windows import (PASSING, _fails, _late_rto, _no_backoff, _stack,
                                                 _unchanged, _verdict)
 
@@ -135,4 +138,53 @@ BROKEN = [
                          ids=[f"{p.split('/')[-1]}-{b.__name__.strip('_')}" for p, b, _ in BROKEN])
 def test_a_stack_breaking_the_rule_fails(path: str, breaking, settings: dict):
     verdict = _fails(path, breaking, **settings)
+    assert verdict.startswith("fail"), verdict
+
+
+# -- the TCP option layout (RFC 9293 3.1, RFC 7323 Appendix A) --------------------------------
+
+TIMESTAMP_CASES = ["rfc9293/options/mss-less-options-timestamps.yaml",
+                   "rfc9293/close/time-wait-syn-newer-timestamp.yaml"]
+
+
+def _ts_first_no_padding(patch: pytest.MonkeyPatch) -> None:
+    """Another legal layout: TS before MSS on a SYN-ACK, no NOPs on any segment."""
+    syn_options, segment_options = handshake.syn_options, connection.segment_options
+    patch.setattr(handshake, "syn_options", lambda *a, **k: sorted(
+        (o for o in syn_options(*a, **k) if o[0] != "nop"), key=lambda o: o[0] != "TS"))
+    patch.setattr(connection, "segment_options", lambda *a, **k: [
+        o for o in segment_options(*a, **k) if o[0] != "nop"])
+
+
+def _unoffered_window_scale(patch: pytest.MonkeyPatch) -> None:
+    """A SYN-ACK with a window scale the peer's SYN did not offer (RFC 7323 2.2 forbids it)."""
+    syn_options = handshake.syn_options
+    patch.setattr(handshake, "syn_options",
+                  lambda *a, **k: [*syn_options(*a, **k), ("nop",), ("wscale", 7)])
+
+
+def _mss_counts_no_options(patch: pytest.MonkeyPatch) -> None:
+    """Segments of the peer's whole MSS plus 12 octets of TS option (RFC 9293 MUST-16 broken)."""
+    patch.setattr(Sender, "mss", property(lambda self: min(self.neg.peer_mss, self.pmtu - 40)))
+
+
+@pytest.mark.parametrize("path", TIMESTAMP_CASES)
+def test_any_option_layout_passes(path: str):
+    """The runner learns the TS clock from the SYN-ACK wherever TS sits: the peer's echo of it
+    (ecr) is right, so the stack's RTT samples and PAWS see their own clock."""
+    with _stack() as patch:
+        _ts_first_no_padding(patch)
+        result = run_one(load(CASES / path), "stack")
+    assert result.verdict in PASSING, result.failure and result.failure.render(path)
+    _, syn_ack = decode(next(p.data for p in result.packets if p.direction == "out"))
+    assert syn_ack.options[0][0] == "TS" and ("nop",) not in syn_ack.options, syn_ack.options
+
+
+@pytest.mark.parametrize("path, breaking", [
+    (TIMESTAMP_CASES[0], _unoffered_window_scale),
+    (TIMESTAMP_CASES[1], _unoffered_window_scale),
+    (TIMESTAMP_CASES[0], _mss_counts_no_options),
+])
+def test_a_stack_breaking_the_option_rules_fails(path: str, breaking):
+    verdict = _fails(path, breaking)
     assert verdict.startswith("fail"), verdict
