@@ -114,6 +114,14 @@ def test_linuxs_200_ms_rto_floor_passes(path: str):
     assert verdict.split(":")[0] in PASSING, verdict
 
 
+@pytest.mark.parametrize("initial", [1.0, 3.0])
+def test_either_initial_syn_rto_passes_the_backoff(initial: float):
+    """RFC 6298 2.1's 1 s or RFC 1122 4.2.3.1's 3 s: the doubling is what is checked."""
+    with _stack(rto_initial=initial):
+        verdict = _verdict("rfc793/retransmission/syn-backoff-exponential.yaml")
+    assert verdict == "pass", verdict
+
+
 BROKEN = [
     # RFC 6298 5.5 / RFC 9293 SHLD-30, MUST-19: no exponential backoff
     ("rfc9293/window/zero-window-probes-backoff.yaml", _no_backoff, {}),
@@ -122,6 +130,8 @@ BROKEN = [
     ("rfc9293/retransmit/user-timeout-aborts.yaml", _no_backoff, {"rto_min": 0.2}),
     ("rfc9293/slow/data-r2-beyond-100-seconds.yaml", _no_backoff, {}),
     ("rfc793/retransmission/data-rto-backoff.yaml", _no_backoff, {}),
+    ("rfc793/retransmission/syn-backoff-exponential.yaml", _no_backoff, {}),
+    ("rfc793/retransmission/syn-backoff-exponential.yaml", _no_backoff, {"rto_initial": 3.0}),
     # an RTO 25 % late on the RFC's 1 s floor (or on RFC 6298's 1.5 s from a 0.5 s RTT)
     ("rfc9293/window/shrunk-window-no-new-data.yaml", _late_rto, {}),
     ("rfc9293/retransmit/retransmission-ip-id.yaml", _late_rto, {}),
