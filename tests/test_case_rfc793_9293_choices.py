@@ -12,6 +12,7 @@ The helpers are the RFC 1122/5681 ones (tests/test_case_timers_and_windows.py).
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,9 @@ from harness.execute import run_one
 from harness.ip import decode
 from harness.loader import load
 from stack import connection, handshake
+from stack.connection import Connection
+from stack.events import State
+from stack.wire import SYN
 from stack.sender import Sender
 from tests.test_case_timers_and_windows import (PASSING, _fails, _late_rto, _no_backoff, _stack,
                                                 _unchanged, _verdict)
@@ -80,6 +84,49 @@ def test_rfc_793_processing_takes_the_rfc_793_branch(path: str):
     where the Linux-like stack is reported as following RFC 5961."""
     assert all(label.startswith("RFC 793") for label in _branches(path, "stack-alt"))
     assert any("5961" in label for label in _branches(path, "stack-linux"))
+
+
+SYN_RECEIVED_SYN = "rfc793/reset/syn-received-syn-in-window.yaml"
+
+
+def _silent_return_to_listen(patch: pytest.MonkeyPatch) -> None:
+    """RFC 1122 4.2.2.20(e) / RFC 9293 3.10.7.4 read literally: an in-window SYN in a passively
+    opened SYN-RECEIVED returns the connection to LISTEN, and nothing is sent."""
+    reset_and_close = Connection._reset_and_close
+
+    def silent(self: Connection, seg, error=None) -> None:
+        if self.state is State.SYN_RECEIVED and self.passive:
+            self._terminate(None)
+        else:
+            reset_and_close(self, seg, error)
+    patch.setattr(Connection, "_reset_and_close", silent)
+
+
+def _syn_ignored_in_syn_received(patch: pytest.MonkeyPatch) -> None:
+    """lwIP's way: the SYN bit is not looked at, the ACK completes the handshake."""
+    reset_and_close = Connection._reset_and_close
+
+    def ignore(self: Connection, seg, error=None) -> None:
+        if self.state is State.SYN_RECEIVED and self.passive:
+            self._synchronized(replace(seg, flags=seg.flags & ~SYN))
+        else:
+            reset_and_close(self, seg, error)
+    patch.setattr(Connection, "_reset_and_close", ignore)
+
+
+def test_a_silent_return_to_listen_follows_rfc_1122():
+    with _stack() as patch:
+        _silent_return_to_listen(patch)
+        result = run_one(load(CASES / SYN_RECEIVED_SYN), "stack")
+    assert result.verdict == "follows-later-rfc", result.failure and result.failure.render("c")
+    assert [b.label for b in result.branches] == [
+        "RFC 1122 4.2.2.20(e), RFC 9293 3.10.7.4 (passive OPEN: back to LISTEN, no reset)"]
+    assert all(label.startswith("RFC 793") for label in _branches(SYN_RECEIVED_SYN, "stack"))
+
+
+def test_a_syn_ignored_in_syn_received_fails():
+    verdict = _fails(SYN_RECEIVED_SYN, _syn_ignored_in_syn_received)
+    assert verdict.startswith("fail"), verdict
 
 
 @pytest.mark.parametrize("path, target, option", [
