@@ -201,7 +201,8 @@ def test_a_stack_breaking_the_rule_fails(path: str, breaking, settings: dict):
 # -- the TCP option layout (RFC 9293 3.1, RFC 7323 Appendix A) --------------------------------
 
 TIMESTAMP_CASES = ["rfc9293/options/mss-less-options-timestamps.yaml",
-                   "rfc9293/close/time-wait-syn-newer-timestamp.yaml"]
+                   "rfc9293/close/time-wait-syn-newer-timestamp.yaml",
+                   "rfc1122/4.2.2.6-mss/effective-mss-mtu-and-options.yaml"]
 
 
 def _ts_first_no_padding(patch: pytest.MonkeyPatch) -> None:
@@ -240,7 +241,9 @@ def test_any_option_layout_passes(path: str):
 @pytest.mark.parametrize("path, breaking", [
     (TIMESTAMP_CASES[0], _unoffered_window_scale),
     (TIMESTAMP_CASES[1], _unoffered_window_scale),
+    (TIMESTAMP_CASES[2], _unoffered_window_scale),
     (TIMESTAMP_CASES[0], _mss_counts_no_options),
+    (TIMESTAMP_CASES[2], _mss_counts_no_options),
 ])
 def test_a_stack_breaking_the_option_rules_fails(path: str, breaking):
     verdict = _fails(path, breaking)
