@@ -21,7 +21,7 @@ import yaml
 from harness.execute import run_one
 from harness.ip import decode
 from harness.loader import load
-from stack import connection, handshake
+from stack import connection, handshake, seqnum
 from stack.connection import Connection
 from stack.events import State
 from stack.wire import SYN
@@ -250,4 +250,43 @@ def test_any_option_layout_passes(path: str):
 ])
 def test_a_stack_breaking_the_option_rules_fails(path: str, breaking):
     verdict = _fails(path, breaking)
+    assert verdict.startswith("fail"), verdict
+
+
+def _ack_for_ack_above_snd_nxt_in_syn_received(patch: pytest.MonkeyPatch) -> None:
+    """RFC 9293 3.10.7.4 with MAY-12 (RFC 5961 5): the range check comes before SYN-RECEIVED's
+    own rule, so an ACK above SND.NXT draws an ACK, not RFC 793's reset."""
+    ack = Connection._ack
+
+    def checked(self: Connection, seg) -> bool:
+        if self.state is State.SYN_RECEIVED and seqnum.gt(seg.ack, self.snd_max):
+            self._challenge_ack()
+            return False
+        return ack(self, seg)
+    patch.setattr(Connection, "_ack", checked)
+
+
+def test_an_ack_above_snd_nxt_in_syn_received_may_draw_an_ack():
+    path = "rfc793/reset/syn-received-unacceptable-ack.yaml"
+    assert all(label.startswith("RFC 793") for label in _branches(path, "stack-alt"))
+    with _stack() as patch:
+        _ack_for_ack_above_snd_nxt_in_syn_received(patch)
+        result = run_one(load(CASES / path), "stack")
+    assert result.verdict == "follows-later-rfc", result.failure and result.failure.render(path)
+
+
+def _any_ack_completes_syn_received(patch: pytest.MonkeyPatch) -> None:
+    """Broken: an ACK of data never sent completes the handshake (RFC 793 3.9's check gone)."""
+    ack = Connection._ack
+
+    def lax(self: Connection, seg) -> bool:
+        if self.state is State.SYN_RECEIVED and seqnum.gt(seg.ack, self.snd_max):
+            seg = replace(seg, ack=self.snd_max)
+        return ack(self, seg)
+    patch.setattr(Connection, "_ack", lax)
+
+
+def test_an_ack_above_snd_nxt_completing_the_handshake_fails():
+    verdict = _fails("rfc793/reset/syn-received-unacceptable-ack.yaml",
+                     _any_ack_completes_syn_received)
     assert verdict.startswith("fail"), verdict
