@@ -24,7 +24,7 @@ from harness.loader import load
 from stack import connection, handshake, seqnum
 from stack.connection import Connection
 from stack.events import State
-from stack.wire import SYN
+from stack.wire import RST, SYN
 from stack.sender import Sender
 from tests.test_case_timers_and_windows import (PASSING, _fails, _late_rto, _no_backoff, _stack,
                                                 _unchanged, _verdict)
@@ -289,4 +289,41 @@ def _any_ack_completes_syn_received(patch: pytest.MonkeyPatch) -> None:
 def test_an_ack_above_snd_nxt_completing_the_handshake_fails():
     verdict = _fails("rfc793/reset/syn-received-unacceptable-ack.yaml",
                      _any_ack_completes_syn_received)
+    assert verdict.startswith("fail"), verdict
+
+
+ABORT_CASES = ["rfc793/reset/abort-established.yaml", "rfc793/reset/abort-close-wait.yaml",
+               "rfc9293/close/close-unread-data-sends-rst.yaml"]
+
+
+def _bare_abort_reset(patch: pytest.MonkeyPatch) -> None:
+    """RFC 9293 3.10.5's form exactly: <SEQ=SND.NXT><CTL=RST>, no ACK bit."""
+    def abort(self: Connection, error) -> None:
+        if self.state in (State.SYN_RECEIVED, State.ESTABLISHED, State.FIN_WAIT_1,
+                          State.FIN_WAIT_2, State.CLOSE_WAIT):
+            self._segment(RST, self.snd_max)
+        self._terminate(error)
+    patch.setattr(Connection, "_abort", abort)
+
+
+def _abort_reset_at_snd_una(patch: pytest.MonkeyPatch) -> None:
+    """Broken: the reset at SND.UNA instead of SND.NXT."""
+    def abort(self: Connection, error) -> None:
+        self._segment(RST, self.snd_una)
+        self._terminate(error)
+    patch.setattr(Connection, "_abort", abort)
+
+
+@pytest.mark.parametrize("path", ABORT_CASES)
+def test_an_abort_reset_with_or_without_the_ack_bit_passes(path: str):
+    with _stack() as patch:
+        _bare_abort_reset(patch)
+        result = run_one(load(CASES / path), "stack")
+    assert result.verdict == "pass", result.failure and result.failure.render(path)
+    assert [b.index for b in result.branches] == [1]
+    assert [b.index for b in run_one(load(CASES / path), "stack").branches] == [2]
+
+
+def test_an_abort_reset_at_the_wrong_seq_fails():
+    verdict = _fails(ABORT_CASES[0], _abort_reset_at_snd_una)
     assert verdict.startswith("fail"), verdict
