@@ -23,7 +23,7 @@ from harness.ip import decode
 from harness.loader import load
 from stack import connection, handshake, seqnum
 from stack.connection import Connection
-from stack.events import State
+from stack.events import State, Timer
 from stack.wire import RST, SYN
 from stack.sender import Sender
 from tests.test_case_timers_and_windows import (PASSING, _fails, _late_rto, _no_backoff, _stack,
@@ -326,4 +326,40 @@ def test_an_abort_reset_with_or_without_the_ack_bit_passes(path: str):
 
 def test_an_abort_reset_at_the_wrong_seq_fails():
     verdict = _fails(ABORT_CASES[0], _abort_reset_at_snd_una)
+    assert verdict.startswith("fail"), verdict
+
+
+# -- the ACK of a FIN may be delayed (RFC 1122 4.2.3.2: less than 0.5 s) ------------------------
+
+FIN_ACK_CASES = ["rfc793/close/active-close-fin-wait.yaml", "rfc793/close/simultaneous-close.yaml",
+                 "rfc793/close/fin-wait-1-fin-and-ack.yaml", "rfc793/close/time-wait-segments.yaml",
+                 "rfc793/close/closing-segments.yaml", "rfc9293/slow/time-wait-lasts-2msl.yaml"]
+
+
+def _fin_acked_after(delay: float):
+    """The ACK of a FIN that ends FIN-WAIT (to CLOSING or TIME-WAIT) waits `delay` seconds."""
+    def patch_stack(patch: pytest.MonkeyPatch) -> None:
+        fin = Connection._fin
+
+        def delayed(self: Connection) -> None:
+            fin(self)
+            if self._ack_due and self.state in (State.TIME_WAIT, State.CLOSING):
+                self._ack_due = False
+                self._arm(Timer.DELACK, delay)
+        patch.setattr(Connection, "_fin", delayed)
+    patch_stack.__name__ = f"_fin_acked_after_{delay}"
+    return patch_stack
+
+
+@pytest.mark.parametrize("path", FIN_ACK_CASES)
+def test_a_fin_acknowledged_within_half_a_second_passes(path: str):
+    with _stack() as patch:
+        _fin_acked_after(0.4)(patch)
+        verdict = _verdict(path)
+    assert verdict.split(":")[0] in PASSING, verdict
+
+
+@pytest.mark.parametrize("path", FIN_ACK_CASES[:2])
+def test_a_fin_acknowledged_after_half_a_second_fails(path: str):
+    verdict = _fails(path, _fin_acked_after(0.6))
     assert verdict.startswith("fail"), verdict
