@@ -113,6 +113,8 @@ def rfcdrill_only(event: Event) -> str | None:
     if isinstance(event, PacketEvent):
         if event.optional:
             return "'>?' (a segment the target may or may not send)"
+        if event.any_layout:
+            return "'<{...}>' (options in any layout)"
         fields = (event.seq, event.end, event.length, event.ack, event.win, event.urg,
                   event.ip.get("ttl"))
         if any(isinstance(v, ValueSet) for v in fields):

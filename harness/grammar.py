@@ -411,7 +411,10 @@ class Parser:
                             "from: write it as one number")
         self.packet_fields(event)
         if self.accept("<"):
-            event.options = self.tcp_options()
+            if self.peek("{"):
+                event.options, event.any_layout = self.option_set(direction), True
+            else:
+                event.options = self.tcp_options()
         self._check_payload(event, start)
         return event
 
@@ -565,6 +568,31 @@ class Parser:
                 return options
             self.expect(",", "',' or '>' in the TCP options")
 
+    def option_set(self, direction: str) -> list:
+        """`<{mss 1460,TS val 100 ecr 0}>`: the options an expected segment carries, in any
+        order and with any NOP or EOL padding (RFC 9293 3.1 and RFC 7323 Appendix A leave the
+        layout to the sender); none may be missing and no other option may be there."""
+        start = self.pos
+        if direction != ">":
+            raise CaseError(self.loc(start), "'<{...}>' (options in any layout) is only for "
+                            "expected ('>') segments: an injected segment is sent as written")
+        self.expect("{")
+        options: list = []
+        while True:
+            pos = self.pos
+            option = self.tcp_option()
+            if option[0] in ("nop", "eol"):
+                raise CaseError(self.loc(pos), f"'{option[0]}' is layout, which '<{{...}}>' leaves "
+                                "to the sender: name only the options that must be there")
+            options.append(option)
+            if self.accept("}"):
+                self.expect(">", "'>' after '}' in the TCP options")
+                problem = limits.options_error(options)
+                if problem:
+                    raise CaseError(self.loc(start), problem)
+                return options
+            self.expect(",", "',' or '}' in the TCP options")
+
     def tcp_option(self) -> tuple:
         pos = self.pos
         name = self.word("a TCP option (mss, wscale, sackOK, sack, TS, nop, eol)")
@@ -574,7 +602,7 @@ class Parser:
             return (name, self.int_or_any(f"the {name} value", name))
         if name == "sack":
             blocks = []
-            while not (self.peek(",") or self.peek(">")):
+            while not (self.peek(",") or self.peek(">") or self.peek("}")):
                 left = self.integer("a SACK block start:end", "sack")
                 self.expect(":", "':' in a SACK block")
                 blocks.append((left, self.integer("a SACK block end", "sack")))
@@ -633,7 +661,7 @@ class Parser:
 
     def fast_open_cookie(self) -> bytes:
         """An optional cookie after FO: hex digits, as such or a -D name (TFO_COOKIE)."""
-        if self.peek(",") or self.peek(">"):
+        if self.peek(",") or self.peek(">") or self.peek("}"):
             return b""
         pos = self.pos
         word = self.match(re.compile(r"[A-Za-z0-9_]+"))

@@ -2,7 +2,8 @@
 
 Checked always: the packet is well formed IPv4/TCP, both checksums are right, flags (but PSH
 where the caller says the sender may set it freely), seq, payload length, zeros after an EOL
-option, and the options in order (unless written `<...>`). Checked when written: ack, win,
+option, and the options in order (unless written `<...>`; `<{...}>` takes them in any order
+with any NOP/EOL padding). Checked when written: ack, win,
 urg, IP tos (IPv6: traffic class), ttl (hop limit), ECN bits, IP id (IPv4), flow label
 (IPv6), addresses and IP options. Values written `*` match anything; a set (`1000..65535`,
 `>=1000`, `1000|1001`, harness.values) matches any of its values, and where seq, end or
@@ -77,7 +78,8 @@ def compare(event: PacketEvent, ip: IP, seg: TCPSegment, peer: Peer,
         diffs.append(Difference("option padding", "zeros after EOL (RFC 9293 3.1, MUST-69)",
                                 "0x" + padding.hex()))
     if event.options is not None:
-        _compare_options(event.options, _script_options(seg.options, peer), diffs)
+        compare_list = _compare_option_set if event.any_layout else _compare_options
+        compare_list(event.options, _script_options(seg.options, peer), diffs)
         _compare_ts_val(event.options, seg, peer, diffs)
     if sent is not None and seg.payload and not seg.flags & SYN:
         _compare_payload((peer.relative_seq(seg) - 1) % MOD, seg.payload, sent, diffs)
@@ -145,6 +147,30 @@ def _compare_options(expected: list, actual: list, diffs: list[Difference]) -> N
     for index, (want, got) in enumerate(zip(expected, actual)):
         if want[0] != got[0] or not _option_matches(want, got):
             diffs.append(Difference(f"option {index + 1}", option_text(want), option_text(got)))
+
+
+def _compare_option_set(expected: list, actual: list, diffs: list[Difference]) -> None:
+    """`<{...}>`: each expected option once, in any order; NOP and EOL are the sender's
+    padding (RFC 9293 3.1: an option may begin on any octet boundary; RFC 7323 Appendix A's
+    NOPs are a suggestion), and any other option is one the line does not allow."""
+    left = [o for o in actual if o[0] not in ("nop", "eol")]
+    missing = []
+    for want in expected:
+        found = next((i for i, got in enumerate(left)
+                      if got[0] == want[0] and _option_matches(want, got)), None)
+        if found is None:
+            missing.append(want)
+        else:
+            del left[found]
+    if missing or left:
+        def listed(options: list) -> str:
+            return ",".join(option_text(o) for o in options)
+        got = f"<{listed(actual)}>" if actual else "none"
+        if missing:
+            got += f", missing {listed(missing)}"
+        if left:
+            got += f", not allowed {listed(left)}"
+        diffs.append(Difference("options (any layout)", "{" + listed(expected) + "}", got))
 
 
 def _compare_ts_val(expected: list, seg: TCPSegment, peer: Peer, diffs: list[Difference]) -> None:

@@ -104,6 +104,7 @@ class PacketEvent(Event):
     icmp: dict[str, Any] | None = None                   # for `< icmp ...` injections
     payload: bytes | None = None                         # explicit injected bytes
     optional: bool = False                               # `>?`: may be sent or not
+    any_layout: bool = False                             # `<{...}>`: options in any order and padding
 
 
 @dataclass

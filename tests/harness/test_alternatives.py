@@ -152,13 +152,17 @@ def test_a_branch_with_a_misspelt_key_is_a_schema_error(write_case) -> None:
     assert str(caught.value).startswith(f"{path}:5:") and "allowd_by" in str(caught.value)
 
 
-def test_convert_refuses_a_pkt_for_what_packetdrill_cannot_say(write_case) -> None:
-    path = write_case("c.yaml", case_yaml("c", HANDSHAKE + "+0 >? . 1:1(0) ack 1\n"))
+@pytest.mark.parametrize("line, what", [
+    ("+0 >? . 1:1(0) ack 1", "'>?' (a segment the target may or may not send)"),
+    ("+0 > . 1:1(0) ack 1 <{TS val * ecr 1}>", "'<{...}>' (options in any layout)"),
+])
+def test_convert_refuses_a_pkt_for_what_packetdrill_cannot_say(write_case, line: str,
+                                                               what: str) -> None:
+    path = write_case("c.yaml", case_yaml("c", HANDSHAKE + line + "\n"))
     with pytest.raises(CaseError) as caught:
         yaml_to_pkt(str(path))
-    assert str(caught.value) == (f"{path}:16:3: '>?' (a segment the target may or may not send) "
-                                 "has no packetdrill syntax: this case stays an rfcdrill YAML "
-                                 "case and cannot be written as a .pkt")
+    assert str(caught.value) == (f"{path}:16:3: {what} has no packetdrill syntax: this case "
+                                 "stays an rfcdrill YAML case and cannot be written as a .pkt")
 
 
 # -- against the stack, both sides of each ----------------------------------------------------

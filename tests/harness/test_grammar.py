@@ -111,3 +111,20 @@ def test_errors_name_the_place_and_what_was_expected(text, where, message):
     err = error(text)
     assert str(err).startswith(where + ": "), str(err)
     assert message in str(err)
+
+
+def test_an_option_set_and_its_errors():
+    """`<{...}>` names options in any layout: expected segments only, no NOP or EOL inside."""
+    event = parse_script("0 > S. 0:0(0) ack 1 <{mss 1460, TS val 1 ecr 0}>\n", "t.yaml")[0]
+    assert event.any_layout and event.options == [("mss", 1460), ("TS", 1, 0)]
+    assert not parse_script("0 > S. 0:0(0) ack 1 <mss 1460>\n", "t.yaml")[0].any_layout
+    for text, where, message in [
+        ("0 < S 0:0(0) win 1 <{mss 1460}>\n", "t.yaml:1:21", "only for expected"),
+        ("0 > S 0:0(0) <{mss 1460,nop}>\n", "t.yaml:1:25", "'nop' is layout"),
+        ("0 > S 0:0(0) <{eol}>\n", "t.yaml:1:16", "'eol' is layout"),
+        ("0 > S 0:0(0) <{mss 1460 TS val 1 ecr 2}>\n", "t.yaml:1:25", "',' or '}'"),
+        ("0 > S 0:0(0) <{mss 1460}\n", "t.yaml:2:1", "'>' after '}'"),
+    ]:
+        with pytest.raises(CaseError) as caught:
+            parse_script(text, "t.yaml")
+        assert str(caught.value).startswith(where) and message in str(caught.value), caught.value

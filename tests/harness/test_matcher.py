@@ -103,3 +103,46 @@ def test_a_zero_window_probe_of_either_form_matches_one_set_line():
     assert compare(line, *outbound(b"x", 1001, ACK), PEER, None) == []
     assert [d.field for d in compare(line, *outbound(b"", 1001, ACK), PEER, None)] == ["end"]
     assert [d.field for d in compare(line, *outbound(b"xy", 1000, ACK), PEER, None)] == ["length"]
+
+
+def _syn_ack(options: list) -> tuple[IPv4, TCPSegment]:
+    seg = TCPSegment(8080, 40000, ISN, 1, SYN | ACK, 1000, options=options)
+    return decode(encode(IPv4("192.168.0.1", "192.0.2.1"), seg))
+
+
+SET_LINE = "0 > S. 0:0(0) ack 1 <{mss *,TS val 100 ecr 500}>"
+
+
+def test_an_option_set_matches_any_rfc_7323_layout():
+    """`<{...}>`: RFC 9293 3.1 lets an option begin on any octet; the NOPs of RFC 7323
+    Appendix A are a suggestion. Linux's layout, TS first, and no padding all match."""
+    line = expected(SET_LINE)
+    for layout in ([("mss", 1460), ("nop",), ("nop",), ("TS", 7, 500)],
+                   [("TS", 7, 500), ("nop",), ("nop",), ("mss", 536)],
+                   [("mss", 1460), ("TS", 7, 500), ("eol",)]):
+        assert compare(line, *_syn_ack(layout), PEER, None) == [], layout
+
+
+def test_an_option_set_fails_a_missing_wrong_or_extra_option():
+    line = expected(SET_LINE)
+    cases = {
+        "missing TS val 100 ecr 500": [("mss", 1460)],
+        "missing TS val 100 ecr 500, not allowed TS val 7 ecr 499": [("mss", 1460), ("TS", 7, 499)],
+        "not allowed wscale 7": [("mss", 1460), ("TS", 7, 500), ("nop",), ("wscale", 7)],
+        "not allowed mss 1460": [("mss", 1460), ("mss", 1460), ("TS", 7, 500)],
+    }
+    for why, layout in cases.items():
+        diffs = compare(line, *_syn_ack(layout), PEER, None)
+        assert [d.field for d in diffs] == ["options (any layout)"], layout
+        assert diffs[0].actual.endswith(why), diffs[0].actual
+
+
+def test_the_ts_clock_is_learned_from_a_set_wherever_ts_sits():
+    """The peer's later ecr (script units) is the target's TSval on the wire."""
+    for layout in ([("mss", 1460), ("nop",), ("nop",), ("TS", 90_000, 500)],
+                   [("TS", 90_000, 500), ("mss", 1460)]):
+        peer = Peer(isns={(8080, 40000): ISN})
+        _, seg = _syn_ack(layout)
+        peer.learn(expected(SET_LINE), seg)
+        ack = expected("0 < . 1:1(0) ack 1 win 65535 <nop,nop,TS val 510 ecr 100>")
+        assert peer._wire_options(ack)[-1] == ("TS", 510, 90_000), layout

@@ -34,7 +34,9 @@ def rfc793(label: str, kind: str) -> bool:
 
 
 def rfc5961(label: str, kind: str) -> bool:
-    return kind == "follows" and "RFC 5961" in label
+    """RFC 5961's reset (section 3) and SYN (section 4) processing; its section 5 (the ACK
+    range check, RFC 9293 MAY-12) is a separate choice that no profile switch sets alone."""
+    return kind == "follows" and ("RFC 5961 3" in label or "RFC 5961 4" in label)
 
 
 def rfc793_blocks() -> dict[str, set[int]]:
