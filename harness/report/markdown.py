@@ -14,6 +14,7 @@ from typing import Any
 
 from collections import Counter
 
+from harness.report.merge import merged_from
 from harness.report.coverage import (CHOSEN, DEVIATING, ERRORED, FAILING, LATER, LEVELS, PASSED,
                                      STRICT, UNEXPECTED, UNTESTED, Coverage, Figures, coverage,
                                      run_targets)
@@ -82,7 +83,8 @@ def _head(meta: dict[str, Any], results: list[Result], targets: list[str]) -> li
                if meta.get("interrupted") else "")
     return [f"## rfcdrill: {len(results)} results, {counts or 'none'}", "",
             f"rfcdrill {meta.get('version', '?')} · host kernel {kernel} · "
-            f"{meta.get('started', '?')} · targets: {', '.join(targets)}{stopped}", ""]
+            f"{meta.get('started', '?')} · targets: {', '.join(targets)}{stopped}", "",
+            *(f"- joined from {part}" for part in merged_from(meta)), *([""] if meta.get("inputs") else [])]
 
 
 def _table(cov: Coverage) -> list[str]:
