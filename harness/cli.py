@@ -34,7 +34,7 @@ _LABEL = {PASS: "PASS", FAIL: "FAIL", XFAIL: "XFAIL", XPASS: "XPASS", ERROR: "ER
           NOT_APPLICABLE: "N/A"}
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rfcdrill", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -108,7 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     from harness.agree import add_arguments
     add_arguments(agree)
 
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         if args.command == "run":
             return cmd_run(args)
