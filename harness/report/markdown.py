@@ -66,9 +66,9 @@ def _untrusted(results: list[Result], targets: list[str]) -> list[str]:
         marked = [r for r in results if r.target == target and r.timing]
         if marked:
             errors = sum(r.verdict == ERROR for r in marked)
-            lines += ["", f"**{_escape(target)}: {len(marked)} results with untrusted timing**, "
-                      f"{errors} of them timing failures made errors, not deviations: "
-                      f"{_escape(marked[0].timing)}."]
+            lines += ["", f"**{_escape(target)}: {len(marked)} results with untrusted timing** "
+                      f"({errors} timing failures among them, reported as errors, not "
+                      f"deviations): {_escape(marked[0].timing)}."]
     return lines
 
 
