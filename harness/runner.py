@@ -580,7 +580,7 @@ class Runner(Alternatives):
             packet = self.queue[0]
             self.fail(self.script.events[-1] if self.script.events else None,
                       f"unexpected outbound segment at {packet.time:.6f} after the last line",
-                      actual=self.describe(packet))
+                      actual=self.describe(packet), timing=True)   # a retransmission, if we were late
 
     # -- records ------------------------------------------------------------------------------
     def step(self, time: float, event: Event, kind: str, note: str,
