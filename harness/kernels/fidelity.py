@@ -2,18 +2,24 @@
 
 Under software emulation (TCG) a guest's runner injects segments milliseconds late (p99
 7.5 ms measured on one machine against a 4 ms tolerance), so a case can fail on timing
-because of the VM and not the kernel. Nothing is assumed from the accelerator: the guest
-measures, before its cases, how late injected segments leave (harness.bench.fidelity: the
-kernel's receive timestamps of segments the runner meant to inject every 5 ms), and
+because of the VM and not the kernel. The guest measures, before its cases, how late
+injected segments leave (harness.bench.measure: the kernel's receive timestamps of segments
+the runner meant to inject every 5 ms), and reads which accelerator runs it:
 
-- `trusted`: the p99 lateness is within half the tolerance the run asked for (packetdrill's
-  4 ms, times --tolerance-scale): the results stand as they are;
+- `trusted`: KVM runs it and the p99 lateness is within half the tolerance the run asked
+  for (packetdrill's 4 ms, times --tolerance-scale): the results stand as they are;
 - otherwise `untrusted`: the guest runs its cases with tolerances widened to hold twice the
-  p99 lateness (at most MAX_SCALE times the asked-for scale), every result carries the note
-  (Result.timing, shown in the reports), and a failure on timing (a segment early, late or
-  missing by its deadline, a call returning outside its window: Failure.timing) that the
-  kernel's expectations do not already name becomes an `error` saying so with the measured
-  lateness: never a kernel deviation.
+  worst lateness measured (at most MAX_SCALE times the asked-for scale), every result
+  carries the note (Result.timing, shown in the reports), and a failure on timing (a segment
+  early, late or missing by its deadline, a call returning outside its window:
+  Failure.timing) that the kernel's expectations do not already name becomes an `error`
+  saying so with the measured lateness: never a kernel deviation.
+
+An emulated CPU is never trusted, however punctual at boot: its timing follows the host's
+load, which the one-second measure only samples. On this machine a TCG guest measured p99
+1.4 ms at boot (load 3) and its run still had seven cases fail on timing alone (segments
+7-35 ms late or early, known VM artefacts), where an hour earlier the same guest measured
+p99 7.7 ms and, under load 15-20, a 5.10 guest 55 ms.
 
 The accelerator the guest really runs under is read from inside it: KVM registers its
 paravirtual clock (`kvm-clock` among the clock sources); without it the CPU is emulated.
@@ -32,7 +38,7 @@ from harness.result import ERROR, FAIL, Result
 
 FILE = "fidelity.json"          # written by the guest into the shared folder
 SEGMENTS = 200                  # injected at boot to measure (5 ms apart: about a second)
-MARGIN = 2.0                    # the tolerance must hold this many times the p99 lateness
+MARGIN = 2.0                    # the tolerance must hold this many times the lateness
 MAX_SCALE = 10.0                # the widest widening, times the asked-for scale
 BASE_MS = Tolerance().usecs / 1000   # packetdrill's default tolerance, in ms
 CLOCKSOURCES = "/sys/devices/system/clocksource/clocksource0/available_clocksource"
@@ -61,9 +67,12 @@ class Fidelity:
             return ""
         if self.problem:
             return f"untrusted timing: the guest's lateness could not be measured ({self.problem})"
-        return (f"untrusted timing: the guest ({self.accelerator}) injected segments late by "
-                f"p99 {self.p99_ms:.2f} ms (max {self.max_ms:.2f} ms) against a tolerance of "
-                f"{BASE_MS * self.asked_scale:g} ms; tolerances widened x{self.scale / self.asked_scale:g}")
+        why = ("an emulated CPU keeps time only as well as the host's load allows"
+               if self.accelerator != "kvm" else "more than half the tolerance")
+        return (f"untrusted timing: the guest ({self.accelerator}; {why}) injected segments late "
+                f"by p99 {self.p99_ms:.2f} ms (max {self.max_ms:.2f} ms) at boot, against a "
+                f"tolerance of {BASE_MS * self.asked_scale:g} ms; tolerances widened "
+                f"x{self.scale / self.asked_scale:g}")
 
     def environment(self) -> dict[str, str]:
         lateness = (f"{self.p50_ms:.3f} / {self.p99_ms:.3f} / {self.max_ms:.3f} "
@@ -78,11 +87,11 @@ def judge(accelerator: str, late_ms: list[float], asked_scale: float, problem: s
     if not late_ms:
         return Fidelity(accelerator, asked_scale=asked_scale, scale=asked_scale,
                         problem=problem or "no segment measured")
-    p99 = percentile(late_ms, 99)
-    needed = MARGIN * p99 / BASE_MS
-    trusted = needed <= asked_scale
-    scale = asked_scale if trusted else min(asked_scale * MAX_SCALE, float(math.ceil(needed)))
-    return Fidelity(accelerator, len(late_ms), percentile(late_ms, 50), p99, max(late_ms),
+    p99, worst = percentile(late_ms, 99), max(late_ms)
+    trusted = accelerator == "kvm" and MARGIN * p99 / BASE_MS <= asked_scale
+    scale = asked_scale if trusted else min(asked_scale * MAX_SCALE,
+                                            float(math.ceil(MARGIN * worst / BASE_MS)))
+    return Fidelity(accelerator, len(late_ms), percentile(late_ms, 50), p99, worst,
                     asked_scale, max(scale, asked_scale), trusted)
 
 
