@@ -133,6 +133,32 @@ def test_the_runner_says_which_failures_are_about_timing(write_case, synack: str
     assert result.verdict == FAIL and result.failure.timing is timing, result.failure
 
 
+CUT = """\
+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 bind(3, ..., ...) = 0
++0 listen(3, 1) = 0
++0 < S 0:0(0) win {win} <mss 1000>
++0 > S. 0:0(0) ack 1 <...>
++.01 < . 1:1(0) ack 1 win {win}
++0 accept(3, ..., ...) = 4
++0 write(4, ..., 3000) = 3000
++0 > P. 1:3001(3000) ack {ack}
+"""
+
+
+@needs_root
+@pytest.mark.parametrize("win, ack, timing", [(1000, 1, True), (65535, 2, False)])
+def test_data_cut_short_at_the_deadline_is_timing(tmp_path: Path, win: int, ack: int,
+                                                  timing: bool) -> None:
+    """A .pkt line's segments coalesce until its deadline: 1000 of 3000 octets by then (the
+    peer's window of 1000 holds the rest back) is a failure on when; a wrong ack is not."""
+    path = tmp_path / "cut.pkt"
+    path.write_text(CUT.format(win=win, ack=ack))
+    result = run_one(load(str(path)), "stack")
+    assert result.verdict == FAIL and result.failure.timing is timing, result.failure
+    assert {d["field"] for d in result.failure.diff} == ({"flags", "length"} if timing else {"ack"})
+
+
 @needs_root
 def test_a_blocking_call_late_or_early_fails_on_timing(write_case) -> None:
     script = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0...0.3 connect(3, ..., ...) = -1\n"
