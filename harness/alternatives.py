@@ -16,6 +16,8 @@ Theory of operation, all deterministic given what the target sends:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from harness.model import ANY, AssertEvent, EitherEvent, FlightEvent, PacketEvent
 from harness.peer import MOD
 from harness.result import Taken
@@ -23,6 +25,9 @@ from harness.targets.base import Captured
 from harness.values import matches
 from harness.matcher import Difference, compare
 from harness.tcp import ACK, FIN, RST, SYN
+
+if TYPE_CHECKING:
+    from harness.runner import Examined
 
 
 class Alternatives:
@@ -38,14 +43,14 @@ class Alternatives:
         self.step(self.target.now(), event, "optional", "not sent (allowed)")
 
     def attempt(self, event: PacketEvent, packet: Captured, bounds: tuple[float, float],
-                due: tuple[float, float] | None, tolerance: float) -> str | None:
-        """Take `packet` for `event` if it matches; else say why not, forgetting what the
-        peer learned from it (an ISN, a TS clock)."""
+                due: tuple[float, float] | None, tolerance: float) -> Examined | None:
+        """Take `packet` for `event` if it matches (None); else how it differs, forgetting
+        what the peer learned from it (an ISN, a TS clock)."""
         saved = self.peer.learned()
         found = self.examine(event, packet, bounds, due, tolerance, merge=False)
         if found.diffs or found.timing:
             self.peer.forget(saved)
-            return found.timing or "; ".join(map(str, found.diffs))
+            return found
         self.took(event, packet, found.actual, due)
         return None
 
@@ -58,20 +63,24 @@ class Alternatives:
         deadline = max((high for _, high in bounds.values()), default=self.target.now())
         packet = self.next_packet(event, deadline) if guarded else None
         if packet is not None:
-            misses = []
+            misses, only_when = [], True
             for i, branch in guarded:
-                why = self.attempt(branch.guard, packet, bounds[i], *plans[i])
-                if why is None:
+                found = self.attempt(branch.guard, packet, bounds[i], *plans[i])
+                if found is None:
                     self.take(event, i)
                     self.play(branch.events[1:])
                     return
+                only_when = only_when and not found.diffs
                 misses.append({"field": f'branch {i + 1} "{branch.label}"',
-                               "expected": branch.guard.text, "actual": why})
+                               "expected": branch.guard.text,
+                               "actual": found.timing or "; ".join(map(str, found.diffs))})
             self.queue.appendleft(packet)
+            # A segment that some branch takes but for its time failed on timing.
             self.fail(event, "the target's segment matches no branch", actual=self.describe(packet),
-                      diff=misses)
+                      diff=misses, timing=only_when)
         if default is None:
-            self.fail(event, f"no segment by {deadline:.6f}, and every branch starts with one")
+            self.fail(event, f"no segment by {deadline:.6f}, and every branch starts with one",
+                      timing=True)
         self.take(event, default)
         self.play(event.branches[default].events)
 
@@ -116,7 +125,7 @@ class Alternatives:
             edge += len(seg.payload)
         if not got:
             self.fail(event, f"the flight did not start: no new data from {event.start} by "
-                      f"{deadline:.6f}")
+                      f"{deadline:.6f}", timing=True)
         if event.segments is not None and not matches(event.segments, len(got)):
             diffs.append(Difference("segments", str(event.segments), str(len(got))))
         if event.end is not ANY and not matches(event.end, edge % MOD):
@@ -126,7 +135,7 @@ class Alternatives:
         if diffs:
             self.fail(event, "the flight does not match", actual=summary,
                       diff=[{"field": d.field, "expected": d.expected, "actual": d.actual}
-                            for d in diffs])
+                            for d in diffs], timing=all(d.field.endswith(" time") for d in diffs))
         for packet, _ in got:
             self.matched(packet, event)
         self.mark(got[0][0].time, got[-1][0].time)
@@ -144,11 +153,11 @@ class Alternatives:
                 break
             if now >= high:
                 self.fail(event, f"{problem} at {now:.6f}, the end of the window "
-                          f"{due[0]:.6f}..{due[1]:.6f} (±{tolerance * 1000:.1f} ms)")
+                          f"{due[0]:.6f}..{due[1]:.6f} (±{tolerance * 1000:.1f} ms)", timing=True)
             self.wait_until(min(now + max(tolerance / 2, 1e-4), high))
         if now < low:
             self.fail(event, f"the assertion held already at {now:.6f}, before its window "
-                      f"{due[0]:.6f}..{due[1]:.6f} (±{tolerance * 1000:.1f} ms)")
+                      f"{due[0]:.6f}..{due[1]:.6f} (±{tolerance * 1000:.1f} ms)", timing=True)
         self.check_unexpected(event, now, tolerance)
         self.mark(now, now)
         self.step(now, event, "assert", f"holds from {now:.6f}")

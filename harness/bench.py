@@ -34,7 +34,7 @@ def _script(text: str, name: str) -> Script:
     return Script(id=name, path=f"<bench:{name}>", events=parse_script(text, name))
 
 
-def _percentile(values: list[float], p: float) -> float:
+def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
@@ -52,7 +52,7 @@ def fixed_cost(repeat: int) -> dict[str, float]:
         start = now
         if result.verdict != "pass":
             raise SystemExit(f"bench: the one-call case did not pass: {result.failure}")
-    return {"median_ms": statistics.median(times) * 1e3, "p90_ms": _percentile(times, 90) * 1e3,
+    return {"median_ms": statistics.median(times) * 1e3, "p90_ms": percentile(times, 90) * 1e3,
             "max_ms": max(times) * 1e3}
 
 
@@ -99,7 +99,9 @@ def _paired(kernel: list[tuple[float, float]], ours: list[float], subtract: bool
     return paired
 
 
-def fidelity(segments: int, gap: float = 0.005) -> dict[str, object]:
+def measure(segments: int, gap: float = 0.005) -> dict:
+    """Each injected and outbound segment's timing error against the kernel's stamps
+    (`late`, `stamp`: lists of _paired's records), measured in a forked child."""
     rfd, wfd = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -113,12 +115,18 @@ def fidelity(segments: int, gap: float = 0.005) -> dict[str, object]:
     while chunk := os.read(rfd, 1 << 20):
         chunks.append(chunk)
     os.waitpid(pid, 0)
-    data = json.loads(b"".join(chunks))
+    if not chunks:
+        raise RuntimeError("the measuring process wrote nothing (it failed before its first segment)")
+    return json.loads(b"".join(chunks))
+
+
+def fidelity(segments: int, gap: float = 0.005) -> dict[str, object]:
+    data = measure(segments, gap)
     figures: dict[str, object] = {"segments": len(data["late"]),
                                   "stamp_delay_ms": data["stamp_delay_ms"]}
     for name in ("late", "stamp"):
         values = [p["ms"] for p in data[name]]
-        figures[name] = {"p50": _percentile(values, 50), "p99": _percentile(values, 99),
+        figures[name] = {"p50": percentile(values, 50), "p99": percentile(values, 99),
                          "max": max(values),
                          "outliers": sorted(data[name], key=lambda p: -p["ms"])[:OUTLIERS]}
     return figures

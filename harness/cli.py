@@ -12,13 +12,14 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from harness import expectations, limits
+from harness import expectations, limits, shard
 from harness.errors import CaseError, NeedsRoot
 from harness.execute import Job, run_jobs
 from harness.interrupt import StopSignals
 from harness.netns import require_privileges
 from harness.record import read_results, run_metadata, write_results
 from harness.report import junit
+from harness.report.merge import merge
 from harness.report.write import write_report
 from harness.result import (CHOICE, ERROR, FAIL, FOLLOWS, INTERRUPTED, NOT_APPLICABLE, PASS,
                             SKIPPED, VERDICTS, XFAIL, XPASS, Result)
@@ -33,7 +34,7 @@ _LABEL = {PASS: "PASS", FAIL: "FAIL", XFAIL: "XFAIL", XPASS: "XPASS", ERROR: "ER
           NOT_APPLICABLE: "N/A"}
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rfcdrill", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -64,14 +65,20 @@ def main(argv: list[str] | None = None) -> int:
                      help="only the runs in this IP version (repeatable; default: every version "
                           "a case runs in; a .pkt runs in the versions packetdrill's runners use). "
                           "A YAML case that names no version runs in the ones given here")
+    run.add_argument("--shard", type=shard.parse, metavar="K/N",
+                     help="run only part K of N of the cases (split by case id, the same on "
+                          "every machine; join the parts with `rfcdrill report merge`)")
 
     check = sub.add_parser("check", help="validate case files without running them")
     check.add_argument("paths", nargs="+")
     check.add_argument("-D", "--define", action="append", default=[], metavar="NAME=VALUE")
 
-    report = sub.add_parser("report", help="render a report again from results.json")
-    report.add_argument("results")
-    report.add_argument("--out", required=True)
+    report = sub.add_parser("report", help="render a report again from results.json, or join "
+                            "several (`report merge A.json B.json ... --report DIR`)")
+    report.add_argument("results", nargs="+", metavar="results.json",
+                        help="one results.json; or `merge` and two or more (shards, kernels, "
+                             "machines), each target a column")
+    report.add_argument("--out", "--report", dest="out", required=True, help="the report folder")
     report.add_argument("--pcap", choices=("failures", "all"), default="failures")
 
     convert = sub.add_parser("convert", help="convert a .pkt script to a YAML case or back")
@@ -101,17 +108,18 @@ def main(argv: list[str] | None = None) -> int:
     from harness.agree import add_arguments
     add_arguments(agree)
 
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         if args.command == "run":
             return cmd_run(args)
         if args.command == "check":
             return cmd_check(args.paths, _defines(args.define))
         if args.command == "report":
-            meta, results = read_results(args.results)
-            write_report(args.out, meta, results, args.pcap == "all")
-            print(f"report written to {args.out}/index.html")
-            return 0
+            return cmd_report(args.results, args.out, args.pcap == "all")
         if args.command == "convert":
             from harness.convert import convert as convert_file
             convert_file(args.source, args.output, args.requirement, _defines(args.define))
@@ -152,6 +160,20 @@ def _defines(items: list[str]) -> dict[str, str]:
         name, _, value = item.partition("=")
         defines[name] = value
     return defines
+
+
+def cmd_report(paths: list[str], out: str, pcap_all: bool) -> int:
+    """Render one results.json again, or join several (`merge A.json B.json ...`)."""
+    if paths[0] == "merge":
+        meta, results = merge(paths[1:])
+    elif len(paths) == 1:
+        meta, results = read_results(paths[0])
+    else:
+        raise CaseError(None, f"report renders one results.json, given {len(paths)}; to join "
+                        "several: rfcdrill report merge " + " ".join(paths) + f" --report {out}")
+    write_report(out, meta, results, pcap_all)
+    print(f"report written to {out}/index.html ({len(results)} results)")
+    return 0
 
 
 def cmd_check(paths: list[str], defines: dict[str, str]) -> int:
@@ -201,6 +223,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         among = f" that run in {', '.join(args.ip_versions)}" if args.ip_versions else ""
         print(f"rfcdrill: no cases{among} found in " + " ".join(args.paths), file=sys.stderr)
         return 2
+    if args.shard:
+        cases = len({j.case_id for j in jobs})
+        jobs = shard.select(jobs, *args.shard)
+        print(f"shard {args.shard[0]}/{args.shard[1]}: {len({j.case_id for j in jobs})} of "
+              f"{cases} cases", flush=True)
     skipped: list[Result] = []
     runnable: list[Job] = []
     for job in jobs:
@@ -213,6 +240,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         runs = _rounds(args, skipped, runnable, len(jobs), stop)
         results = runs[-1]
         meta = run_metadata(started, targets, results)
+        if args.shard:
+            meta["shard"] = f"{args.shard[0]}/{args.shard[1]}"
         if stop.stopping:
             meta["interrupted"] = stop.name
         if args.json:

@@ -74,6 +74,7 @@ class Failure:
     expected: str = ""
     actual: str = ""
     diff: list[dict[str, str]] = field(default_factory=list)
+    timing: bool = False    # failed on when, not what: a segment early, late or missing, a call's return
 
     def render(self, path: str) -> str:
         head = f"{path}:{self.line}:{self.column}: {self.message}" if self.line else self.message
@@ -110,6 +111,7 @@ class Result:
     raw_verdict: str = ""          # the verdict before expectations were applied
     branches: list[Taken] = field(default_factory=list)    # `either` branches taken
     follows: str = ""              # the later RFC the target follows (follows-later-rfc)
+    timing: str = ""               # why this result's timing cannot be trusted (a slow VM), if so
 
     @property
     def warnings(self) -> list[str]:

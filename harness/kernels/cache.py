@@ -50,12 +50,24 @@ def folder(package: str, version: str, root: Path | None = None) -> Path:
     return (root or cache_root()) / f"{package}_{version.replace(':', '%3a')}"
 
 
+def has_root_module(mods: Path) -> bool:
+    """Whether a kernel with the modules folder `mods` can mount the host's root over 9p
+    (built in, or among the modules)."""
+    builtin = (mods / "modules.builtin").read_text() if (mods / "modules.builtin").exists() else ""
+    return "fs/9p/9p.ko" in builtin or any(mods.rglob("9p.ko*"))
+
+
 def load(path: Path) -> Kernel | None:
-    """The kernel kept in `path`, or None when it is not (completely) there."""
+    """The kernel kept in `path`, or None when it is not (completely) there. A kept tree
+    with modules but not 9p (pruned by an older rfcdrill, which kept too little) cannot
+    boot, so it is not a kept kernel: it is fetched again."""
     try:
         data = json.loads((path / MANIFEST).read_text())
         kernel = Kernel(**data)
     except (OSError, ValueError, TypeError):
+        return None
+    mods = path / "lib" / "modules" / kernel.release
+    if kernel.release and mods.is_dir() and not has_root_module(mods):
         return None
     return kernel if Path(kernel.image).is_file() else None
 

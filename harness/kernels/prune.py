@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 from harness.errors import CaseError
+from harness.kernels import cache
 
 WANTED = ("overlay", "tun")
 CONGESTION_GLOB = "kernel/net/ipv4/tcp_*.ko*"
@@ -99,7 +100,6 @@ def keep_needed(unpacked: Path, into: Path) -> tuple[Path, str]:
 
 def _check_root_module(mods: Path) -> None:
     """A guest mounts the host's root over 9p: without 9p it would hang at boot, silently."""
-    builtin = (mods / "modules.builtin").read_text() if (mods / "modules.builtin").exists() else ""
-    if "fs/9p/9p.ko" not in builtin and not any(mods.rglob("9p.ko*")):
+    if not cache.has_root_module(mods):
         raise CaseError(None, f"{mods}: 9p is neither built in nor among the kept modules "
                         "(is virtme-ng installed? RFCDRILL_VM=1 bash ci/setup.sh)")

@@ -4,7 +4,9 @@ The guest sees the host's root read-only over 9p (so this project and its virtua
 run unchanged) and one read-write folder, where harness.kernels.guest leaves `started`,
 `guest.log`, `results.json` and `rc`. vng's own exit status (255 on every boot measured here)
 and its console are not trusted: a boot without `started` within BOOT_LIMIT is a boot
-failure, a run without results.json within its limit a guest time-out.
+failure, a run without results.json within its limit a guest time-out. The guest's
+`fidelity.json` (harness.kernels.fidelity) says how well it keeps time: its results are
+marked, and its timing failures made errors, when that is not well enough.
 
 KVM is used only where it runs ordinary guests: /dev/kvm usable, the CPU has vmx or svm, and
 the module behind it is not kvm_pvm (a page-table based KVM for PVM-enabled guest kernels,
@@ -30,7 +32,7 @@ from typing import Callable, Iterator
 from harness import expectations
 from harness.errors import CaseError
 from harness.execute import SLACK, Job, nominal_duration
-from harness.kernels import cache, debian, guest, spec
+from harness.kernels import cache, debian, fidelity, guest, spec
 from harness.kernels.tools import vng_path
 from harness.record import read_results
 from harness.result import ERROR, INTERRUPTED, NOT_APPLICABLE, SKIPPED, Failure, Result
@@ -119,6 +121,7 @@ class Boot:
     problem: str = ""
     boot_s: float = 0.0
     run_s: float = 0.0
+    timing: fidelity.Fidelity | None = None       # the guest's timing, measured at boot
 
 
 def boot_and_run(kernel: cache.Kernel, target: str, jobs: list[Job], args: list[str],
@@ -134,6 +137,7 @@ def boot_and_run(kernel: cache.Kernel, target: str, jobs: list[Job], args: list[
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     started = out / "started"
     boot_s, done_lines, problem = 0.0, 0, ""
+    timing: fidelity.Fidelity | None = None
     try:
         while True:
             time.sleep(0.5)
@@ -143,7 +147,14 @@ def boot_and_run(kernel: cache.Kernel, target: str, jobs: list[Job], args: list[
                 break
             if not boot_s and started.exists():
                 boot_s = now
-                say(f"{target}: booted in {boot_s:.1f} s ({accel}), running {len(jobs)} cases")
+                say(f"{target}: booted in {boot_s:.1f} s ({accel}), measuring its timing")
+            if boot_s and timing is None and (timing := fidelity.load(out)) is not None:
+                # An untrusted guest widens its tolerances, and its cases' limits with them.
+                limit *= timing.scale / timing.asked_scale
+                env = timing.environment()
+                say(f"{target}: {timing.accelerator} in the guest, injection lateness "
+                    f"p50/p99/max {env[fidelity.LATENESS_KEY]} ms: {env[fidelity.TRUST_KEY]}; "
+                    f"running {len(jobs)} cases")
             finished = (out / "rc").exists()
             if finished or proc.poll() is not None:
                 if not finished and not (out / "rc").exists():
@@ -163,14 +174,15 @@ def boot_and_run(kernel: cache.Kernel, target: str, jobs: list[Job], args: list[
     finally:
         _stop(proc)
     run_s = time.monotonic() - t0 - boot_s
+    timing = timing or fidelity.load(out)
     if problem:
-        return Boot([], problem, boot_s, run_s)
+        return Boot([], problem, boot_s, run_s, timing)
     try:
         _, results = read_results(out / "results.json")
     except CaseError as exc:
         return Boot([], f"the guest wrote no results ({exc}); {_tail(out / 'guest.log')}",
-                    boot_s, run_s)
-    return Boot(results, "", boot_s, run_s)
+                    boot_s, run_s, timing)
+    return Boot(results, "", boot_s, run_s, timing)
 
 
 def _progress_lines(log: Path) -> int:
@@ -219,7 +231,10 @@ def results_for(target: str, jobs: list[Job], kernel: cache.Kernel, boot: Boot,
                          environment={ACCEL_KEY: accel, IMAGE_KEY: kernel.describe()})
         return
     wanted = {j.case_id for j in jobs}
-    facts = {ACCEL_KEY: accel, BOOT_KEY: f"{boot.boot_s:.1f}", IMAGE_KEY: kernel.describe()}
+    timing = boot.timing or fidelity.judge("unknown", [], 1.0, "the guest wrote no "
+                                             f"{fidelity.FILE}")
+    facts = {ACCEL_KEY: accel, BOOT_KEY: f"{boot.boot_s:.1f}", IMAGE_KEY: kernel.describe(),
+             **timing.environment()}
     for result in boot.results:
         if result.case_id not in wanted:
             continue
@@ -230,7 +245,7 @@ def results_for(target: str, jobs: list[Job], kernel: cache.Kernel, boot: Boot,
             continue
         result = replace(result, target=target, verdict=result.raw_verdict or result.verdict,
                          expectation="", environment=environment)
-        yield expectations.apply(result, spec.expectations_name(release))
+        yield fidelity.mark(expectations.apply(result, spec.expectations_name(release)), timing)
 
 
 def run_target(target: str, kernel: cache.Kernel, jobs: list[Job], parallel: int, scale: float,

@@ -19,6 +19,7 @@ from harness.catalog import Requirement
 from harness.report.assets import SCRIPT, STYLE
 from harness.report.coverage import (LEVELS, STATUSES, UNTESTED, Coverage, Figures, coverage,
                                      natural_key, run_targets)
+from harness.report.merge import merged_from
 from harness.report.panel import VERDICT_CLASS, anchor, badge, case_panel, link
 from harness.result import CHOICE, FOLLOWS, NOT_APPLICABLE, SKIPPED, VERDICTS, XFAIL, Result
 
@@ -53,6 +54,7 @@ def _header(meta: dict[str, Any], results: list[Result], targets: list[str]) -> 
              ("targets", ", ".join(targets))]
     if meta.get("interrupted"):
         facts.append(("interrupted by", meta["interrupted"]))
+    facts += [("joined from", part) for part in merged_from(meta)]
     dl = "".join(f"<div><dt>{escape(k)}</dt><dd>{escape(str(v))}</dd></div>" for k, v in facts)
     totals = "".join(_verdict_totals(t, [r for r in results if r.target == t]) for t in targets)
     envs = "".join(_environment(t, env) for t, env in meta.get("environments", {}).items())

@@ -31,6 +31,8 @@ def render(results: list[Result]) -> bytes:
             ET.SubElement(props, "property", name=f"branch:{taken.line}", value=taken.label)
         if result.follows:
             ET.SubElement(props, "property", name="follows", value=result.follows)
+        if result.timing:
+            ET.SubElement(props, "property", name="timing", value=result.timing)
         message = result.failure.render(result.path) if result.failure else ""
         if result.verdict in (FAIL, XPASS):
             text = message or f"expected to fail ({result.expectation}) but passed"

@@ -14,6 +14,7 @@ from typing import Any
 
 from collections import Counter
 
+from harness.report.merge import merged_from
 from harness.report.coverage import (CHOSEN, DEVIATING, ERRORED, FAILING, LATER, LEVELS, PASSED,
                                      STRICT, UNEXPECTED, UNTESTED, Coverage, Figures, coverage,
                                      run_targets)
@@ -41,6 +42,7 @@ def render(meta: dict[str, Any], results: list[Result]) -> str:
                    [t.label for r in results if r.verdict == CHOICE for t in r.branches
                     if t.kind == "choice"])
     tail += _not_applicable(results, targets)
+    tail += _untrusted(results, targets)
     room = MAX_LINES - len(head) - len(tail) - 2 * 3    # each section: blank, heading, "more"
     n_musts = min(len(musts), max(room - min(len(others), 5), 0))
     must_lines = _section("Failing MUST / MUST NOT requirements", [m[2] for m in musts], n_musts)
@@ -55,6 +57,19 @@ def _not_applicable(results: list[Result], targets: list[str]) -> list[str]:
         return []
     return ["", "Not applicable (the case needs a capability the target lacks; see index.html): "
             + ", ".join(f"{t} {n}" for t, n in counts.items() if n) + "."]
+
+
+def _untrusted(results: list[Result], targets: list[str]) -> list[str]:
+    """Per target whose timing could not be trusted (a slow VM): how many results, and why."""
+    lines = []
+    for target in targets:
+        marked = [r for r in results if r.target == target and r.timing]
+        if marked:
+            errors = sum(r.verdict == ERROR for r in marked)
+            lines += ["", f"**{_escape(target)}: {len(marked)} results with untrusted timing** "
+                      f"({errors} timing failures among them, reported as errors, not "
+                      f"deviations): {_escape(marked[0].timing)}."]
+    return lines
 
 
 def reason(result: Result) -> str:
@@ -82,7 +97,8 @@ def _head(meta: dict[str, Any], results: list[Result], targets: list[str]) -> li
                if meta.get("interrupted") else "")
     return [f"## rfcdrill: {len(results)} results, {counts or 'none'}", "",
             f"rfcdrill {meta.get('version', '?')} · host kernel {kernel} · "
-            f"{meta.get('started', '?')} · targets: {', '.join(targets)}{stopped}", ""]
+            f"{meta.get('started', '?')} · targets: {', '.join(targets)}{stopped}", "",
+            *(f"- joined from {part}" for part in merged_from(meta)), *([""] if meta.get("inputs") else [])]
 
 
 def _table(cov: Coverage) -> list[str]:

@@ -36,7 +36,8 @@ def case_panel(runs: list[Result], keep_all_pcaps: bool) -> str:
     """One <details> for a case, holding its runs on every target (collapsed)."""
     first = runs[0]
     verdicts = " ".join(VERDICT_CLASS[r.verdict] for r in runs)
-    badges = "".join(badge(r.verdict, f"{r.target}: {r.verdict}") for r in runs)
+    badges = "".join(badge(r.verdict, f"{r.target}: {r.verdict}"
+                           + (" (untrusted timing)" if r.timing else "")) for r in runs)
     reqs = ", ".join(link("req", q, q) for q in first.requirements) or "none"
     return (f'<details class="case" id="{escape(anchor("case", first.case_id))}" '
             f'data-verdicts="{verdicts}"><summary>{badges} <code>{escape(first.case_id)}</code>'
@@ -48,6 +49,9 @@ def case_panel(runs: list[Result], keep_all_pcaps: bool) -> str:
 def _run(result: Result, keep_all_pcaps: bool) -> str:
     parts = [f'<section class="run"><h4>{badge(result.verdict)} on '
              f'{escape(result.target)} <span class="muted">in {result.duration:.3f} s</span></h4>']
+    if result.timing:
+        parts.append(f'<p class="expectation timing" data-timing="untrusted">'
+                     f'{escape(result.timing)}</p>')
     if result.verdict == NOT_APPLICABLE:
         parts.append(f'<p class="expectation">Not applicable on {escape(result.target)}: '
                      f'{escape(result.expectation)}</p>')

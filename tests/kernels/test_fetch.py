@@ -93,6 +93,23 @@ def test_an_interrupted_unpack_is_not_a_kept_kernel(tmp_path: Path) -> None:
     assert cache.load(tmp_path / "other") is None
 
 
+def test_a_kept_tree_without_9p_is_fetched_again(tmp_path: Path) -> None:
+    """An older prune kept tun and overlay but not 9p: such a guest cannot mount the host's
+    root and panics at boot (seen with 5.10), so the tree does not count as kept."""
+    kernel = _keep(tmp_path, "5.10.262")
+    mods = Path(kernel.image).parents[1] / "lib" / "modules" / kernel.release
+    (mods / "kernel" / "drivers" / "net").mkdir(parents=True)
+    (mods / "kernel" / "drivers" / "net" / "tun.ko").write_bytes(b"")
+    (mods / "modules.builtin").write_text("kernel/fs/ext4/ext4.ko\n")
+    assert cache.kept(tmp_path) == []
+    (mods / "kernel" / "fs" / "9p").mkdir(parents=True)
+    (mods / "kernel" / "fs" / "9p" / "9p.ko").write_bytes(b"")
+    assert cache.kept(tmp_path) == [kernel]
+    (mods / "kernel" / "fs" / "9p" / "9p.ko").unlink()
+    (mods / "modules.builtin").write_text("kernel/fs/9p/9p.ko\n")     # built in
+    assert cache.kept(tmp_path) == [kernel]
+
+
 def test_the_private_apt_configuration_stays_in_the_cache(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RFCDRILL_DEBIAN_MIRROR", "http://mirror.example/debian/")

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 from harness.cli import main
-from harness.kernels import vm
+from harness.kernels import fidelity, vm
 from harness.kernels.tools import missing_tools
 
 pytestmark = [pytest.mark.vm,
@@ -39,6 +40,37 @@ def test_a_debian_kernel_runs_cases_in_a_vm(tmp_path: Path) -> None:
     opened = by_id["rfc793-active-open-nonblocking"]
     assert opened["environment"]["kernel"].startswith("6.1.")
     assert opened["environment"][vm.ACCEL_KEY] in ("kvm", "tcg")
+    # The guest measured its timing at boot; an untrusted guest marks every result.
+    assert opened["environment"][fidelity.LATENESS_KEY].endswith(f"({fidelity.SEGMENTS} segments)")
+    trust = opened["environment"][fidelity.TRUST_KEY]
+    assert trust == "trusted" or trust.startswith("untrusted timing: the guest")
+    assert all(r["timing"] == ("" if trust == "trusted" else trust) for r in results
+               if r["verdict"] not in ("not-applicable", "skipped"))
     assert "scheduling lateness, max (ms)" not in opened["environment"] or \
         float(opened["environment"]["scheduling lateness, max (ms)"]) >= 0
+    assert status in (0, 1)
+
+
+def test_a_kernel_image_of_ones_own_boots_with_its_modules(tmp_path: Path) -> None:
+    """kernel@PATH, the kernel developer's case: an unpacked Debian kernel copied out of the
+    cache stands for one's own bzImage with its modules (`<tree>/boot/vmlinuz-*`,
+    `<tree>/lib/modules/<release>`); its release is learned in the guest and picks the
+    series' expectations."""
+    kept = vm.kernel_for("kernel@6.1")
+    tree = tmp_path / "tree"
+    shutil.copytree(Path(kept.image).parents[1], tree)
+    (tree / "kernel.json").unlink()                 # not a cached kernel: a tree of one's own
+    image = next(tree.glob("boot/vmlinuz-*"))
+    target = f"kernel@{image}"
+    files = [str(ROOT / "cases" / "rfc793" / name) for name in CASES]
+    status = main(["run", *files, "--target", target, "--json", str(tmp_path / "r.json")])
+    results = json.loads((tmp_path / "r.json").read_text())["results"]
+    assert {r["target"] for r in results} == {target} and len(results) == len(CASES)
+    by_id = {r["case_id"]: r for r in results}
+    assert by_id["rfc793-syn-retransmission-exponential-backoff"]["verdict"] == "not-applicable"
+    opened = by_id["rfc793-passive-open"]
+    assert opened["environment"]["kernel"] == kept.release
+    assert opened["environment"][vm.IMAGE_KEY] == str(image)
+    assert opened["verdict"] in ("pass", "error"), opened     # error only as untrusted timing
+    assert opened["verdict"] == "pass" or opened["failure"]["message"].startswith("untrusted timing")
     assert status in (0, 1)
