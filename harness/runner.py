@@ -202,6 +202,8 @@ class Runner(Alternatives):
             packet = self.peer.packet(event) if isinstance(event, PacketEvent) else b""
             self.wait_until(due)
             self.check_unexpected(event, due, tolerance)
+            if isinstance(event, SyscallEvent):
+                self.await_returns(due)
             base = self.anchor[1]
             began = self.target.now()
             self.note_held_up(due, began)
@@ -513,6 +515,21 @@ class Runner(Alternatives):
               and hasattr(self.calls.fds.get(event.args[0].value), "getsockopt")):   # a socket
             self.last_fd = event.args[0].value
         self.step(finished, event, "call", f"= {result.describe()}")
+
+    def await_returns(self, due: float) -> None:
+        """A call due when a blocking call in progress is due to have returned waits for
+        that return (up to the blocking call's deadline) and has it judged first. packetdrill
+        runs every call on one syscall thread, so a call never overtakes the blocking call
+        before it; here, without the wait, a close() could overtake the return of the poll()
+        before it, already under way, and that poll() would see POLLNVAL. A blocking call
+        due to return later than this call does not hold it up."""
+        if self.target.virtual_time:
+            return       # time stands still during a call: nothing is under way meanwhile
+        for pending in self.pending:
+            handle = pending.handle
+            if handle.started_at is not None and not handle.done and pending.window[0] <= due:
+                handle.event.wait(max(0.0, pending.deadline - self.target.now()))
+        self.check_pending(due)
 
     def check_pending(self, performing: float = float("inf")) -> None:
         """Judge the blocking calls that returned; fail one that is past its deadline,

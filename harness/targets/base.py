@@ -157,6 +157,7 @@ class VirtualTime:
     virtual_time = True
 
     def __init__(self) -> None:
+        super().__init__()
         self.outbound: deque[Captured] = deque()
         self.finished = threading.Event()     # a call completed since the last wait
 

@@ -7,18 +7,23 @@ after the first) while it is not acknowledged, and lets `accept` return once the
 its SYN has come. Its packets are built with scapy, not with the harness's codec. It uses
 the harness's virtual-time machinery (base.RetriedCalls), as the stack target does: the
 runner's rules for blocking calls and for moving time are what these tests exercise.
+`RealTimeTarget` has no packets: a real-time target whose calls run on threads, as on the
+kernel target, for the rules that only real time has.
 """
 
 from __future__ import annotations
 
+import errno
 import socket
-from typing import Any
+import threading
+import time
+from typing import Any, Callable
 
 from scapy.layers.inet import IP, TCP
 from scapy.packet import raw
 
 from harness.model import Script
-from harness.targets.base import CallBlocked, Captured, RetriedCalls, Target
+from harness.targets.base import CallBlocked, CallHandle, Captured, RetriedCalls, Target
 
 ISN = 5000
 
@@ -56,14 +61,32 @@ class FakeSocket:
 
 
 class FakeAPI:
-    def __init__(self, target: "FakeTarget") -> None:
+    def __init__(self, target: "Fake") -> None:
         self.target = target
 
     def socket(self, family: int, type_: int, proto: int) -> FakeSocket:
+        if isinstance(self.target, RealTimeTarget):
+            return LateSocket(self.target)
         return FakeSocket(self.target)
 
 
-class FakeTarget(RetriedCalls, Target):
+class Fake(Target):
+    """What both fakes share: the plan's addresses and the socket API."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.local = self.remote = ""
+        self._api = FakeAPI(self)
+
+    @property
+    def api(self) -> "FakeAPI":
+        return self._api
+
+    def setup(self, script: Script) -> None:
+        self.local, self.remote = script.plan.local_ip, script.plan.remote_ip
+
+
+class FakeTarget(RetriedCalls, Fake):
     name = "fake"
 
     def __init__(self, syn_ack_delay: float | None = 0.0,
@@ -77,15 +100,6 @@ class FakeTarget(RetriedCalls, Target):
         self.port = 0
         self.peer_port = 0
         self.peer_isn = 0
-        self.local = self.remote = ""
-        self._api = FakeAPI(self)
-
-    @property
-    def api(self) -> FakeAPI:
-        return self._api
-
-    def setup(self, script: Script) -> None:
-        self.local, self.remote = script.plan.local_ip, script.plan.remote_ip
 
     def now(self) -> float:
         return self.clock
@@ -119,3 +133,60 @@ class FakeTarget(RetriedCalls, Target):
 
     def _advance(self, to: float) -> None:
         self.clock = to
+
+
+class LateSocket(FakeSocket):
+    """A listening socket in real time whose accept() returns on its own thread `late`
+    seconds after `accept_at`, as a woken thread runs a moment after what woke it; an
+    accept() that finds its socket closed by then fails with EBADF, as poll() reports
+    POLLNVAL for a descriptor closed under it."""
+
+    def __init__(self, target: "RealTimeTarget") -> None:
+        super().__init__(target)
+        self.closed = False
+
+    def accept(self) -> tuple[FakeSocket, tuple[str, int]]:
+        target = self.target
+        time.sleep(max(0.0, target.accept_at + target.late - target.now()))
+        if self.closed:
+            raise OSError(errno.EBADF, "accept on a socket closed during the call")
+        return FakeSocket(target), (target.remote, 9)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class RealTimeTarget(Fake):
+    """No packets; real time, each call on a thread of its own, as on the kernel target."""
+
+    name = "fake-real-time"
+    virtual_time = False
+
+    def __init__(self, accept_at: float, late: float) -> None:
+        super().__init__()
+        self.accept_at, self.late = accept_at, late
+        self.started = time.monotonic()
+
+    def setup(self, script: Script) -> None:
+        super().setup(script)
+        self.started = time.monotonic()
+
+    def now(self) -> float:
+        return time.monotonic() - self.started
+
+    def inject(self, data: bytes) -> None:
+        pass
+
+    def wait(self, until: float) -> Captured | None:
+        time.sleep(max(0.0, min(until - self.now(), 0.001)))
+        return None
+
+    def start_call(self, fn: Callable[[], Any]) -> CallHandle:
+        handle = CallHandle()
+
+        def run() -> None:
+            handle.started_at = self.now()
+            handle.run(fn)
+            handle.finish(self.now())
+        threading.Thread(target=run, daemon=True).start()
+        return handle

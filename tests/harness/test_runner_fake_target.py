@@ -13,7 +13,7 @@ from harness.result import Failure, Step
 from harness.runner import RunFailure, Runner
 
 from tests.conftest import case_yaml
-from tests.harness.fake_target import FakeTarget
+from tests.harness.fake_target import FakeTarget, RealTimeTarget
 
 LISTEN = """\
 0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
@@ -190,3 +190,28 @@ def test_virtual_time_jumps_to_each_timer_and_to_the_scripts_times(write_case):
     assert [s.time for s in steps if s.kind == "outbound"] == [0.0, 3.0, 9.0]   # exact
     assert step_at(steps, line(9), "call").time == pytest.approx(69.0)
     assert time.monotonic() - started < 2      # 69 s of the case's time
+
+
+# accept() is due to return at 0.05; close() of its socket is due then too
+LATE_RETURN = LISTEN + """\
++0...0.05 accept(3, ..., ...) = 4
++.05  close(3) = 0
+"""
+
+
+def test_a_call_waits_for_the_blocking_call_due_to_return_before_it(write_case):
+    # accept()'s thread returns 2 ms late, within the tolerance: close() must not overtake it
+    steps, failure = play(write_case, LATE_RETURN, RealTimeTarget(accept_at=0.05, late=0.002))
+    assert failure is None, failure
+    assert step_at(steps, line(4), "call").time <= step_at(steps, line(5), "call").time
+
+
+def test_a_blocking_call_due_later_does_not_hold_up_a_call(write_case):
+    script = LISTEN + """\
++0...0.3 accept(3, ..., ...) = 4
++.1   setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
+"""
+    steps, failure = play(write_case, script, RealTimeTarget(accept_at=0.3, late=0.0))
+    assert failure is None, failure
+    assert step_at(steps, line(5), "call").time == pytest.approx(0.1, abs=0.02)
+    assert step_at(steps, line(4), "call").time == pytest.approx(0.3, abs=0.02)
