@@ -19,7 +19,7 @@ from harness.interrupt import StopSignals
 from harness.netns import require_privileges
 from harness.record import read_results, run_metadata, write_results
 from harness.report import junit
-from harness.report.merge import merge
+from harness.report.merge import merge, parse_renames
 from harness.report.write import write_report
 from harness.result import (CHOICE, ERROR, FAIL, FOLLOWS, INTERRUPTED, NOT_APPLICABLE, PASS,
                             SKIPPED, VERDICTS, XFAIL, XPASS, Result)
@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "machines), each target a column")
     report.add_argument("--out", "--report", dest="out", required=True, help="the report folder")
     report.add_argument("--pcap", choices=("failures", "all"), default="failures")
+    report.add_argument("--rename", action="append", default=[], metavar="FILE:TARGET=NEW",
+                        help="with merge: call TARGET of the input FILE NEW (runs of one "
+                             "target name on several machines; repeatable)")
 
     convert = sub.add_parser("convert", help="convert a .pkt script to a YAML case or back")
     convert.add_argument("source", help="a .pkt or .yaml file")
@@ -119,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "check":
             return cmd_check(args.paths, _defines(args.define))
         if args.command == "report":
-            return cmd_report(args.results, args.out, args.pcap == "all")
+            return cmd_report(args.results, args.out, args.pcap == "all", args.rename)
         if args.command == "convert":
             from harness.convert import convert as convert_file
             convert_file(args.source, args.output, args.requirement, _defines(args.define))
@@ -162,10 +165,13 @@ def _defines(items: list[str]) -> dict[str, str]:
     return defines
 
 
-def cmd_report(paths: list[str], out: str, pcap_all: bool) -> int:
+def cmd_report(paths: list[str], out: str, pcap_all: bool, renames: list[str]) -> int:
     """Render one results.json again, or join several (`merge A.json B.json ...`)."""
     if paths[0] == "merge":
-        meta, results = merge(paths[1:])
+        meta, results = merge(paths[1:], parse_renames(paths[1:], renames))
+    elif renames:
+        raise CaseError(None, "--rename renames the targets of merged inputs: "
+                        "rfcdrill report merge A.json B.json --rename B.json:TARGET=NEW ...")
     elif len(paths) == 1:
         meta, results = read_results(paths[0])
     else:

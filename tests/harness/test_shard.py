@@ -120,3 +120,45 @@ def test_merge_needs_results_files(tmp_path: Path) -> None:
     assert bad.returncode == 2 and f"{tmp_path / 'bad.json'}:1:2: not JSON" in bad.stderr
     two = rfcdrill("report", "a.json", "b.json", "--out", str(tmp_path / "r"))
     assert two.returncode == 2 and "rfcdrill report merge a.json b.json" in two.stderr
+
+
+@needs_root
+def test_runs_of_one_target_on_two_machines_merge_under_new_names(tmp_path: Path) -> None:
+    cases = str(ROOT / "cases" / "rfc793" / "reset")
+    hosts = []
+    for host in ("a", "b"):
+        done = rfcdrill("run", cases, "-q", "--target", "stack", "--json", str(tmp_path / f"{host}.json"))
+        assert done.returncode in (0, 1), done.stderr
+        hosts.append(str(tmp_path / f"{host}.json"))
+    clash = rfcdrill("report", "merge", *hosts, "--report", str(tmp_path / "x"))
+    if clash.returncode == 0:       # two identical runs are one; make them differ
+        data = json.loads(Path(hosts[1]).read_text())
+        data["results"][0]["duration"] = data["results"][0].get("duration", 0) + 1
+        Path(hosts[1]).write_text(json.dumps(data))
+        clash = rfcdrill("report", "merge", *hosts, "--report", str(tmp_path / "x"))
+    assert clash.returncode == 2 and f"--rename {hosts[1]}:stack=NEW" in clash.stderr
+
+    merged = rfcdrill("report", "merge", *hosts, "--rename", f"{hosts[1]}:stack=stack@b",
+                      "--report", str(tmp_path / "r"))
+    assert merged.returncode == 0, merged.stderr
+    meta = json.loads((tmp_path / "r" / "results.json").read_text())["run"]
+    assert meta["targets"] == ["stack", "stack@b"] and set(meta["environments"]) == {"stack", "stack@b"}
+    by_target = _verdicts(tmp_path / "r" / "results.json")
+    ours = {case: verdict for (case, target), verdict in by_target.items() if target == "stack@b"}
+    assert ours == {case: verdict for (case, target), verdict in _verdicts(Path(hosts[1])).items()}
+    assert "<th>stack@b</th>" in (tmp_path / "r" / "index.html").read_text()
+
+
+@pytest.mark.parametrize("rename, problem", [
+    ("{b}:stack", "expected FILE:TARGET=NEW"), ("{b}:=x", "expected FILE:TARGET=NEW"),
+    ("other.json:stack=x", "FILE one of the files merged"),
+    ("{b}:kernel=x", "has no target kernel (its targets: stack)")])
+def test_a_bad_rename_is_one_clear_line(tmp_path: Path, rename: str, problem: str) -> None:
+    run = {"run": {"targets": ["stack"], "environments": {"stack": {}}}, "results": []}
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(run))
+    b.write_text(json.dumps(run))
+    done = rfcdrill("report", "merge", str(a), str(b), "--rename", rename.format(b=b),
+                    "--report", str(tmp_path / "r"))
+    assert done.returncode == 2 and problem in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
