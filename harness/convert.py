@@ -35,6 +35,7 @@ from harness.model import (AssertEvent, EitherEvent, Event, FlightEvent, PacketE
 from harness.values import ValueSet
 from harness.netns import sysctl_text
 from harness.options import Plan, option_value_text
+from harness.peer import option_text
 
 _SYSCTL_INIT = re.compile(r"^sysctl -q -w((?: [a-z0-9_.]+=\S+)+)(?:; (.*))?$", re.S)
 
@@ -119,6 +120,9 @@ def rfcdrill_only(event: Event) -> str | None:
                   event.ip.get("ttl"))
         if any(isinstance(v, ValueSet) for v in fields):
             return "a range or set of values on a segment field"
+        ranged = [o for o in event.options or [] if any(isinstance(v, ValueSet) for v in o[1:])]
+        if ranged:
+            return f"the option value range '{option_text(ranged[0])}'"
     if isinstance(event, SyscallEvent):
         if event.errno and "|" in event.errno:
             return f"the errno set {event.errno}"

@@ -412,9 +412,10 @@ class Parser:
         self.packet_fields(event)
         if self.accept("<"):
             if self.peek("{"):
-                event.options, event.any_layout = self.option_set(direction), True
+                event.options, event.may_lack = self.option_set(direction)
+                event.any_layout = True
             else:
-                event.options = self.tcp_options()
+                event.options = self.tcp_options(direction)
         self._check_payload(event, start)
         return event
 
@@ -553,14 +554,19 @@ class Parser:
             self.expect("]")
         return event
 
-    def tcp_options(self) -> list | None:
+    def tcp_options(self, direction: str) -> list | None:
         start = self.pos - 1
         if self.accept("..."):
             self.expect(">", "'>' after '<...'")
             return None
         options: list = []
         while True:
-            options.append(self.tcp_option())
+            pos = self.pos
+            name = self.word("a TCP option (mss, wscale, sackOK, sack, TS, nop, eol)")
+            if self.text.startswith("?", self.pos):
+                raise CaseError(self.loc(pos), f"'{name}?' (an option that may be absent) is "
+                                "only for '<{...}>' (options in any layout), e.g. <{mss? <=1460}>")
+            options.append(self.option_body(name, pos, direction))
             if self.accept(">"):
                 problem = limits.options_error(options)
                 if problem:
@@ -568,38 +574,46 @@ class Parser:
                 return options
             self.expect(",", "',' or '>' in the TCP options")
 
-    def option_set(self, direction: str) -> list:
+    def option_set(self, direction: str) -> tuple[list, frozenset[int]]:
         """`<{mss 1460,TS val 100 ecr 0}>`: the options an expected segment carries, in any
         order and with any NOP or EOL padding (RFC 9293 3.1 and RFC 7323 Appendix A leave the
-        layout to the sender); none may be missing and no other option may be there."""
+        layout to the sender); none may be missing and no other option may be there. `NAME?`
+        marks one that may be absent (`<{mss? <=1460}>`: RFC 9293 3.7.1 lets a SYN go without
+        MSS when the MSS is 536, MAY-3/SHLD-5); the indices of those come back with the list."""
         start = self.pos
         if direction != ">":
             raise CaseError(self.loc(start), "'<{...}>' (options in any layout) is only for "
                             "expected ('>') segments: an injected segment is sent as written")
         self.expect("{")
         options: list = []
+        may_lack: set[int] = set()
         while True:
+            self.skip()
             pos = self.pos
-            option = self.tcp_option()
-            if option[0] in ("nop", "eol"):
-                raise CaseError(self.loc(pos), f"'{option[0]}' is layout, which '<{{...}}>' leaves "
+            name = self.word("a TCP option (mss, wscale, sackOK, sack, TS, nop, eol)")
+            if name in ("nop", "eol"):
+                raise CaseError(self.loc(pos), f"'{name}' is layout, which '<{{...}}>' leaves "
                                 "to the sender: name only the options that must be there")
-            options.append(option)
+            if self.text.startswith("?", self.pos):
+                self.pos = self.last_end = self.pos + 1
+                may_lack.add(len(options))
+            options.append(self.option_body(name, pos, direction))
             if self.accept("}"):
                 self.expect(">", "'>' after '}' in the TCP options")
                 problem = limits.options_error(options)
                 if problem:
                     raise CaseError(self.loc(start), problem)
-                return options
+                return options, frozenset(may_lack)
             self.expect(",", "',' or '}' in the TCP options")
 
-    def tcp_option(self) -> tuple:
-        pos = self.pos
-        name = self.word("a TCP option (mss, wscale, sackOK, sack, TS, nop, eol)")
+    def option_body(self, name: str, pos: int, direction: str) -> tuple:
+        """The option `name` (read at `pos`) and its values. On an expected segment an MSS or
+        window scale value may be a set (`mss <=1460`, `wscale 0..14`): RFC 9293 3.7.1 bounds
+        the MSS a receiver announces without fixing it."""
         if name in ("nop", "eol", "sackOK"):
             return (name,)
         if name in ("mss", "wscale"):
-            return (name, self.int_or_any(f"the {name} value", name))
+            return (name, self.value(f"the {name} value", sets=direction == ">", field=name))
         if name == "sack":
             blocks = []
             while not (self.peek(",") or self.peek(">") or self.peek("}")):

@@ -105,6 +105,7 @@ class PacketEvent(Event):
     payload: bytes | None = None                         # explicit injected bytes
     optional: bool = False                               # `>?`: may be sent or not
     any_layout: bool = False                             # `<{...}>`: options in any order and padding
+    may_lack: frozenset[int] = frozenset()               # `<{mss? ...}>`: indices of options that may be absent
 
 
 @dataclass
