@@ -30,7 +30,7 @@ from harness import limits
 from harness.errors import CaseError, Loc
 from harness.grammar import parse_program
 from harness.loader import HEADER, load, pkt_header, step_line
-from harness.model import (AssertEvent, EitherEvent, Event, FlightEvent, PacketEvent, SyscallEvent,
+from harness.model import (ACKED, AssertEvent, EitherEvent, Event, FlightEvent, PacketEvent, SyscallEvent,
                            walk)
 from harness.values import ValueSet
 from harness.netns import sysctl_text
@@ -112,6 +112,8 @@ def rfcdrill_only(event: Event) -> str | None:
     if isinstance(event, AssertEvent) and event.time.kind == "range":
         return "a time window on an assert"
     if isinstance(event, PacketEvent):
+        if event.seq is ACKED:
+            return "'acked' (the seq where the target's last ACK points)"
         if event.optional:
             return "'>?' (a segment the target may or may not send)"
         if event.any_layout:

@@ -19,7 +19,7 @@ from typing import Callable
 from harness import limits
 from harness.constants import KNOWN_SYSCALLS, is_known_name
 from harness.errors import CaseError, Loc
-from harness.model import (ANY, AssertEvent, Branch, EitherEvent, Event, Expr, FlightEvent,
+from harness.model import (ACKED, ANY, AssertEvent, Branch, EitherEvent, Event, Expr, FlightEvent,
                            PacketEvent, PythonEvent, ShellEvent, SyscallEvent, TimeSpec)
 from harness.tcp import ACCECN_ORDERS, flags_value
 from harness.values import ValueSet
@@ -405,7 +405,7 @@ class Parser:
             event.flags = flags_value(flags)
         except ValueError as exc:
             raise CaseError(self.loc(flags_pos), str(exc)) from None
-        self.seq_range(event, sets=direction == ">")
+        self.seq_range(event, sets=direction == ">", acked=direction == "<")
         if event.flags & 0x02 and not isinstance(event.seq, int):
             raise CaseError(event.loc, "the seq of a SYN is the ISN the other numbers count "
                             "from: write it as one number")
@@ -457,9 +457,15 @@ class Parser:
                                                 field=None if word == "segments" else word))
         return event
 
-    def seq_range(self, event: PacketEvent, sets: bool = False) -> None:
+    def seq_range(self, event: PacketEvent, sets: bool = False, acked: bool = False) -> None:
         self.skip()
         pos = self.pos
+        if self.peek_word() == "acked":
+            if not acked:
+                raise CaseError(self.loc(pos), "'acked' (where the target's last ACK points) is only "
+                                "for the seq of an injected ('<') TCP segment")
+            self.acked_range(event, pos)
+            return
         event.seq = self.value("a sequence range start:end(length)", sets, wildcard=sets, field="seq")
         self.expect(":", "':' in start:end(length)")
         event.end = self.value("the end of start:end(length)", sets, wildcard=sets, field="seq")
@@ -472,6 +478,26 @@ class Parser:
             raise CaseError(self.loc(pos), f"sequence numbers do not add up: {event.seq}:{event.end}"
                             f"({event.length}) has end - start = {event.end - event.seq}, "
                             f"expected {event.length}")
+
+    def acked_range(self, event: PacketEvent, pos: int) -> None:
+        """`acked:acked+N(N)` (or `acked:acked(0)`): an injected segment at the sequence number
+        the target's latest segment acknowledged, its RCV.NXT as it said, for a segment that
+        must be at RCV.NXT where the case cannot know it (a reset into a zero window whose size
+        is the target's, RFC 9293 3.4)."""
+        self.word()
+        self.expect(":", "':' in acked:acked+N(N)")
+        end_pos = self.pos
+        if self.peek_word() != "acked":
+            raise self.fail("'acked' as the end too (acked:acked+N(N))", end_pos)
+        self.word()
+        extra = self.integer("the length after 'acked+'", "length") if self.accept("+") else 0
+        self.expect("(", "'(' and the length in acked:acked+N(N)")
+        length = self.integer("the payload length", "length")
+        self.expect(")")
+        if length != extra:
+            raise CaseError(self.loc(pos), f"sequence numbers do not add up: acked:acked+{extra}"
+                            f"({length}) has end - start = {extra}, expected {length}")
+        event.seq, event.end, event.length = ACKED, ACKED, length
 
     def packet_fields(self, event: PacketEvent) -> None:
         while True:

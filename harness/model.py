@@ -14,6 +14,7 @@ from harness.options import Plan
 from harness.values import ValueSet
 
 ANY = object()          # a wildcard value written as `*` in a script
+ACKED = object()        # `acked` on an injected segment: where the target's last ACK points
 Field = Union[int, ValueSet]
 
 
