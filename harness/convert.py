@@ -112,6 +112,8 @@ def rfcdrill_only(event: Event) -> str | None:
     if isinstance(event, AssertEvent) and event.time.kind == "range":
         return "a time window on an assert"
     if isinstance(event, PacketEvent):
+        if event.flag_alternatives:
+            return "flag alternatives ('R|R.')"
         if event.seq is ACKED:
             return "'acked' (the seq where the target's last ACK points)"
         if event.optional:

@@ -21,7 +21,7 @@ from harness.constants import KNOWN_SYSCALLS, is_known_name
 from harness.errors import CaseError, Loc
 from harness.model import (ACKED, ANY, AssertEvent, Branch, EitherEvent, Event, Expr, FlightEvent,
                            PacketEvent, PythonEvent, ShellEvent, SyscallEvent, TimeSpec)
-from harness.tcp import ACCECN_ORDERS, flags_value
+from harness.tcp import ACCECN_ORDERS, FIN, RST, SYN, flags_value
 from harness.values import ValueSet
 
 _NUMBER = re.compile(r"(0x[0-9a-fA-F]+|\d+\.(?!\.)\d*|\.\d+|\d+)")
@@ -405,6 +405,8 @@ class Parser:
             event.flags = flags_value(flags)
         except ValueError as exc:
             raise CaseError(self.loc(flags_pos), str(exc)) from None
+        while self.text.startswith("|", self.pos) and not self.text.startswith("||", self.pos):
+            event.flag_alternatives += (self.flag_alternative(event, flags, direction),)
         self.seq_range(event, sets=direction == ">", acked=direction == "<")
         if event.flags & 0x02 and not isinstance(event.seq, int):
             raise CaseError(event.loc, "the seq of a SYN is the ISN the other numbers count "
@@ -418,6 +420,32 @@ class Parser:
                 event.options = self.tcp_options(direction)
         self._check_payload(event, start)
         return event
+
+    def flag_alternative(self, event: PacketEvent, first: str, direction: str) -> int:
+        """`R|R.`: after a `|`, other flags the expected segment may carry instead, where the
+        RFC leaves a bit open (the ACK bit on a reset answering a segment with ACK: RFC 9293
+        3.5.2 gives <SEQ=SEG.ACK><CTL=RST> and forbids neither). SYN, FIN and RST must agree:
+        with those the segment would mean something else, which is an `either`."""
+        bar = self.pos
+        if direction != ">":
+            raise CaseError(self.loc(bar), "flag alternatives ('R|R.') are only for expected "
+                            "('>') segments: an injected segment is sent as written")
+        self.pos = self.last_end = bar + 1
+        pos = self.pos
+        text = _FLAGS.match(self.text, pos)
+        if text is None:
+            raise self.fail("TCP flags after '|' (e.g. R|R.)", pos)
+        self.pos = self.last_end = text.end()
+        try:
+            value = flags_value(text.group(0))
+        except ValueError as exc:
+            raise CaseError(self.loc(pos), str(exc)) from None
+        differ = (value ^ event.flags) & (SYN | FIN | RST)
+        if differ:
+            names = "/".join(n for bit, n in ((SYN, "SYN"), (FIN, "FIN"), (RST, "RST")) if differ & bit)
+            raise CaseError(self.loc(pos), f"flag alternatives {first}|{text.group(0)} differ in "
+                            f"{names}: that is another segment, for an 'either' block")
+        return value
 
     def _port(self, text: str, pos: int) -> int:
         try:

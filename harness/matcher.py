@@ -48,8 +48,9 @@ def compare(event: PacketEvent, ip: IP, seg: TCPSegment, peer: Peer,
         diffs.append(Difference("ip checksum", "valid", f"{ip.checksum:#06x} (wrong)"))
     if not seg.checksum_ok:
         diffs.append(Difference("tcp checksum", "valid", f"{seg.checksum:#06x} (wrong)"))
-    if (event.flags ^ seg.flags) & ~(PSH if free_psh else 0):
-        diffs.append(Difference("flags", flags_text(event.flags), flags_text(seg.flags)))
+    allowed = (event.flags, *event.flag_alternatives)       # `R|R.`: any of them
+    if all((flags ^ seg.flags) & ~(PSH if free_psh else 0) for flags in allowed):
+        diffs.append(Difference("flags", "|".join(map(flags_text, allowed)), flags_text(seg.flags)))
     # RFC 793 3.4 / RFC 9293 3.10.7.1: a reset answering a segment without ACK is
     # <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>; its 0 is absolute, not relative to an ISN.
     absolute_zero_rst = event.flags & RST and event.seq == 0 and seg.seq == 0

@@ -107,6 +107,7 @@ class PacketEvent(Event):
     optional: bool = False                               # `>?`: may be sent or not
     any_layout: bool = False                             # `<{...}>`: options in any order and padding
     may_lack: frozenset[int] = frozenset()               # `<{mss? ...}>`: indices of options that may be absent
+    flag_alternatives: tuple[int, ...] = ()              # `R|R.`: other flags an expected segment may carry
 
 
 @dataclass

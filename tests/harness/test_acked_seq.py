@@ -18,7 +18,7 @@ from harness.model import ACKED
 from harness.peer import Peer
 from harness.result import FAIL, PASS
 from harness.tcp import ACK, RST, TCPSegment
-from tests.conftest import HANDSHAKE, case_yaml, needs_root
+from tests.conftest import located_error, HANDSHAKE, case_yaml, needs_root
 
 
 def event(text: str):
@@ -41,9 +41,7 @@ def test_acked_parses_with_or_without_data() -> None:
     ("0 < S acked:acked(0) win 1", "t.yaml:1:1", "the seq of a SYN is the ISN"),
 ])
 def test_mistakes_are_located(text: str, where: str, message: str) -> None:
-    with pytest.raises(CaseError) as caught:
-        parse_script(text + "\n", "t.yaml")
-    assert str(caught.value).startswith(where + ": ") and message in str(caught.value), caught.value
+    located_error(text, where, message)
 
 
 def test_the_peer_sends_it_where_the_last_ack_matched_points() -> None:

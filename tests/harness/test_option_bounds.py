@@ -19,7 +19,7 @@ from harness.peer import Peer
 from harness.result import FAIL, PASS
 from harness.tcp import ACK, SYN, TCPSegment
 from harness.values import ValueSet
-from tests.conftest import HANDSHAKE, case_yaml, needs_root
+from tests.conftest import located_error, HANDSHAKE, case_yaml, needs_root
 
 ISN = 1_000_000
 PEER = Peer(isns={(8080, 40000): ISN})
@@ -27,12 +27,6 @@ PEER = Peer(isns={(8080, 40000): ISN})
 
 def line(text: str):
     return parse_script(text + "\n", "t.yaml")[0]
-
-
-def error(text: str) -> str:
-    with pytest.raises(CaseError) as caught:
-        parse_script(text + "\n", "t.yaml")
-    return str(caught.value)
 
 
 def syn_ack(options: list) -> tuple:
@@ -64,8 +58,7 @@ def test_a_bound_and_an_option_that_may_be_absent_parse() -> None:
     ("0 > S. 0:0(0) ack 1 <{mss? <=1460 wscale *}>", "t.yaml:1:35", "',' or '}'"),
 ])
 def test_mistakes_are_located(text: str, where: str, message: str) -> None:
-    problem = error(text)
-    assert problem.startswith(where + ": ") and message in problem, problem
+    located_error(text, where, message)
 
 
 @pytest.mark.parametrize("options, found", [
