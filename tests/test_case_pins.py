@@ -104,7 +104,7 @@ def _resetting_on_bad_options(patch: pytest.MonkeyPatch, syn_too: bool) -> None:
 
 @pytest.mark.parametrize("syn_too, taken", [
     (True, [(2, "")]),                  # the SYN's reset
-    (False, [(1, ""), (3, "")]),        # the SYN processed, the data segment's reset (ABORT's R.)
+    (False, [(1, ""), (2, "")]),        # the SYN processed, the data segment's reset (R|R.)
 ])
 def test_the_suggested_reset_passes_on_the_syn_and_on_the_data(syn_too: bool, taken: list):
     with _stack() as patch:
