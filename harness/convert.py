@@ -30,11 +30,12 @@ from harness import limits
 from harness.errors import CaseError, Loc
 from harness.grammar import parse_program
 from harness.loader import HEADER, load, pkt_header, step_line
-from harness.model import (AssertEvent, EitherEvent, Event, FlightEvent, PacketEvent, SyscallEvent,
+from harness.model import (ACKED, AssertEvent, EitherEvent, Event, FlightEvent, PacketEvent, SyscallEvent,
                            walk)
 from harness.values import ValueSet
 from harness.netns import sysctl_text
 from harness.options import Plan, option_value_text
+from harness.peer import option_text
 
 _SYSCTL_INIT = re.compile(r"^sysctl -q -w((?: [a-z0-9_.]+=\S+)+)(?:; (.*))?$", re.S)
 
@@ -111,6 +112,10 @@ def rfcdrill_only(event: Event) -> str | None:
     if isinstance(event, AssertEvent) and event.time.kind == "range":
         return "a time window on an assert"
     if isinstance(event, PacketEvent):
+        if event.flag_alternatives:
+            return "flag alternatives ('R|R.')"
+        if event.seq is ACKED:
+            return "'acked' (the seq where the target's last ACK points)"
         if event.optional:
             return "'>?' (a segment the target may or may not send)"
         if event.any_layout:
@@ -119,6 +124,9 @@ def rfcdrill_only(event: Event) -> str | None:
                   event.ip.get("ttl"))
         if any(isinstance(v, ValueSet) for v in fields):
             return "a range or set of values on a segment field"
+        ranged = [o for o in event.options or [] if any(isinstance(v, ValueSet) for v in o[1:])]
+        if ranged:
+            return f"the option value range '{option_text(ranged[0])}'"
     if isinstance(event, SyscallEvent):
         if event.errno and "|" in event.errno:
             return f"the errno set {event.errno}"

@@ -19,9 +19,9 @@ from typing import Callable
 from harness import limits
 from harness.constants import KNOWN_SYSCALLS, is_known_name
 from harness.errors import CaseError, Loc
-from harness.model import (ANY, AssertEvent, Branch, EitherEvent, Event, Expr, FlightEvent,
+from harness.model import (ACKED, ANY, AssertEvent, Branch, EitherEvent, Event, Expr, FlightEvent,
                            PacketEvent, PythonEvent, ShellEvent, SyscallEvent, TimeSpec)
-from harness.tcp import ACCECN_ORDERS, flags_value
+from harness.tcp import ACCECN_ORDERS, FIN, RST, SYN, flags_value
 from harness.values import ValueSet
 
 _NUMBER = re.compile(r"(0x[0-9a-fA-F]+|\d+\.(?!\.)\d*|\.\d+|\d+)")
@@ -405,18 +405,47 @@ class Parser:
             event.flags = flags_value(flags)
         except ValueError as exc:
             raise CaseError(self.loc(flags_pos), str(exc)) from None
-        self.seq_range(event, sets=direction == ">")
+        while self.text.startswith("|", self.pos) and not self.text.startswith("||", self.pos):
+            event.flag_alternatives += (self.flag_alternative(event, flags, direction),)
+        self.seq_range(event, sets=direction == ">", acked=direction == "<")
         if event.flags & 0x02 and not isinstance(event.seq, int):
             raise CaseError(event.loc, "the seq of a SYN is the ISN the other numbers count "
                             "from: write it as one number")
         self.packet_fields(event)
         if self.accept("<"):
             if self.peek("{"):
-                event.options, event.any_layout = self.option_set(direction), True
+                event.options, event.may_lack = self.option_set(direction)
+                event.any_layout = True
             else:
-                event.options = self.tcp_options()
+                event.options = self.tcp_options(direction)
         self._check_payload(event, start)
         return event
+
+    def flag_alternative(self, event: PacketEvent, first: str, direction: str) -> int:
+        """`R|R.`: after a `|`, other flags the expected segment may carry instead, where the
+        RFC leaves a bit open (the ACK bit on a reset answering a segment with ACK: RFC 9293
+        3.5.2 gives <SEQ=SEG.ACK><CTL=RST> and forbids neither). SYN, FIN and RST must agree:
+        with those the segment would mean something else, which is an `either`."""
+        bar = self.pos
+        if direction != ">":
+            raise CaseError(self.loc(bar), "flag alternatives ('R|R.') are only for expected "
+                            "('>') segments: an injected segment is sent as written")
+        self.pos = self.last_end = bar + 1
+        pos = self.pos
+        text = _FLAGS.match(self.text, pos)
+        if text is None:
+            raise self.fail("TCP flags after '|' (e.g. R|R.)", pos)
+        self.pos = self.last_end = text.end()
+        try:
+            value = flags_value(text.group(0))
+        except ValueError as exc:
+            raise CaseError(self.loc(pos), str(exc)) from None
+        differ = (value ^ event.flags) & (SYN | FIN | RST)
+        if differ:
+            names = "/".join(n for bit, n in ((SYN, "SYN"), (FIN, "FIN"), (RST, "RST")) if differ & bit)
+            raise CaseError(self.loc(pos), f"flag alternatives {first}|{text.group(0)} differ in "
+                            f"{names}: that is another segment, for an 'either' block")
+        return value
 
     def _port(self, text: str, pos: int) -> int:
         try:
@@ -456,9 +485,15 @@ class Parser:
                                                 field=None if word == "segments" else word))
         return event
 
-    def seq_range(self, event: PacketEvent, sets: bool = False) -> None:
+    def seq_range(self, event: PacketEvent, sets: bool = False, acked: bool = False) -> None:
         self.skip()
         pos = self.pos
+        if self.peek_word() == "acked":
+            if not acked:
+                raise CaseError(self.loc(pos), "'acked' (where the target's last ACK points) is only "
+                                "for the seq of an injected ('<') TCP segment")
+            self.acked_range(event, pos)
+            return
         event.seq = self.value("a sequence range start:end(length)", sets, wildcard=sets, field="seq")
         self.expect(":", "':' in start:end(length)")
         event.end = self.value("the end of start:end(length)", sets, wildcard=sets, field="seq")
@@ -471,6 +506,26 @@ class Parser:
             raise CaseError(self.loc(pos), f"sequence numbers do not add up: {event.seq}:{event.end}"
                             f"({event.length}) has end - start = {event.end - event.seq}, "
                             f"expected {event.length}")
+
+    def acked_range(self, event: PacketEvent, pos: int) -> None:
+        """`acked:acked+N(N)` (or `acked:acked(0)`): an injected segment at the sequence number
+        the target's latest segment acknowledged, its RCV.NXT as it said, for a segment that
+        must be at RCV.NXT where the case cannot know it (a reset into a zero window whose size
+        is the target's, RFC 9293 3.4)."""
+        self.word()
+        self.expect(":", "':' in acked:acked+N(N)")
+        end_pos = self.pos
+        if self.peek_word() != "acked":
+            raise self.fail("'acked' as the end too (acked:acked+N(N))", end_pos)
+        self.word()
+        extra = self.integer("the length after 'acked+'", "length") if self.accept("+") else 0
+        self.expect("(", "'(' and the length in acked:acked+N(N)")
+        length = self.integer("the payload length", "length")
+        self.expect(")")
+        if length != extra:
+            raise CaseError(self.loc(pos), f"sequence numbers do not add up: acked:acked+{extra}"
+                            f"({length}) has end - start = {extra}, expected {length}")
+        event.seq, event.end, event.length = ACKED, ACKED, length
 
     def packet_fields(self, event: PacketEvent) -> None:
         while True:
@@ -553,14 +608,19 @@ class Parser:
             self.expect("]")
         return event
 
-    def tcp_options(self) -> list | None:
+    def tcp_options(self, direction: str) -> list | None:
         start = self.pos - 1
         if self.accept("..."):
             self.expect(">", "'>' after '<...'")
             return None
         options: list = []
         while True:
-            options.append(self.tcp_option())
+            pos = self.pos
+            name = self.word("a TCP option (mss, wscale, sackOK, sack, TS, nop, eol)")
+            if self.text.startswith("?", self.pos):
+                raise CaseError(self.loc(pos), f"'{name}?' (an option that may be absent) is "
+                                "only for '<{...}>' (options in any layout), e.g. <{mss? <=1460}>")
+            options.append(self.option_body(name, pos, direction))
             if self.accept(">"):
                 problem = limits.options_error(options)
                 if problem:
@@ -568,38 +628,46 @@ class Parser:
                 return options
             self.expect(",", "',' or '>' in the TCP options")
 
-    def option_set(self, direction: str) -> list:
+    def option_set(self, direction: str) -> tuple[list, frozenset[int]]:
         """`<{mss 1460,TS val 100 ecr 0}>`: the options an expected segment carries, in any
         order and with any NOP or EOL padding (RFC 9293 3.1 and RFC 7323 Appendix A leave the
-        layout to the sender); none may be missing and no other option may be there."""
+        layout to the sender); none may be missing and no other option may be there. `NAME?`
+        marks one that may be absent (`<{mss? <=1460}>`: RFC 9293 3.7.1 lets a SYN go without
+        MSS when the MSS is 536, MAY-3/SHLD-5); the indices of those come back with the list."""
         start = self.pos
         if direction != ">":
             raise CaseError(self.loc(start), "'<{...}>' (options in any layout) is only for "
                             "expected ('>') segments: an injected segment is sent as written")
         self.expect("{")
         options: list = []
+        may_lack: set[int] = set()
         while True:
+            self.skip()
             pos = self.pos
-            option = self.tcp_option()
-            if option[0] in ("nop", "eol"):
-                raise CaseError(self.loc(pos), f"'{option[0]}' is layout, which '<{{...}}>' leaves "
+            name = self.word("a TCP option (mss, wscale, sackOK, sack, TS, nop, eol)")
+            if name in ("nop", "eol"):
+                raise CaseError(self.loc(pos), f"'{name}' is layout, which '<{{...}}>' leaves "
                                 "to the sender: name only the options that must be there")
-            options.append(option)
+            if self.text.startswith("?", self.pos):
+                self.pos = self.last_end = self.pos + 1
+                may_lack.add(len(options))
+            options.append(self.option_body(name, pos, direction))
             if self.accept("}"):
                 self.expect(">", "'>' after '}' in the TCP options")
                 problem = limits.options_error(options)
                 if problem:
                     raise CaseError(self.loc(start), problem)
-                return options
+                return options, frozenset(may_lack)
             self.expect(",", "',' or '}' in the TCP options")
 
-    def tcp_option(self) -> tuple:
-        pos = self.pos
-        name = self.word("a TCP option (mss, wscale, sackOK, sack, TS, nop, eol)")
+    def option_body(self, name: str, pos: int, direction: str) -> tuple:
+        """The option `name` (read at `pos`) and its values. On an expected segment an MSS or
+        window scale value may be a set (`mss <=1460`, `wscale 0..14`): RFC 9293 3.7.1 bounds
+        the MSS a receiver announces without fixing it."""
         if name in ("nop", "eol", "sackOK"):
             return (name,)
         if name in ("mss", "wscale"):
-            return (name, self.int_or_any(f"the {name} value", name))
+            return (name, self.value(f"the {name} value", sets=direction == ">", field=name))
         if name == "sack":
             blocks = []
             while not (self.peek(",") or self.peek(">") or self.peek("}")):

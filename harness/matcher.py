@@ -48,8 +48,9 @@ def compare(event: PacketEvent, ip: IP, seg: TCPSegment, peer: Peer,
         diffs.append(Difference("ip checksum", "valid", f"{ip.checksum:#06x} (wrong)"))
     if not seg.checksum_ok:
         diffs.append(Difference("tcp checksum", "valid", f"{seg.checksum:#06x} (wrong)"))
-    if (event.flags ^ seg.flags) & ~(PSH if free_psh else 0):
-        diffs.append(Difference("flags", flags_text(event.flags), flags_text(seg.flags)))
+    allowed = (event.flags, *event.flag_alternatives)       # `R|R.`: any of them
+    if all((flags ^ seg.flags) & ~(PSH if free_psh else 0) for flags in allowed):
+        diffs.append(Difference("flags", "|".join(map(flags_text, allowed)), flags_text(seg.flags)))
     # RFC 793 3.4 / RFC 9293 3.10.7.1: a reset answering a segment without ACK is
     # <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>; its 0 is absolute, not relative to an ISN.
     absolute_zero_rst = event.flags & RST and event.seq == 0 and seg.seq == 0
@@ -78,8 +79,10 @@ def compare(event: PacketEvent, ip: IP, seg: TCPSegment, peer: Peer,
         diffs.append(Difference("option padding", "zeros after EOL (RFC 9293 3.1, MUST-69)",
                                 "0x" + padding.hex()))
     if event.options is not None:
-        compare_list = _compare_option_set if event.any_layout else _compare_options
-        compare_list(event.options, _script_options(seg.options, peer), diffs)
+        if event.any_layout:
+            _compare_option_set(event.options, event.may_lack, _script_options(seg.options, peer), diffs)
+        else:
+            _compare_options(event.options, _script_options(seg.options, peer), diffs)
         _compare_ts_val(event.options, seg, peer, diffs)
     if sent is not None and seg.payload and not seg.flags & SYN:
         _compare_payload((peer.relative_seq(seg) - 1) % MOD, seg.payload, sent, diffs)
@@ -149,19 +152,21 @@ def _compare_options(expected: list, actual: list, diffs: list[Difference]) -> N
             diffs.append(Difference(f"option {index + 1}", option_text(want), option_text(got)))
 
 
-def _compare_option_set(expected: list, actual: list, diffs: list[Difference]) -> None:
+def _compare_option_set(expected: list, may_lack: frozenset[int], actual: list,
+                        diffs: list[Difference]) -> None:
     """`<{...}>`: each expected option once, in any order; NOP and EOL are the sender's
     padding (RFC 9293 3.1: an option may begin on any octet boundary; RFC 7323 Appendix A's
-    NOPs are a suggestion), and any other option is one the line does not allow."""
+    NOPs are a suggestion), and any other option is one the line does not allow. An option
+    whose index is in `may_lack` (`mss?`) may be missing; if there, its value must match."""
     left = [o for o in actual if o[0] not in ("nop", "eol")]
     missing = []
-    for want in expected:
+    for index, want in enumerate(expected):
         found = next((i for i, got in enumerate(left)
                       if got[0] == want[0] and _option_matches(want, got)), None)
-        if found is None:
-            missing.append(want)
-        else:
+        if found is not None:
             del left[found]
+        elif index not in may_lack:
+            missing.append(want)
     if missing or left:
         def listed(options: list) -> str:
             return ",".join(option_text(o) for o in options)
@@ -170,7 +175,15 @@ def _compare_option_set(expected: list, actual: list, diffs: list[Difference]) -
             got += f", missing {listed(missing)}"
         if left:
             got += f", not allowed {listed(left)}"
-        diffs.append(Difference("options (any layout)", "{" + listed(expected) + "}", got))
+        shown = ",".join(_absent_ok_text(o) if i in may_lack else option_text(o)
+                         for i, o in enumerate(expected))
+        diffs.append(Difference("options (any layout)", "{" + shown + "}", got))
+
+
+def _absent_ok_text(option: tuple) -> str:
+    """An option `<{...}>` lets be missing, as written: `mss? <=1460`."""
+    name, _, values = option_text(option).partition(" ")
+    return f"{name}? {values}".rstrip()
 
 
 def _compare_ts_val(expected: list, seg: TCPSegment, peer: Peer, diffs: list[Difference]) -> None:
@@ -188,4 +201,4 @@ def _option_matches(want: tuple, got: tuple) -> bool:
     if want[0] == "sack":
         return len(want[1]) == len(got[1]) and all(
             (l % MOD, r % MOD) == tuple(b) for (l, r), b in zip(want[1], got[1]))
-    return all(w is ANY or w == g for w, g in zip(want[1:], got[1:]))
+    return all(w is ANY or matches(w, g) for w, g in zip(want[1:], got[1:]))

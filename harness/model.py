@@ -14,6 +14,7 @@ from harness.options import Plan
 from harness.values import ValueSet
 
 ANY = object()          # a wildcard value written as `*` in a script
+ACKED = object()        # `acked` on an injected segment: where the target's last ACK points
 Field = Union[int, ValueSet]
 
 
@@ -105,6 +106,8 @@ class PacketEvent(Event):
     payload: bytes | None = None                         # explicit injected bytes
     optional: bool = False                               # `>?`: may be sent or not
     any_layout: bool = False                             # `<{...}>`: options in any order and padding
+    may_lack: frozenset[int] = frozenset()               # `<{mss? ...}>`: indices of options that may be absent
+    flag_alternatives: tuple[int, ...] = ()              # `R|R.`: other flags an expected segment may carry
 
 
 @dataclass

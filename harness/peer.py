@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from harness.errors import CaseError
 from harness.icmp import build_icmp_error
 from harness.ip import IP, IPv4, IPv6, encode, header_length, is_address
-from harness.model import ANY, PacketEvent
+from harness.model import ACKED, ANY, PacketEvent
 from harness.options import Plan
 from harness.tcp import ACCECN_ORDERS, ACK, SYN, TCPSegment, flags_text
 
@@ -46,6 +46,7 @@ class Peer:
     remote_isns: dict[tuple[int, int], int] = field(default_factory=dict)   # ours, per connection
     fresh: bool = False                # packetdrill mode: a socket() made since the last connection began
     accepted: int = 0                  # connections to a new listener so far (packetdrill mode)
+    last_acks: dict[tuple[int, int], int] = field(default_factory=dict)   # the target's latest ACK, on the wire
 
     def ts_val_error(self, script_val: int, wire_val: int) -> str | None:
         """Why an outbound TS val is wrong, or None. With a tick, packetdrill checks it: the
@@ -130,6 +131,12 @@ class Peer:
         """An injected segment's seq on the wire. packetdrill: a SYN's is absolute and sets
         our ISN (a SYN-ACK always, as it answers our target's SYN; a SYN for a connection
         that has none yet); any other's counts from that ISN."""
+        if event.seq is ACKED:
+            acked = self.last_acks.get((self.local_port, self.remote_port))
+            if acked is None:
+                raise CaseError(event.loc, "'acked': no segment the target sent on this connection "
+                                "has acknowledged anything yet")
+            return acked
         if event.flags & SYN and not event.flags & ACK and self.fresh and event.ports is None:
             # packetdrill gives each connection to a new listener a port of its own
             self.remote_port = REMOTE_PORT + self.accepted
@@ -207,6 +214,8 @@ class Peer:
         """Learn the target's ISN, ports and TS clock from the segment matched to `event`."""
         self.local_port, self.remote_port = seg.sport, seg.dport
         self.fresh = False
+        if seg.flags & ACK:
+            self.last_acks[(seg.sport, seg.dport)] = seg.ack
         if seg.flags & SYN:      # a SYN's sequence number is the ISN by definition
             self.isns[(seg.sport, seg.dport)] = (seg.seq - event.seq) % MOD
             self.script_isns[(seg.sport, seg.dport)] = event.seq % MOD

@@ -23,6 +23,7 @@ The choices, per profile (targets `stack`, `stack-linux`, `stack-alt`):
 | full_ack_option   | 1             | 1            | 2            | RFC 6582 3.2 step 3, options (1) and (2) |
 | zero_window_probe | octet         | empty        | octet        | RFC 9293 3.8.6.1, RFC 1122 4.2.2.17 (probing, no form) |
 | isn_tick          | 4 us          | 64 ns        | 4 us         | RFC 9293 3.4.1 ("roughly 4 microseconds"), RFC 6528 |
+| mss_headroom      | 0 (MSS 1460)  | 0 (1460)     | 60 (1400)    | RFC 9293 3.7.1 (MSS "less than or equal to" MMS_R - 20) |
 
 Linux's choices and Linux's departures are both in "linux"; "alt" differs from Linux in every
 row (for the ISN clock, MSL, RTO floor and probe form it keeps the RFCs' own value, which is
@@ -93,6 +94,11 @@ class Config:
     # RFC 9293 3.4.1: the ISN clock "typically increments at least once every roughly 4
     # microseconds"; Linux's (secure_tcp_seq) ticks every 64 ns.
     isn_tick: float = 4e-6
+    # Octets the MSS we announce stays below the largest we could receive. RFC 9293 3.7.1:
+    # "the MSS value to be sent in an MSS Option must be less than or equal to: MMS_R - 20"
+    # (MUST-67), the link's MTU less 40 here: a bound, so any smaller value is allowed (a host
+    # behind a tunnel announces less); Linux announces the bound itself.
+    mss_headroom: int = 0
     invalid_ratelimit: float = 0.5       # spacing of ACKs for out-of-window pure ACKs/SYNs
     challenge_ack_limit: int = 1000      # RFC 5961 7: challenge ACKs per second per host
 
@@ -136,10 +142,12 @@ PROFILES: dict[str, dict[str, object]] = {
     # of its three bounds, so 2 segments is allowed at every SMSS; it is also RFC 3390's
     # min(4*SMSS, max(2*SMSS, 4380)) taken at its lower end), RFC 793 reset and SYN processing
     # (RFC 9293 3.10.7.4: RFC 5961 is optional), resets that carry a window (RFC 9293 gives it
-    # no meaning), NewReno's second full-ACK option (RFC 6582 3.2). The RTO floor (1 s), MSL
-    # (2 minutes), one-octet probes and 4 us ISN clock are the defaults, none of them Linux's.
+    # no meaning), NewReno's second full-ACK option (RFC 6582 3.2), an MSS 60 octets below the
+    # MTU less 40 (1400 on a 1500-octet link; RFC 9293 3.7.1 bounds it from above only). The
+    # RTO floor (1 s), MSL (2 minutes), one-octet probes and 4 us ISN clock are the defaults,
+    # none of them Linux's.
     "alt": {"delayed_ack": 0.2, "quick_ack": False, "initial_window": 2, "rfc5961": False,
-            "rst_window": 4096, "full_ack_option": 2},
+            "rst_window": 4096, "full_ack_option": 2, "mss_headroom": 60},
 }
 
 

@@ -27,8 +27,9 @@ class Receiver:
 
     @property
     def adv_mss(self) -> int:
-        """The MSS we announce: MTU - 40 (RFC 9293 3.7.1), lowered by TCP_MAXSEG."""
-        mss = self.cfg.mtu - 40
+        """The MSS we announce: at most MTU - 40 (RFC 9293 3.7.1, MUST-67), less the profile's
+        headroom, lowered by TCP_MAXSEG."""
+        mss = self.cfg.mtu - 40 - self.cfg.mss_headroom
         return min(mss, self.opts.maxseg) if self.opts.maxseg else mss
 
     @property

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.errors import CaseError
+from harness.grammar import parse_script
+
 pytest_plugins = ["pytester"]
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create network namespaces")
@@ -47,3 +50,10 @@ def write_case(tmp_path: Path):
 
 # tests/pkt holds inputs that test_pkt.py runs with its own expectations, not cases.
 collect_ignore_glob = ["pkt/*"]
+
+
+def located_error(text: str, where: str, message: str) -> None:
+    """`text` (script lines of t.yaml) is refused with `message` at `where` (file:line:column)."""
+    with pytest.raises(CaseError) as caught:
+        parse_script(text + "\n", "t.yaml")
+    assert str(caught.value).startswith(where + ": ") and message in str(caught.value), caught.value

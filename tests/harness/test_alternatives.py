@@ -155,6 +155,8 @@ def test_a_branch_with_a_misspelt_key_is_a_schema_error(write_case) -> None:
 @pytest.mark.parametrize("line, what", [
     ("+0 >? . 1:1(0) ack 1", "'>?' (a segment the target may or may not send)"),
     ("+0 > . 1:1(0) ack 1 <{TS val * ecr 1}>", "'<{...}>' (options in any layout)"),
+    ("+0 < R. acked:acked(0) ack 1 win 0", "'acked' (the seq where the target's last ACK points)"),
+    ("+0 > R|R. 1:1(0)", "flag alternatives ('R|R.')"),
 ])
 def test_convert_refuses_a_pkt_for_what_packetdrill_cannot_say(write_case, line: str,
                                                                what: str) -> None:

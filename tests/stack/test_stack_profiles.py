@@ -143,3 +143,19 @@ def test_zero_window_probe_forms(form: str):
         assert (probe.seq, data_of([probe])) == (peer.iss + 1, b"p")
     else:
         assert (probe.seq, probe.payload) == (peer.iss, b"")
+
+
+
+@pytest.mark.parametrize("headroom, mss", [(0, 1460), (60, 1400)])
+def test_the_mss_announced_stays_the_headroom_below_the_mtu_less_40(headroom: int, mss: int):
+    """RFC 9293 3.7.1 (MUST-67): at most MMS_R - 20; less is the host's choice. The data the
+    host sends is still sized by the peer's MSS (1460 here), not by its own."""
+    peer = Peer(make_host(mss_headroom=headroom, initial_window=10))
+    srv = peer.listen()
+    synack, = peer.send(SYN, peer.isn, options=[("mss", 1460)])
+    assert synack.option("mss") == ("mss", mss)
+    peer.iss = synack.seq
+    peer.send(ACK, peer.isn + 1, peer.iss + 1)
+    sock, _ = srv.accept()
+    sock.send(b"d" * 2920)
+    assert [len(s.payload) for s in peer.out()] == [1460, 1460]
