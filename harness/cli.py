@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--requirement", action="append", default=[],
                          help="requirement id for a .pkt without a '// requirements:' line")
     convert.add_argument("-D", "--define", action="append", default=[], metavar="NAME=VALUE")
+    convert.add_argument("--loose", action="store_true",
+                         help="to .pkt: write option lists packetdrill cannot say (<{mss? "
+                              "<=1460}>) as <...>, unchecked, with a warning for each line")
 
     bench = sub.add_parser("bench", help="measure fixed cost, timing fidelity and parallel speed")
     bench.add_argument("--cases", default=None, help="case directory for the suite timings")
@@ -125,7 +128,11 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_report(args.results, args.out, args.pcap == "all", args.rename)
         if args.command == "convert":
             from harness.convert import convert as convert_file
-            convert_file(args.source, args.output, args.requirement, _defines(args.define))
+            warnings: list[str] | None = [] if args.loose else None
+            convert_file(args.source, args.output, args.requirement, _defines(args.define),
+                         warnings)
+            for warning in warnings or []:
+                print(f"warning: {warning}", file=sys.stderr)
             print(f"wrote {args.output}")
             return 0
         if args.command == "mutate":

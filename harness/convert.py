@@ -14,13 +14,17 @@ What moves where:
 
 What the RFCs leave open (`>?`, `either`, flights, sets and ranges, `x2` times, errno sets,
 time windows on calls and asserts) has no packetdrill syntax: a case that uses it stays a
-YAML case, and asking for a `.pkt` is an error naming the first such line.
+YAML case, and asking for a `.pkt` is an error naming the first such line. With `--loose`,
+an expected segment whose only such part is its options (`<{mss? <=1460}>`, `<mss <=1460>`)
+is written with packetdrill's `<...>` (options not checked) and a warning names each line:
+the `.pkt` then checks less than the case, never more.
 """
 
 from __future__ import annotations
 
 import re
 import shlex
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -140,14 +144,44 @@ def rfcdrill_only(event: Event) -> str | None:
     return None
 
 
-def yaml_to_pkt(path: str, defines: dict[str, str] | None = None) -> str:
+def _only_options(event: Event) -> bool:
+    """Whether the options are all an expected segment has that packetdrill cannot say."""
+    return isinstance(event, PacketEvent) and rfcdrill_only(replace(
+        event, options=None, any_layout=False, may_lack=frozenset())) is None
+
+
+def _unchecked_options(line: str) -> str:
+    """A script line with its TCP option list (which ends the segment) written `<...>`."""
+    code = re.split(r"\s(?:#|//)", line, maxsplit=1)[0]
+    start = re.search(r"\s<(?=[{A-Za-z])", code)
+    end = code.rfind(">")
+    if start is None or end < start.end():
+        return line
+    return line[:start.start() + 1] + "<...>" + line[end + 1:]
+
+
+def yaml_to_pkt(path: str, defines: dict[str, str] | None = None,
+                loose: list[str] | None = None) -> str:
+    """The case at `path` as a .pkt. `loose`, a list, allows `<...>` for option lists
+    packetdrill cannot say and receives a warning (file:line:column) for each."""
     script = load(path, defines)
+    loosened: set[int] = set()
     for event in walk(script.events):
         what = rfcdrill_only(event)
-        if what is not None:
+        if what is not None and loose is not None and _only_options(event):
+            loosened.add(event.loc.line)
+            loose.append(f"{event.loc}: {what} written as <...> (options not checked): "
+                         "the .pkt checks less than the case")
+        elif what is not None:
             raise CaseError(event.loc, f"{what} has no packetdrill syntax: this case stays an "
-                            "rfcdrill YAML case and cannot be written as a .pkt")
-    data = yaml.safe_load(Path(path).read_text())
+                            "rfcdrill YAML case and cannot be written as a .pkt"
+                            + ("" if loose is not None or not _only_options(event) else
+                               " (--loose writes its options as <...>, unchecked)"))
+    text = Path(path).read_text()
+    if loosened:
+        text = "".join(_unchecked_options(line) if number in loosened else line
+                       for number, line in enumerate(text.splitlines(keepends=True), 1))
+    data = yaml.safe_load(text)
     lines = [f"// id: {script.id}"]
     if script.title:
         lines.append(f"// title: {script.title}")
@@ -183,12 +217,13 @@ def _step_text(step: object, path: str) -> str:
 
 
 def convert(source: str, out: str, requirements: list[str] | None = None,
-            defines: dict[str, str] | None = None) -> None:
-    """Write `source` (.pkt or .yaml) in the other format; `defines` as for running it."""
+            defines: dict[str, str] | None = None, loose: list[str] | None = None) -> None:
+    """Write `source` (.pkt or .yaml) in the other format; `defines` as for running it;
+    `loose` as for yaml_to_pkt."""
     if source.endswith(".pkt"):
         text = pkt_to_yaml(source, requirements, defines)
     elif source.endswith((".yaml", ".yml")):
-        text = yaml_to_pkt(source, defines)
+        text = yaml_to_pkt(source, defines, loose)
     else:
         raise CaseError(Loc(source, 1), "convert takes a .pkt or a .yaml case")
     Path(out).write_text(text)

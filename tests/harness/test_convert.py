@@ -84,3 +84,34 @@ def test_a_pkt_without_requirements_needs_them_for_yaml(tmp_path):
         convert(str(source), str(tmp_path / "out.yaml"))
     convert(str(source), str(tmp_path / "out.yaml"), ["rfc793:transition:LISTEN:syn"])
     assert load(tmp_path / "out.yaml").requirements == ["rfc793:transition:LISTEN:syn"]
+
+
+def _loosened(event: object) -> object:
+    """An expected segment as --loose writes it: options unchecked (`<...>`)."""
+    return dataclasses.replace(event, options=None, any_layout=False, may_lack=frozenset())
+
+
+@pytest.mark.parametrize("source", SHIPPED_YAML, ids=lambda p: str(Path(p).relative_to(ROOT)))
+def test_loose_writes_unsayable_options_unchecked_and_nothing_else(source, tmp_path):
+    events = list(walk(load(source).events))
+    only = [e for e in events if rfcdrill_only(e)]
+    if not only or any(rfcdrill_only(_loosened(e)) for e in only
+                       if type(e).__name__ == "PacketEvent"):
+        pytest.skip("nothing --loose changes: converts as it is, or is refused as without it")
+    if any(type(e).__name__ != "PacketEvent" for e in only):
+        with pytest.raises(CaseError) as caught:
+            convert(source, str(tmp_path / "case.pkt"), loose=[])
+        assert "has no packetdrill syntax" in str(caught.value)
+        return
+    warnings: list[str] = []
+    convert(source, str(tmp_path / "case.pkt"), loose=warnings)
+    assert warnings == [f"{e.loc}: {rfcdrill_only(e)} written as <...> (options not checked): "
+                        "the .pkt checks less than the case" for e in only]
+    lines = {e.loc.line for e in only}
+    original = load(source)
+    expected = dataclasses.replace(original, events=[
+        _loosened(e) if e.loc.line in lines else e for e in original.events])
+    assert meaning(load(str(tmp_path / "case.pkt"))) == meaning(expected)
+    with pytest.raises(CaseError) as caught:        # without --loose: refused, and told of it
+        convert(source, str(tmp_path / "strict.pkt"))
+    assert "--loose writes its options as <...>" in str(caught.value)
