@@ -152,19 +152,24 @@ def test_a_branch_with_a_misspelt_key_is_a_schema_error(write_case) -> None:
     assert str(caught.value).startswith(f"{path}:5:") and "allowd_by" in str(caught.value)
 
 
-@pytest.mark.parametrize("line, what", [
-    ("+0 >? . 1:1(0) ack 1", "'>?' (a segment the target may or may not send)"),
-    ("+0 > . 1:1(0) ack 1 <{TS val * ecr 1}>", "'<{...}>' (options in any layout)"),
-    ("+0 < R. acked:acked(0) ack 1 win 0", "'acked' (the seq where the target's last ACK points)"),
-    ("+0 > R|R. 1:1(0)", "flag alternatives ('R|R.')"),
+# only options: `rfcdrill convert --loose` can write them unchecked
+LOOSE_HINT = " (--loose writes its options as <...>, unchecked)"
+
+
+@pytest.mark.parametrize("line, what, hint", [
+    ("+0 >? . 1:1(0) ack 1", "'>?' (a segment the target may or may not send)", ""),
+    ("+0 > . 1:1(0) ack 1 <{TS val * ecr 1}>", "'<{...}>' (options in any layout)", LOOSE_HINT),
+    ("+0 < R. acked:acked(0) ack 1 win 0", "'acked' (the seq where the target's last ACK points)",
+     ""),
+    ("+0 > R|R. 1:1(0)", "flag alternatives ('R|R.')", ""),
 ])
 def test_convert_refuses_a_pkt_for_what_packetdrill_cannot_say(write_case, line: str,
-                                                               what: str) -> None:
+                                                               what: str, hint: str) -> None:
     path = write_case("c.yaml", case_yaml("c", HANDSHAKE + line + "\n"))
     with pytest.raises(CaseError) as caught:
         yaml_to_pkt(str(path))
     assert str(caught.value) == (f"{path}:16:3: {what} has no packetdrill syntax: this case "
-                                 "stays an rfcdrill YAML case and cannot be written as a .pkt")
+                                 "stays an rfcdrill YAML case and cannot be written as a .pkt" + hint)
 
 
 # -- against the stack, both sides of each ----------------------------------------------------

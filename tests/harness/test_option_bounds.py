@@ -91,7 +91,8 @@ def test_convert_refuses_a_bound_packetdrill_cannot_say(write_case, options: str
     with pytest.raises(CaseError) as caught:
         yaml_to_pkt(str(path))
     assert str(caught.value) == (f"{path}:13:3: {what} has no packetdrill syntax: this case "
-                                 "stays an rfcdrill YAML case and cannot be written as a .pkt")
+                                 "stays an rfcdrill YAML case and cannot be written as a .pkt"
+                                 " (--loose writes its options as <...>, unchecked)")
 
 
 def test_structured_steps_write_the_same_forms(write_case) -> None:
