@@ -18,9 +18,9 @@ from harness import ip, netns, sched, vnet
 from harness.constants import CONSTANTS, TCP_STATES
 from harness.errors import CaseError
 from harness.model import Script
-from harness.syscalls import linux_tcp_info
 from harness.tcpinfo import MEMINFO_LEN, SO_MEMINFO, decode_meminfo
 from harness.targets.base import CallHandle, Captured, Target
+from harness.targets.sockets import InProcess, SocketCalls, linux_tcp_info
 
 SPIN = 0.0007        # the last stretch before a deadline is spent polling, not sleeping
 REPORTED_SYSCTLS = ("net.ipv4.tcp_congestion_control", "net.ipv4.tcp_timestamps",
@@ -56,7 +56,7 @@ def _in_time_wait(sock: socket.socket) -> bool:
 
 
 class KernelAPI:
-    """Python's socket module, as the SocketAPI of the kernel target."""
+    """Python's socket module, as the SocketAPI (sockets.py) of the kernel target."""
 
     def socket(self, family: int, type_: int, proto: int) -> socket.socket:
         return socket.socket(family, type_, proto)
@@ -212,11 +212,11 @@ def _drain(fd: int) -> None:
         return
 
 
-class KernelTarget(Target):
+class KernelTarget(InProcess, Target):
     name = "kernel"
 
     def __init__(self) -> None:
-        self._api = KernelAPI()
+        self.sockets = SocketCalls(KernelAPI())
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="syscall",
                                         initializer=sched.punctual)
         self.tun = -1
@@ -228,10 +228,6 @@ class KernelTarget(Target):
         self.wire_version = 4
         self.stamp_delay = 0.0
         self.scheduling = ""
-
-    @property
-    def api(self) -> KernelAPI:
-        return self._api
 
     def setup(self, script: Script) -> None:
         self.scheduling = sched.punctual()
