@@ -91,6 +91,12 @@ class KernelAPI:
         """SO_MEMINFO (Linux's socket memory counters), for a Python block's SK_MEMINFO_*."""
         return decode_meminfo(sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, MEMINFO_LEN))
 
+    @staticmethod
+    def sequence(sock: socket.socket) -> dict[str, int]:
+        """TCP_INFO has no SND.UNA, SND.NXT, RCV.NXT, ISS or IRS (only counts relative to
+        them): the kernel target reports none rather than make them up."""
+        return {}
+
     def ioctl_int(self, sock: socket.socket, request: int) -> int:
         return struct.unpack("i", fcntl.ioctl(sock, request, b"\0" * 4))[0]
 

@@ -33,6 +33,7 @@ class SocketAPI(Protocol):
     def ioctl_int(self, sock: Any, request: int) -> int: ...
     def tcp_info(self, sock: Any) -> dict[str, int]: ...
     def meminfo(self, sock: Any) -> dict[str, int]: ...    # SK_MEMINFO_*, empty without SO_MEMINFO
+    def sequence(self, sock: Any) -> dict[str, int]: ...   # SND.UNA, SND.NXT, RCV.NXT, ISS, IRS it has
 
 
 def linux_tcp_info(sock: Any) -> dict[str, int]:
@@ -68,14 +69,15 @@ class SocketCalls:
             return CallResult.failed(exc.errno)
 
     def connection(self, fd: int) -> dict[str, Any]:
-        """RFC 9293's variables read off Linux's TCP_INFO, with every tcpi_* field and the
-        socket's SK_MEMINFO_* counters (where it has them) as extras."""
+        """RFC 9293's variables read off Linux's TCP_INFO and the sequence numbers the target
+        can give beside it, with every tcpi_* field and the socket's SK_MEMINFO_* counters
+        (where it has them) as extras."""
         sock = self.objects[fd]
         try:
             meminfo = self.api.meminfo(sock)
         except OSError:
             meminfo = {}
-        return {**rfc_view(self.api.tcp_info(sock)), **meminfo}
+        return {**rfc_view(self.api.tcp_info(sock)), **self.api.sequence(sock), **meminfo}
 
     # -- sockets ---------------------------------------------------------------------------
     def op_socket(self, _: Any, call: Call) -> CallResult:

@@ -71,6 +71,15 @@ class StackAPI:
         """No SO_MEMINFO (Linux's socket memory counters): a Python block sees no SK_MEMINFO_*."""
         return {}
 
+    @staticmethod
+    def sequence(sock: Any) -> dict[str, int]:
+        """The connection's sequence variables (RFC 9293 3.3.1), which TCP_INFO lacks."""
+        conn = sock.conn
+        if conn is None:
+            return {}
+        return {"SND.UNA": conn.snd_una, "SND.NXT": conn.snd_nxt, "RCV.NXT": conn.rcv_nxt,
+                "ISS": conn.iss, "IRS": conn.irs}
+
     def ioctl_int(self, sock: Any, request: int) -> int:
         return sock.ioctl(request)
 

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import errno
+import socket
+
+import stack
+from harness.calls import Call
 from harness.connection import INFINITE_SSTHRESH, rfc_view, tcp_info_view
 from harness.constants import TCP_STATES
+from harness.targets.sockets import SocketCalls
+from harness.targets.stack import StackAPI
 
 LINUX = {"tcpi_state": TCP_STATES["FIN_WAIT1"], "tcpi_snd_cwnd": 10, "tcpi_snd_mss": 1448,
          "tcpi_rcv_mss": 536, "tcpi_rto": 204000, "tcpi_snd_ssthresh": INFINITE_SSTHRESH,
@@ -30,3 +37,17 @@ def test_tcp_info_from_rfc_names_alone():
     assert tcp_info_view(state) == {"tcpi_state": TCP_STATES["TIME_WAIT"], "tcpi_snd_cwnd": 4,
                                     "tcpi_snd_ssthresh": 9, "tcpi_rto": 1000000,
                                     "tcpi_snd_mss": 1000}
+
+
+def test_the_stack_target_gives_the_sequence_variables_tcp_info_lacks():
+    """Through the in-process dispatcher: a non-blocking connect leaves SYN-SENT with the SYN
+    sent and not acknowledged (RFC 9293 3.3.1: SND.UNA = ISS, SND.NXT = ISS + 1)."""
+    calls = SocketCalls(StackAPI(stack.Host("192.168.0.1", stack.VirtualClock(), stack.MemoryLink())))
+    fd = calls.call(Call("socket", None, {"family": socket.AF_INET, "type": socket.SOCK_STREAM,
+                                          "proto": 0})).ret
+    assert calls.call(Call("fcntl", fd, {"nonblock": True})).err is None
+    assert calls.call(Call("connect", fd, {"addr": ("192.0.2.1", 8080)})).err == errno.EINPROGRESS
+    state = calls.connection(fd)
+    assert state["state"] == "SYN-SENT" and state["tcpi_state"] == TCP_STATES["SYN_SENT"]
+    assert state["SND.UNA"] == state["ISS"] and state["SND.NXT"] == (state["ISS"] + 1) % 2**32
+    assert state["SMSS"] > 0 and state["cwnd"] == state["tcpi_snd_cwnd"] * state["SMSS"]
