@@ -138,8 +138,13 @@ class ProtocolCalls:
         nonblock = bool(call.arg("type") & CONSTANTS.get("SOCK_NONBLOCK", 0))
         fd = self._call("socket", None, family=_name(call.arg("family"), "AF_"), type="SOCK_STREAM",
                         nonblock=nonblock)["ret"]
-        self.nonblocking[fd] = nonblock
+        self._made(fd, nonblock)
         return CallResult(fd)
+
+    def _made(self, fd: int, nonblock: bool) -> None:
+        """A new descriptor (an adapter may reuse a closed one's number): nothing known yet."""
+        self.nonblocking[fd] = nonblock
+        self.names.pop(fd, None)
 
     def op_bind(self, call: Call) -> CallResult:
         self._call("bind", call.fd, addr=_address(call.arg("addr")))
@@ -152,7 +157,7 @@ class ProtocolCalls:
     def op_accept(self, call: Call) -> CallResult:
         reply = self._call("accept", call.fd)
         addr = reply.get("addr") or {}
-        self.nonblocking[reply["ret"]] = False
+        self._made(reply["ret"], False)
         return CallResult(reply["ret"], addr=(str(addr.get("ip", "")), int(addr.get("port", 0))))
 
     def op_connect(self, call: Call) -> CallResult:
@@ -189,6 +194,7 @@ class ProtocolCalls:
 
     def op_close(self, call: Call) -> CallResult:
         self._call("close", call.fd)
+        self.names.pop(call.fd or 0, None)
         return CallResult(0)
 
     def op_shutdown(self, call: Call) -> CallResult:
