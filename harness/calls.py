@@ -29,7 +29,7 @@ The ops and their arguments (`args`); `fd` is the descriptor the call is made on
 | sendfile | source, offset, count | ret = octets |
 | splice | out, count, flags | ret = octets |
 | epoll_create | | ret = new descriptor |
-| epoll_ctl | op, target, events | |
+| epoll_ctl | action (EPOLL_CTL_ADD, _DEL, _MOD), target, events | |
 | epoll_wait | most, timeout | ready ((descriptor, events) pairs) |
 """
 

@@ -105,7 +105,7 @@ class Syscalls:
     def is_socket(self, fd: int) -> bool:
         return fd in self.fds and fd in self.families
 
-    def perform(self, op: str, fd: int | None = None, **args: Any) -> CallResult:
+    def perform(self, op: str, fd: int | None = None, /, **args: Any) -> CallResult:
         """One Call on the target; a failed one ends the script's call with its result."""
         result = self.target.call(Call(op, fd, args))
         if result.err is not None:
@@ -365,7 +365,8 @@ class Syscalls:
     def sys_epoll_ctl(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
         epoll, op, target = self.sock(args[0]), evaluate(args[1]), self.sock(args[2])
         spec = dict(evaluate(args[3]) or {}) if len(args) > 3 else {}
-        return self.perform("epoll_ctl", epoll, op=op, target=target, events=spec.get("events", 0))
+        return self.perform("epoll_ctl", epoll, action=op, target=target,
+                            events=spec.get("events", 0))
 
     def sys_epoll_wait(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
         epoll, timeout_ms = self.sock(args[0]), evaluate(args[3])

@@ -212,7 +212,7 @@ class SocketCalls:
         return CallResult(self._add(self.api.epoll()))     # type: ignore[attr-defined]
 
     def op_epoll_ctl(self, epoll: Any, call: Call) -> CallResult:
-        self.api.epoll_ctl(epoll, call.arg("op"),  # type: ignore[attr-defined]
+        self.api.epoll_ctl(epoll, call.arg("action"),  # type: ignore[attr-defined]
                            self.objects[call.arg("target")], call.arg("events"))
         return CallResult(0)
 

@@ -6,6 +6,7 @@ import socket
 from typing import Any
 
 from harness.calls import Call, CallResult
+from harness.constants import CONSTANTS
 from harness.model import Expr
 from harness.options import Plan
 from harness.syscalls import Syscalls, pattern
@@ -23,7 +24,7 @@ class Connected:
         addresses = {"getsockname": ("192.168.0.1", 8080), "getpeername": ("192.0.2.1", 40000)}
         if call.op in addresses:
             return CallResult(0, addr=addresses[call.op])
-        return CallResult(len(call.arg("data")))
+        return CallResult(len(call.arg("data")) if call.op == "write" else 0)
 
     def connection(self, fd: int) -> dict[str, Any]:
         return {}
@@ -64,3 +65,19 @@ def test_a_later_write_counts_once_it_has_returned():
 def test_an_unknown_connection_has_nothing_queued():
     calls = calls_with_writes((1.0, 3000))
     assert not calls.queued_after(8080, 40001, 1000, at=2.0)
+
+
+def test_epoll_calls_name_the_targets_descriptors_and_judge_the_events_by_script_fd():
+    calls = calls_with_writes()
+    calls.fds[5] = 12            # an epoll set: script fd 5, the target's 12
+    add = [Expr("int", 5), Expr("name", "EPOLL_CTL_ADD"), Expr("int", 4),
+           Expr("struct", [("events", Expr("name", "EPOLLIN"))])]
+    assert calls.sys_epoll_ctl(None, add).ret == 0
+    made = calls.target.made[-1]
+    assert (made.op, made.fd, made.args) == ("epoll_ctl", 12, {
+        "action": CONSTANTS["EPOLL_CTL_ADD"], "target": 9, "events": CONSTANTS["EPOLLIN"]})
+    calls.target.call = lambda call: CallResult(1, ready=[(9, CONSTANTS["EPOLLOUT"])])
+    waited = calls.sys_epoll_wait(None, [Expr("int", 5), Expr("struct", [("events", Expr("name", "EPOLLIN"))]),
+                                         Expr("int", 1), Expr("int", 0)])
+    assert waited.ret == 1
+    assert waited.problems == ["epoll events of fd 4 are POLLOUT, expected POLLIN"]
