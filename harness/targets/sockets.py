@@ -34,6 +34,14 @@ class SocketAPI(Protocol):
     def tcp_info(self, sock: Any) -> dict[str, int]: ...
     def meminfo(self, sock: Any) -> dict[str, int]: ...    # SK_MEMINFO_*, empty without SO_MEMINFO
     def sequence(self, sock: Any) -> dict[str, int]: ...   # SND.UNA, SND.NXT, RCV.NXT, ISS, IRS it has
+    # descriptors that are not sockets: the kernel's; another target raises CaseError
+    def pipe(self) -> tuple[Any, Any]: ...
+    def open(self, path: str, flags: int, mode: int) -> Any: ...
+    def sendfile(self, out: Any, source: Any, offset: int | None, count: int) -> int: ...
+    def splice(self, source: Any, out: Any, count: int, flags: int) -> int: ...
+    def epoll(self) -> Any: ...
+    def epoll_ctl(self, epoll: Any, op: int, target: Any, events: int) -> None: ...
+    def epoll_wait(self, epoll: Any, most: int, timeout: float | None) -> list[tuple[int, int]]: ...
 
 
 def linux_tcp_info(sock: Any) -> dict[str, int]:
@@ -193,32 +201,31 @@ class SocketCalls:
 
     # -- descriptors that are not sockets (the kernel target's) ----------------------------
     def op_pipe(self, _: Any, call: Call) -> CallResult:
-        read_end, write_end = self.api.pipe()      # type: ignore[attr-defined]
+        read_end, write_end = self.api.pipe()
         return CallResult(0, fds=(self._add(read_end), self._add(write_end)))
 
     def op_open(self, _: Any, call: Call) -> CallResult:
-        return CallResult(self._add(self.api.open(   # type: ignore[attr-defined]
-            call.arg("path"), call.arg("flags"), call.arg("mode"))))
+        return CallResult(self._add(self.api.open(call.arg("path"), call.arg("flags"),
+                                                  call.arg("mode"))))
 
     def op_sendfile(self, out: Any, call: Call) -> CallResult:
-        return CallResult(self.api.sendfile(       # type: ignore[attr-defined]
+        return CallResult(self.api.sendfile(
             out, self.objects[call.arg("source")], call.arg("offset"), call.arg("count")))
 
     def op_splice(self, source: Any, call: Call) -> CallResult:
-        return CallResult(self.api.splice(         # type: ignore[attr-defined]
+        return CallResult(self.api.splice(
             source, self.objects[call.arg("out")], call.arg("count"), call.arg("flags")))
 
     def op_epoll_create(self, _: Any, call: Call) -> CallResult:
-        return CallResult(self._add(self.api.epoll()))     # type: ignore[attr-defined]
+        return CallResult(self._add(self.api.epoll()))
 
     def op_epoll_ctl(self, epoll: Any, call: Call) -> CallResult:
-        self.api.epoll_ctl(epoll, call.arg("action"),  # type: ignore[attr-defined]
+        self.api.epoll_ctl(epoll, call.arg("action"),
                            self.objects[call.arg("target")], call.arg("events"))
         return CallResult(0)
 
     def op_epoll_wait(self, epoll: Any, call: Call) -> CallResult:
-        ready = self.api.epoll_wait(epoll, call.arg("most"),   # type: ignore[attr-defined]
-                                    call.arg("timeout"))
+        ready = self.api.epoll_wait(epoll, call.arg("most"), call.arg("timeout"))
         by_fileno = {obj.fileno(): fd for fd, obj in self.objects.items() if hasattr(obj, "fileno")}
         return CallResult(len(ready), ready=[(by_fileno.get(fileno, fileno), events)
                                              for fileno, events in ready])
