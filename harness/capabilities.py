@@ -22,6 +22,7 @@ import fnmatch
 import re
 from dataclasses import dataclass, field
 
+from harness.connection import TCPI_STATE
 from harness.constants import CONSTANTS, TCP_STATES
 from harness.ip import VERSIONS
 from harness.model import AssertEvent, Expr, PacketEvent, PythonEvent, Script, ShellEvent, SyscallEvent
@@ -33,10 +34,6 @@ CALL_OPS = {"recv": "read", "recvfrom": "read", "readv": "read", "recvmsg": "rea
 # Script option names and the protocol's tcp_options names.
 TCP_OPTIONS = {"sackOK": "sack", "sack": "sack", "TS": "timestamps", "wscale": "wscale",
                "mss": "mss"}
-# tcpi_* fields and the RFC 9293 state variables they are read from (PROTOCOL.md section 5).
-TCPI_STATE = {"tcpi_state": ("state",), "tcpi_snd_cwnd": ("cwnd", "SMSS"),
-              "tcpi_snd_ssthresh": ("ssthresh", "SMSS"), "tcpi_rto": ("RTO",),
-              "tcpi_snd_mss": ("SMSS",), "tcpi_rcv_mss": ("RMSS",)}
 _NOT_OPTIONS = ("SO_J1939_", "SO_VM_", "IP_DEFAULT_", "IP_RECVRETOPTS")
 OPTION_PREFIXES = {"SOL_SOCKET": "SO_", "IPPROTO_TCP": "TCP_", "SOL_TCP": "TCP_", "IPPROTO_IP": "IP_",
                    "SOL_IP": "IP_", "IPPROTO_IPV6": "IPV6_", "SOL_IPV6": "IPV6_"}

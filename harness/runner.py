@@ -39,6 +39,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 
 from harness.alternatives import Alternatives
+from harness.calls import CallResult
 from harness.constants import CODE_NAMES, CONSTANTS, TCP_STATES
 from harness.errors import CaseError, Loc, Malformed
 from harness.ip import IP, IPv6, decode, protocol
@@ -48,7 +49,7 @@ from harness.model import (AssertEvent, EitherEvent, Event, FlightEvent, PacketE
 from harness.peer import MOD, Peer
 from harness.result import Failure, PacketRecord, Step, Taken, diff_text
 from harness.sched import Lateness
-from harness.syscalls import STATE_NAMES, CallResult, Syscalls
+from harness.syscalls import STATE_NAMES, Syscalls
 from harness.targets.base import CallHandle, CallTimeout, Captured, Target
 from harness.tcp import CWR, FIN, PSH, Option, TCPSegment, flags_text
 
@@ -153,7 +154,7 @@ class Runner(Alternatives):
                          ts_tick_usecs=plan.ts_tick_usecs,
                          ts_tolerance_usecs=script.tolerance.usecs * scale,
                          remote_relative=plan.remote_relative)
-        self.calls = Syscalls(target.api, plan, target.now, script.tolerance.allowed(0, scale))
+        self.calls = Syscalls(target, plan, target.now, script.tolerance.allowed(0, scale))
         self.queue: deque[Captured] = deque()
         self.pending: list[Pending] = []
         self.packets: list[PacketRecord] = []
@@ -511,8 +512,7 @@ class Runner(Alternatives):
             self._connected(event, result)
         if event.name in ("socket", "accept") and result.ret >= 0:
             self.last_fd = result.ret          # Python blocks read TCP_INFO of this socket
-        elif (event.args and event.args[0].kind == "int"
-              and hasattr(self.calls.fds.get(event.args[0].value), "getsockopt")):   # a socket
+        elif event.args and event.args[0].kind == "int" and self.calls.is_socket(event.args[0].value):
             self.last_fd = event.args[0].value
         self.step(finished, event, "call", f"= {result.describe()}")
 
@@ -591,8 +591,7 @@ class Runner(Alternatives):
         fd = self.last_fd if self.last_fd in self.calls.fds else max(self.calls.fds, default=None)
         snapshot: dict[str, object] = {}
         if fd is not None:
-            snapshot.update(self.calls.tcp_info(fd))
-            snapshot.update(self.calls.meminfo(fd))
+            snapshot.update(self.calls.snapshot(fd))
         snapshot["outbound"] = tuple(self.outbound)     # every segment so far, `matched` or not
         self.code_blocks.append((event, snapshot))
         self.step(self.target.now(), event, "python", f"TCP_INFO of fd {fd} taken" if fd is not None

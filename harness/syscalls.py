@@ -1,58 +1,46 @@
-"""Script system calls, carried out on a target's sockets with Linux's meaning.
+"""Script system calls: each becomes Calls (harness.calls) that a target performs, with
+Linux's meaning, and its result is judged against the script.
 
-Theory of operation: a `SocketAPI` is what a target offers to make sockets: Python's `socket`
-module for the kernel, the project's stack for the stack target (it mirrors that module).
-`Syscalls` evaluates a call's arguments, runs it through the API, and returns the return
-value, the errno and any mismatch in output arguments (getsockopt values, poll revents).
-Script fd numbers are names: `3` in a script is whatever socket the call returning 3 made.
+Theory of operation: `Syscalls` evaluates a call's arguments, builds the Call (or Calls) it
+makes, has the target perform them (`Target.call`), and returns the return value, the errno
+and any mismatch in output arguments (getsockopt values, poll revents, control messages).
+Script fd numbers are names: `3` in a script is whatever descriptor the call returning 3
+made, and the map from script fd to the target's descriptor is kept here; the target only
+ever sees its own descriptors.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import struct
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from harness import cmsg, rawcall
+from harness.calls import Call, CallResult
+from harness.connection import tcp_info_view
 from harness.constants import CONSTANTS, TCP_STATES, errno_name
 from harness.errors import CaseError
 from harness.ip import socket_address
 from harness.model import Expr, SyscallEvent
 from harness.options import Plan
-from harness.tcpinfo import TCP_INFO_LEN, decode_tcp_info
 from harness.values import matches
 
 
-class SocketAPI(Protocol):
-    """What a target provides to the syscall layer."""
+class Performer(Protocol):
+    """What the syscall layer needs of a target (harness.targets.base.Target has both)."""
 
-    def socket(self, family: int, type_: int, proto: int) -> Any: ...
-    def poll(self, entries: list[tuple[Any, int]], timeout: float | None) -> list[tuple[Any, int]]: ...
-    def set_nonblocking(self, sock: Any, on: bool) -> None: ...
-    def is_nonblocking(self, sock: Any) -> bool: ...
-    def ioctl_int(self, sock: Any, request: int) -> int: ...
-    def tcp_info(self, sock: Any) -> dict[str, int]: ...
-    def meminfo(self, sock: Any) -> dict[str, int]: ...    # SK_MEMINFO_*, empty without SO_MEMINFO
+    def call(self, call: Call) -> CallResult: ...
+    def connection(self, fd: int) -> dict[str, Any]: ...
 
 
-def linux_tcp_info(sock: Any) -> dict[str, int]:
-    """TCP_INFO of a socket that answers getsockopt as Linux does (the kernel, the stack)."""
-    return decode_tcp_info(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, TCP_INFO_LEN))
+class Failed(Exception):
+    """A call the target made failed with an errno: the script's call returns its result."""
 
-
-@dataclass
-class CallResult:
-    ret: int
-    err: int | None = None
-    problems: list[str] = field(default_factory=list)
-
-    def describe(self) -> str:
-        if self.err is not None:
-            return f"{self.ret} {errno_name(self.err)} ({os.strerror(self.err)})"
-        return str(self.ret)
+    def __init__(self, result: CallResult) -> None:
+        super().__init__(result.describe())
+        self.result = result
 
 
 def evaluate(expr: Expr) -> Any:
@@ -94,25 +82,35 @@ class Write:
 
 
 class Syscalls:
-    """The fd table of one case and the implementation of each supported call."""
+    """The fd table of one case (script fd -> target descriptor) and each supported call."""
 
-    def __init__(self, api: SocketAPI, plan: Plan, clock: Callable[[], float],
+    def __init__(self, target: Performer, plan: Plan, clock: Callable[[], float],
                  tolerance: float = 0.004) -> None:
-        self.api = api
+        self.target = target
         self.plan = plan
         self.clock = clock          # the target's time, to stamp when each write returned
-        self.fds: dict[int, Any] = {}
+        self.fds: dict[int, int] = {}
+        self.families: dict[int, int] = {}              # the address family of each socket
         self.streams: dict[int, bytearray | None] = {}   # what was written, per script fd
         self.writes: dict[int, list[Write]] = {}         # each write's place in its stream
         self.tolerance = tolerance  # seconds: kernel timestamps in control messages
-        self.unnamed: list[Any] = []   # sockets whose number a later one took (kept open)
-        self.pinned: list[bytes | bytearray] = []   # buffers the kernel may still send from
 
-    def sock(self, expr: Expr) -> Any:
+    def sock(self, expr: Expr) -> int:
+        """The target's descriptor that the script fd `expr` names."""
         fd = evaluate(expr)
         if fd not in self.fds:
             raise CaseError(expr.loc, f"fd {fd} is not open in this script")
         return self.fds[fd]
+
+    def is_socket(self, fd: int) -> bool:
+        return fd in self.fds and fd in self.families
+
+    def perform(self, op: str, fd: int | None = None, /, **args: Any) -> CallResult:
+        """One Call on the target; a failed one ends the script's call with its result."""
+        result = self.target.call(Call(op, fd, args))
+        if result.err is not None:
+            raise Failed(result)
+        return result
 
     def prepare(self, event: SyscallEvent) -> Callable[[], CallResult]:
         """Check the call's shape now (a CaseError names the line) and return the call to run."""
@@ -124,10 +122,12 @@ class Syscalls:
         def run() -> CallResult:
             try:
                 return method(event, args)
-            except OSError as exc:
+            except Failed as failed:
+                return failed.result
+            except OSError as exc:      # reading TCP_INFO (a connection's state) failed
                 if exc.errno is None:
                     raise
-                return CallResult(-1, exc.errno)
+                return CallResult.failed(exc.errno)
         return run
 
     def check(self, event: SyscallEvent, result: CallResult) -> list[str]:
@@ -147,17 +147,19 @@ class Syscalls:
         return problems
 
     # -- the calls -------------------------------------------------------------------------
-    def _new_fd(self, event: SyscallEvent, sock: Any) -> CallResult:
+    def _new_fd(self, event: SyscallEvent, descriptor: int, family: int | None = None) -> CallResult:
         fd = evaluate(event.ret)
         if not isinstance(fd, int) or fd < 0:
             fd = max(self.fds, default=2) + 1
-        if fd in self.fds:
-            if not self.plan.remote_relative:
-                raise CaseError(event.loc, f"fd {fd} is already open in this script")
-            # packetdrill lets a script name a new socket by an open one's number: the
-            # number then means the new socket, the old one stays open unnamed
-            self.unnamed.append(self.fds[fd])
-        self.fds[fd] = sock
+        if fd in self.fds and not self.plan.remote_relative:
+            raise CaseError(event.loc, f"fd {fd} is already open in this script")
+        # packetdrill lets a script name a new socket by an open one's number: the number
+        # then means the new socket, the old one stays open (on the target) unnamed
+        self.fds[fd] = descriptor
+        if family is None:
+            self.families.pop(fd, None)
+        else:
+            self.families[fd] = family
         self.streams.pop(fd, None)      # a new socket on a reused number starts a new stream
         self.writes.pop(fd, None)
         return CallResult(fd)
@@ -167,43 +169,41 @@ class Syscalls:
         the ipv6 and ipv4-mapped-ipv6 plans; the latter with IPV6_V6ONLY off)."""
         plan_family = socket.AF_INET if self.plan.ip_version == "ipv4" else socket.AF_INET6
         family = evaluate(args[0]) if args[0].kind != "ellipsis" else plan_family
-        type_, proto = evaluate(args[1]), evaluate(args[2])
-        sock = self.api.socket(family, type_, proto)
+        made = self.perform("socket", family=family, type=evaluate(args[1]), proto=evaluate(args[2]))
         if family == socket.AF_INET6 and self.plan.ip_version == "ipv4-mapped-ipv6":
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        return self._new_fd(event, sock)
+            self.perform("setsockopt", made.ret, level=socket.IPPROTO_IPV6,
+                         name=socket.IPV6_V6ONLY, value=0)
+        return self._new_fd(event, made.ret, family)
 
-    def _address(self, sock: Any, address: str, port: int) -> tuple[str, int]:
-        return socket_address(self.plan.ip_version, address, sock.family), port
+    def _address(self, fd: Expr, address: str, port: int) -> tuple[str, int]:
+        family = self.families.get(evaluate(fd), socket.AF_INET)
+        return socket_address(self.plan.ip_version, address, family), port
 
     def sys_bind(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
-        sock = self.sock(args[0])
-        sock.bind(self._address(sock, self.plan.local_ip, self.plan.bind_port))
-        return CallResult(0)
+        return self.perform("bind", self.sock(args[0]),
+                            addr=self._address(args[0], self.plan.local_ip, self.plan.bind_port))
 
     def sys_listen(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
-        self.sock(args[0]).listen(evaluate(args[1]))
-        return CallResult(0)
+        return self.perform("listen", self.sock(args[0]), backlog=evaluate(args[1]))
 
     def sys_accept(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
-        conn, _ = self.sock(args[0]).accept()
-        return self._new_fd(event, conn)
+        accepted = self.perform("accept", self.sock(args[0]))
+        return self._new_fd(event, accepted.ret, self.families.get(evaluate(args[0])))
 
     def sys_connect(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
         """`...` for the address is the plan's remote peer; a family name (AF_UNSPEC, which
         dissolves the connection) is a bare address of that family, as in sendto."""
-        sock = self.sock(args[0])
+        fd = self.sock(args[0])
         if len(args) > 1 and args[1].kind == "name" and args[1].value.startswith("AF_"):
-            err = rawcall.connect_to(sock.fileno(), rawcall.sockaddr(evaluate(args[1])))
-        else:
-            err = sock.connect_ex(self._address(sock, self.plan.remote_ip, self.plan.connect_port))
-        return CallResult(0) if err == 0 else CallResult(-1, err)
+            return self.perform("connect", fd, addr=rawcall.sockaddr(evaluate(args[1])))
+        return self.perform("connect", fd, addr=self._address(args[0], self.plan.remote_ip,
+                                                              self.plan.connect_port))
 
     def _recv(self, fd: Expr, size: int, flags: int = 0, buffer: Expr | None = None) -> CallResult:
-        sock = self.sock(fd)
-        if _is_null(buffer):             # the kernel gets the NULL, as in packetdrill
-            return CallResult(rawcall.recv_null(sock.fileno(), size, flags))
-        return CallResult(len(sock.recv(size, flags)))
+        """A NULL buffer goes to the kernel as it is, as in packetdrill."""
+        got = self.perform("read", self.sock(fd), count=size, flags=flags, null=_is_null(buffer),
+                           room=None)
+        return CallResult(got.ret)
 
     def sys_read(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
         return self._recv(args[0], evaluate(args[2]) or 0, 0, args[1])
@@ -218,22 +218,22 @@ class Syscalls:
 
     def sys_recvmsg(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
         """recvmsg as packetdrill checks it: after a call that succeeds, msg_flags (0 when
-        not written) and the control messages of msg_control, one for one (harness.cmsg)."""
+        not written) and the control messages of msg_control, one for one (harness.cmsg). A
+        target whose sockets have no recvmsg reads the bytes only (no msg_flags to check)."""
         size, flags = sum(iov_lengths(_msg_iov(args[1]))), _flags(args, 2)
-        sock = self.sock(args[0])
-        if not hasattr(sock, "recvmsg"):
-            return self._recv(args[0], size, flags)
         expected = cmsg.expected_messages(args[1], evaluate)
-        data, ancillary, msg_flags, _ = sock.recvmsg(size, cmsg.ROOM if expected is not None else 0,
-                                                     flags)
-        result = CallResult(len(data))
+        got = self.perform("read", self.sock(args[0]), count=size, flags=flags, null=False,
+                           room=cmsg.ROOM if expected is not None else 0)
+        result = CallResult(got.ret)
+        if got.msg_flags is None:
+            return result
         want_flags = dict(args[1].value).get("msg_flags")
         want = evaluate(want_flags) if want_flags is not None else 0
-        if isinstance(want, int) and msg_flags != want:
-            result.problems.append(f"Expected msg_flags 0x{want:08X} but got 0x{msg_flags:08X}")
+        if isinstance(want, int) and got.msg_flags != want:
+            result.problems.append(f"Expected msg_flags 0x{want:08X} but got 0x{got.msg_flags:08X}")
         if expected is not None:
-            result.problems += cmsg.compare(expected, ancillary, evaluate, self.case_time,
-                                            self.tolerance)
+            result.problems += cmsg.compare(expected, got.ancillary or [], evaluate,
+                                            self.case_time, self.tolerance)
         return result
 
     def case_time(self, realtime: float) -> float:
@@ -246,52 +246,24 @@ class Syscalls:
         offset in the stream, so that the bytes of every outbound segment can be checked.
         `to`: sendto's destination (TCP uses it only to connect, with MSG_FASTOPEN)."""
         name = evaluate(fd)
+        descriptor = self.sock(fd)
         stream = self.streams.setdefault(name, bytearray())
         value = evaluate(data) if data is not None else None
         if isinstance(value, str):
             chunk = value.encode("latin-1")[:count].ljust(count, b"\0")
         else:
             chunk = pattern(len(stream) if stream is not None else 0, count)
-        sock = self.sock(fd)
-        if _is_null(data) or isinstance(to, bytes):
-            # raw arguments go to the kernel unchanged: a NULL buffer, an address of any family
-            address = rawcall.sockaddr(sock.family, *to) if isinstance(to, tuple) else to
-            if _is_null(data):
-                self.streams[name] = None          # what the kernel read is not known here
-                return CallResult(rawcall.send_null(sock.fileno(), count, flags, address))
-            sent = rawcall.send_to(sock.fileno(), chunk, flags, address)
-        elif pieces and len(pieces) > 1 and hasattr(sock, "sendmsg"):
-            sent = sock.sendmsg(self._iovec(chunk, pieces, flags), [], flags,
-                                *([to] if to is not None else []))
-        else:
-            sent = sock.send(self._kept(chunk, flags), flags) if to is None else \
-                sock.sendto(self._kept(chunk, flags), flags, to)
+        if _is_null(data):
+            self.streams[name] = None          # what the kernel read is not known here
+            return self.perform("write", descriptor, data=None, count=count, flags=flags, to=to,
+                                pieces=pieces)
+        sent = self.perform("write", descriptor, data=chunk, count=count, flags=flags, to=to,
+                            pieces=pieces).ret
         if stream is not None:
             self.writes.setdefault(name, []).append(
                 Write(len(stream), len(stream) + sent, self.clock()))
             stream.extend(chunk[:sent])
         return CallResult(sent)
-
-    def _iovec(self, chunk: bytes, pieces: list[int], flags: int) -> list[memoryview]:
-        """An iovec array's buffers as packetdrill allocates them, each apart from the next:
-        with MSG_ZEROCOPY each element then becomes a fragment of its own in the kernel
-        (adjacent ones would merge into one), as tcp_zerocopy_maxfrags counts them."""
-        room = bytearray(len(chunk) + len(pieces))        # a byte of gap after each element
-        views, start = [], 0
-        for i, length in enumerate(pieces):
-            at = start + i
-            room[at:at + length] = chunk[start:start + length]
-            views.append(memoryview(room)[at:at + length])
-            start += length
-        self._kept(room, flags)
-        return views
-
-    def _kept(self, buffer: bytes | bytearray, flags: int) -> bytes | bytearray:
-        """A buffer sent with MSG_ZEROCOPY stays alive to the end of the script: the kernel
-        sends from its pages after the call returns (packetdrill's --send_omit_free)."""
-        if flags & CONSTANTS["MSG_ZEROCOPY"]:
-            self.pinned.append(buffer)
-        return buffer
 
     def sys_write(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
         return self._send(args[0], args[1], evaluate(args[2]) or 0)
@@ -302,10 +274,10 @@ class Syscalls:
     def sys_sendto(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
         """`...` for the address is the plan's remote peer; a family name (AF_UNSPEC) is a
         bare address of that family, handed to the kernel as it is."""
-        sock = self.sock(args[0])
+        self.sock(args[0])
         to: tuple[str, int] | bytes | None = None
-        if len(args) > 4 and args[4].kind == "ellipsis" and hasattr(sock, "sendto"):
-            to = self._address(sock, self.plan.remote_ip, self.plan.connect_port)
+        if len(args) > 4 and args[4].kind == "ellipsis":
+            to = self._address(args[0], self.plan.remote_ip, self.plan.connect_port)
         elif len(args) > 4 and args[4].kind == "name" and args[4].value.startswith("AF_"):
             to = rawcall.sockaddr(evaluate(args[4]))
         return self._send(args[0], args[1], evaluate(args[2]) or 0, _flags(args, 3), to)
@@ -316,21 +288,25 @@ class Syscalls:
 
     def sys_sendmsg(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
         """With MSG_FASTOPEN, `msg_name(...)=...` is the plan's remote peer (it connects)."""
-        sock, flags = self.sock(args[0]), _flags(args, 2)
+        self.sock(args[0])
+        flags = _flags(args, 2)
         named = args[1].kind == "struct" and any(k == "msg_name" for k, _ in args[1].value)
-        to = (self._address(sock, self.plan.remote_ip, self.plan.connect_port)
-              if named and flags & CONSTANTS["MSG_FASTOPEN"] and hasattr(sock, "sendto") else None)
+        to = (self._address(args[0], self.plan.remote_ip, self.plan.connect_port)
+              if named and flags & CONSTANTS["MSG_FASTOPEN"] else None)
         lengths = iov_lengths(_msg_iov(args[1]))
         return self._send(args[0], None, sum(lengths), flags, to, lengths)
 
     def _writer(self, local_port: int, remote_port: int) -> int | None:
         """The script fd of the connection with these ports (None: no open fd has them)."""
-        for name, sock in self.fds.items():
-            try:
-                if sock.getsockname()[1] == local_port and sock.getpeername()[1] == remote_port:
-                    return name
-            except (OSError, AttributeError, TypeError):
+        for name, descriptor in self.fds.items():
+            if name not in self.families:
                 continue
+            local = self.target.call(Call("getsockname", descriptor))
+            if local.err is not None or local.addr is None or local.addr[1] != local_port:
+                continue
+            peer = self.target.call(Call("getpeername", descriptor))
+            if peer.err is None and peer.addr is not None and peer.addr[1] == remote_port:
+                return name
         return None
 
     def sent_bytes(self, local_port: int, remote_port: int) -> bytes | None:
@@ -357,62 +333,62 @@ class Syscalls:
         names = evaluate(args[0])
         if not (isinstance(names, list) and len(names) == 2):
             raise CaseError(args[0].loc, "pipe takes [read_fd, write_fd]")
-        ends = self.api.pipe()
+        ends = self.perform("pipe").fds or ()
         for name, end in zip(names, ends):
             self.fds[name] = end
+            self.families.pop(name, None)
         return CallResult(0)
 
     def sys_open(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
         path = evaluate(args[0])
         mode = evaluate(args[2]) if len(args) > 2 else 0o644
-        return self._new_fd(event, self.api.open(path, evaluate(args[1]), mode))
+        return self._new_fd(event, self.perform("open", path=path, flags=evaluate(args[1]),
+                                                mode=mode).ret)
 
     def sys_sendfile(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
         self.streams[evaluate(args[0])] = None      # bytes from a file: not known here
         offset = evaluate(args[2])
         offset = offset[0] if isinstance(offset, list) else offset
-        return CallResult(self.api.sendfile(self.sock(args[0]), self.sock(args[1]), offset,
-                                            evaluate(args[3])))
+        return CallResult(self.perform("sendfile", self.sock(args[0]), source=self.sock(args[1]),
+                                       offset=offset, count=evaluate(args[3])).ret)
 
     def sys_splice(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
         self.streams[evaluate(args[2])] = None      # bytes from a pipe: not known here
-        return CallResult(self.api.splice(self.sock(args[0]), self.sock(args[2]),
-                                          evaluate(args[4]), _flags(args, 5)))
+        return CallResult(self.perform("splice", self.sock(args[0]), out=self.sock(args[2]),
+                                       count=evaluate(args[4]), flags=_flags(args, 5)).ret)
 
     def sys_epoll_create(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
-        return self._new_fd(event, self.api.epoll())
+        return self._new_fd(event, self.perform("epoll_create").ret)
 
     sys_epoll_create1 = sys_epoll_create
 
     def sys_epoll_ctl(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
         epoll, op, target = self.sock(args[0]), evaluate(args[1]), self.sock(args[2])
         spec = dict(evaluate(args[3]) or {}) if len(args) > 3 else {}
-        self.api.epoll_ctl(epoll, op, target, spec.get("events", 0))
-        return CallResult(0)
+        return self.perform("epoll_ctl", epoll, action=op, target=target,
+                            events=spec.get("events", 0))
 
     def sys_epoll_wait(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
         epoll, timeout_ms = self.sock(args[0]), evaluate(args[3])
-        ready = self.api.epoll_wait(epoll, evaluate(args[2]),
-                                    None if timeout_ms < 0 else timeout_ms / 1000)
+        ready = self.perform("epoll_wait", epoll, most=evaluate(args[2]),
+                             timeout=None if timeout_ms < 0 else timeout_ms / 1000).ready or []
         result = CallResult(len(ready))
         expected = evaluate(args[1])
         expected = expected if isinstance(expected, list) else [expected] if expected else []
-        for want, (fileno, events) in zip(expected, ready):
+        for want, (descriptor, events) in zip(expected, ready):
             if isinstance(want, dict) and "events" in want and want["events"] != events:
-                name = next((fd for fd, s in self.fds.items() if s.fileno() == fileno), fileno)
+                name = next((fd for fd, d in self.fds.items() if d == descriptor), descriptor)
                 result.problems.append(f"epoll events of fd {name} are {poll_names(events)}, "
                                        f"expected {poll_names(want['events'])}")
         return result
 
     def sys_close(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
-        sock = self.sock(args[0])
+        descriptor = self.sock(args[0])
         del self.fds[evaluate(args[0])]
-        sock.close()
-        return CallResult(0)
+        return self.perform("close", descriptor)
 
     def sys_shutdown(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
-        self.sock(args[0]).shutdown(evaluate(args[1]))
-        return CallResult(0)
+        return self.perform("shutdown", self.sock(args[0]), how=evaluate(args[1]))
 
     def sys_setsockopt(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
         level, name, value = evaluate(args[1]), evaluate(args[2]), evaluate(args[3])
@@ -422,26 +398,30 @@ class Syscalls:
             value = struct.pack(f"{len(value)}i", *value.values())
         elif isinstance(value, str):
             value = value.encode("latin-1")     # "\x83\x07..." is bytes, one per character
-        self.sock(args[0]).setsockopt(level, name, value)
-        return CallResult(0)
+        return self.perform("setsockopt", self.sock(args[0]), level=level, name=name, value=value)
 
     def sys_getsockopt(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
-        sock = self.sock(args[0])
+        """TCP_INFO is read from the connection's state (`Target.connection`), through the
+        map from tcpi_* fields to RFC 9293's variables (harness.connection)."""
+        descriptor = self.sock(args[0])
         level, name, expected = evaluate(args[1]), evaluate(args[2]), evaluate(args[3])
         result = CallResult(0)
         if level == socket.IPPROTO_TCP and name == socket.TCP_INFO:
-            info = self.api.tcp_info(sock)
+            info = tcp_info_view(self.target.connection(descriptor))
             for key, want in (expected or {}).items():
                 if info.get(key) != want:
                     result.problems.append(f"{key} is {info.get(key)}, expected {want}")
             return result
+        got: Any
         if isinstance(expected, dict):
-            raw = sock.getsockopt(level, name, 4 * len(expected))
+            raw = self.perform("getsockopt", descriptor, level=level, name=name,
+                               size=4 * len(expected)).value
             got = dict(zip(expected, struct.unpack(f"{len(expected)}i", raw)))
         elif isinstance(expected, str):
-            got = sock.getsockopt(level, name, 64).rstrip(b"\0").decode()
+            raw = self.perform("getsockopt", descriptor, level=level, name=name, size=64).value
+            got = raw.rstrip(b"\0").decode()
         else:
-            got = sock.getsockopt(level, name)
+            got = self.perform("getsockopt", descriptor, level=level, name=name, size=None).value
             expected = expected[0] if isinstance(expected, list) else expected
         if expected is not None and not matches(expected, got):
             shown = errno_name(got) if args[3].kind == "array" and str(args[3]).startswith("[E") else got
@@ -449,31 +429,29 @@ class Syscalls:
         return result
 
     def sys_fcntl(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
-        sock, cmd = self.sock(args[0]), evaluate(args[1])
+        descriptor, cmd = self.sock(args[0]), evaluate(args[1])
         if cmd == CONSTANTS["F_GETFL"]:
-            return CallResult(CONSTANTS["O_RDWR"]
-                              | (CONSTANTS["O_NONBLOCK"] if self.api.is_nonblocking(sock) else 0))
+            nonblocking = self.perform("fcntl", descriptor).nonblock
+            return CallResult(CONSTANTS["O_RDWR"] | (CONSTANTS["O_NONBLOCK"] if nonblocking else 0))
         if cmd == CONSTANTS["F_SETFL"]:
-            self.api.set_nonblocking(sock, bool(evaluate(args[2]) & CONSTANTS["O_NONBLOCK"]))
-            return CallResult(0)
+            return self.perform("fcntl", descriptor,
+                                nonblock=bool(evaluate(args[2]) & CONSTANTS["O_NONBLOCK"]))
         raise CaseError(args[1].loc, "fcntl supports F_GETFL and F_SETFL")
 
     def sys_poll(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
         entries = evaluate(args[0])
         timeout_ms = evaluate(args[2])
-        socks = [(self.fds[e["fd"]], e.get("events", 0)) for e in entries]
-        ready = dict((id(s), ev) for s, ev in
-                     self.api.poll(socks, None if timeout_ms < 0 else timeout_ms / 1000))
-        result = CallResult(len(ready))
-        for entry, (sock, _) in zip(entries, socks):
-            got = ready.get(id(sock), 0)
+        polled = self.perform("poll", entries=[(self.fds[e["fd"]], e.get("events", 0)) for e in entries],
+                              timeout=None if timeout_ms < 0 else timeout_ms / 1000)
+        result = CallResult(polled.ret)
+        for entry, got in zip(entries, polled.revents or []):
             if "revents" in entry and got != entry["revents"]:
                 result.problems.append(f"revents of fd {entry['fd']} is {poll_names(got)}, "
                                        f"expected {poll_names(entry['revents'])}")
         return result
 
     def sys_ioctl(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
-        value = self.api.ioctl_int(self.sock(args[0]), evaluate(args[1]))
+        value = self.perform("ioctl", self.sock(args[0]), request=evaluate(args[1])).value
         expected = evaluate(args[2]) if len(args) > 2 else None
         result = CallResult(0)
         if isinstance(expected, list) and expected and value != expected[0]:
@@ -481,22 +459,26 @@ class Syscalls:
         return result
 
     def sys_getsockname(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
-        self.sock(args[0]).getsockname()
+        self.perform("getsockname", self.sock(args[0]))
         return CallResult(0)
 
     def sys_getpeername(self, event: SyscallEvent, args: list[Expr]) -> CallResult:
-        self.sock(args[0]).getpeername()
+        self.perform("getpeername", self.sock(args[0]))
         return CallResult(0)
 
-    def tcp_state(self, fd: int) -> str:
-        info = self.tcp_info(fd)
-        return STATE_NAMES.get(info["tcpi_state"], str(info["tcpi_state"]))
+    def connection(self, fd: int) -> dict[str, Any]:
+        """The state of the connection script fd `fd` names (harness.connection's keys)."""
+        return self.target.connection(self.fds[fd])
 
     def tcp_info(self, fd: int) -> dict[str, int]:
-        return self.api.tcp_info(self.fds[fd])
+        return tcp_info_view(self.connection(fd))
 
-    def meminfo(self, fd: int) -> dict[str, int]:
-        return self.api.meminfo(self.fds[fd])
+    def snapshot(self, fd: int) -> dict[str, int]:
+        """What a Python block sees of the socket: TCP_INFO's fields, and SK_MEMINFO_* where
+        the target has them."""
+        state = self.connection(fd)
+        return {**tcp_info_view(state), **{k: v for k, v in state.items()
+                                            if k.startswith("SK_MEMINFO_")}}
 
 
 STATE_NAMES = {value: name for name, value in TCP_STATES.items()}

@@ -1,9 +1,15 @@
 """The one small interface between the runner and a system under test.
 
 The runner never asks which target it runs on. A target gives: the time now, a way to
-inject a packet, a way to wait for the next outbound packet until a deadline, sockets to
-make calls on (a `SocketAPI`), and a way to run a call that may block while the timeline
-goes on. Adding a target adds a file in this package.
+inject a packet, a way to wait for the next outbound packet until a deadline, calls as data
+(`call(Call) -> CallResult`, harness.calls: an op, the target's integer descriptors and
+plain arguments in; the return value, errno and output arguments out), a connection's state
+as a dict of RFC 9293 names (`connection(fd)`, harness.connection), and a way to run a
+script call (whose Calls may block) while the timeline goes on (`start_call`). The script's
+fd numbers, the map from them to descriptors, and every judgement stay in the harness
+(harness/syscalls.py). Adding a target adds a file in this package: an in-process one
+performs Calls with the shared dispatcher of sockets.py, the protocol target sends each as
+one request of the target protocol (PROTOCOL.md).
 
 What is the same for every target lives here and in the runner, not in each target:
 - isolation: execute.py puts every case in its own network namespace with a read-only
@@ -27,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from harness import netns
+from harness.calls import Call, CallResult
 from harness.capabilities import EVERYTHING, Capabilities
 from harness.model import Script
 
@@ -103,13 +110,20 @@ class Target(ABC):
         """Return the next outbound IPv4 packet, or None at `until` or when a call finishes."""
 
     @abstractmethod
-    def start_call(self, fn: Callable[[], Any]) -> CallHandle:
-        """Run `fn` (a socket call) so that the runner can go on while it blocks."""
+    def call(self, call: Call) -> CallResult:
+        """Perform one call on the target's own descriptors. A failed call is a result with
+        its errno; a call that would wait blocks here (real time) or raises CallBlocked
+        (RetriedCalls)."""
 
-    @property
     @abstractmethod
-    def api(self) -> Any:
-        """The SocketAPI of this target."""
+    def connection(self, fd: int) -> dict[str, Any]:
+        """The state of descriptor `fd`'s connection, in RFC 9293's names (harness.connection);
+        a variable the target cannot give is left out. Extras (tcpi_*) under their own names."""
+
+    @abstractmethod
+    def start_call(self, fn: Callable[[], Any]) -> CallHandle:
+        """Run `fn` (a script call, which makes its Calls through `call`) so that the runner
+        can go on while it blocks."""
 
     def watch_sysctls(self, names: tuple[str, ...]) -> None:
         """Hand those of these sysctls that a script's shell command changes in the case's

@@ -18,9 +18,9 @@ from harness import ip, netns, sched, vnet
 from harness.constants import CONSTANTS, TCP_STATES
 from harness.errors import CaseError
 from harness.model import Script
-from harness.syscalls import linux_tcp_info
 from harness.tcpinfo import MEMINFO_LEN, SO_MEMINFO, decode_meminfo
 from harness.targets.base import CallHandle, Captured, Target
+from harness.targets.sockets import InProcess, SocketCalls, linux_tcp_info
 
 SPIN = 0.0007        # the last stretch before a deadline is spent polling, not sleeping
 REPORTED_SYSCTLS = ("net.ipv4.tcp_congestion_control", "net.ipv4.tcp_timestamps",
@@ -56,7 +56,7 @@ def _in_time_wait(sock: socket.socket) -> bool:
 
 
 class KernelAPI:
-    """Python's socket module, as the SocketAPI of the kernel target."""
+    """Python's socket module, as the SocketAPI (sockets.py) of the kernel target."""
 
     def socket(self, family: int, type_: int, proto: int) -> socket.socket:
         return socket.socket(family, type_, proto)
@@ -90,6 +90,12 @@ class KernelAPI:
     def meminfo(sock: socket.socket) -> dict[str, int]:
         """SO_MEMINFO (Linux's socket memory counters), for a Python block's SK_MEMINFO_*."""
         return decode_meminfo(sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, MEMINFO_LEN))
+
+    @staticmethod
+    def sequence(sock: socket.socket) -> dict[str, int]:
+        """TCP_INFO has no SND.UNA, SND.NXT, RCV.NXT, ISS or IRS (only counts relative to
+        them): the kernel target reports none rather than make them up."""
+        return {}
 
     def ioctl_int(self, sock: socket.socket, request: int) -> int:
         return struct.unpack("i", fcntl.ioctl(sock, request, b"\0" * 4))[0]
@@ -212,11 +218,11 @@ def _drain(fd: int) -> None:
         return
 
 
-class KernelTarget(Target):
+class KernelTarget(InProcess, Target):
     name = "kernel"
 
     def __init__(self) -> None:
-        self._api = KernelAPI()
+        self.sockets = SocketCalls(KernelAPI())
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="syscall",
                                         initializer=sched.punctual)
         self.tun = -1
@@ -228,10 +234,6 @@ class KernelTarget(Target):
         self.wire_version = 4
         self.stamp_delay = 0.0
         self.scheduling = ""
-
-    @property
-    def api(self) -> KernelAPI:
-        return self._api
 
     def setup(self, script: Script) -> None:
         self.scheduling = sched.punctual()

@@ -2,8 +2,9 @@
 
 Theory of operation: the case runs in its own process, network namespace and read-only
 /proc/sys, as on every target; the adapter is started there for this one case and killed at
-its end. The script's calls become protocol calls through `AdapterSocket`s, which look like
-Python sockets to the syscall layer (harness/syscalls.py). Time:
+its end. Each Call the syscall layer makes (harness.calls) becomes one request of the
+protocol and its reply a CallResult (`ProtocolCalls`); `connection` is the `state` request.
+Time:
 - virtual (the hello says so): the case's clock is the adapter's. Every injected packet is
   followed by a `sync`, so the stack has processed it before the next line (a call may read
   what it carried), and whatever the stack sent in answer is on the packet descriptor, stamped
@@ -32,19 +33,15 @@ import time
 from typing import Any, Callable
 
 from harness import netns
-from harness.capabilities import TCPI_STATE, Capabilities, option_name
-from harness.constants import CONSTANTS, TCP_STATES
+from harness.calls import Call, CallResult
+from harness.capabilities import Capabilities, option_name
+from harness.constants import CONSTANTS
 from harness.errors import CaseError
 from harness.model import Script
 from harness.record import ADAPTER_STDERR
 from harness.targets.adapter import DATAGRAM_MAX, Adapter
 from harness.targets.base import CallHandle, Captured, Target, VirtualTime
 
-# RFC 9293 3.3.2 state names and Linux's (TCP_INFO's tcpi_state, `assert N state X`).
-RFC_STATES = {"LISTEN": "LISTEN", "SYN-SENT": "SYN_SENT", "SYN-RECEIVED": "SYN_RECV",
-              "ESTABLISHED": "ESTABLISHED", "FIN-WAIT-1": "FIN_WAIT1", "FIN-WAIT-2": "FIN_WAIT2",
-              "CLOSE-WAIT": "CLOSE_WAIT", "CLOSING": "CLOSING", "LAST-ACK": "LAST_ACK",
-              "TIME-WAIT": "TIME_WAIT", "CLOSED": "CLOSE"}
 SOCKOPT_LEVELS = {socket.SOL_SOCKET: "SOL_SOCKET", socket.IPPROTO_TCP: "IPPROTO_TCP",
                   socket.IPPROTO_IP: "IPPROTO_IP", socket.IPPROTO_IPV6: "IPPROTO_IPV6"}
 MSG_FLAGS = ("MSG_PEEK", "MSG_OOB", "MSG_DONTWAIT", "MSG_WAITALL", "MSG_MORE", "MSG_NOSIGNAL")
@@ -84,101 +81,6 @@ def _mask(names: list[str]) -> int:
     return value
 
 
-class AdapterSocket:
-    """A socket of the adapter's stack, with the Python socket methods the syscall layer uses;
-    each method is one protocol call."""
-
-    def __init__(self, target: "ProtocolTarget", fd: int, family: int, nonblocking: bool) -> None:
-        self.target, self.fd, self.family = target, fd, family
-        self.nonblocking = nonblocking
-        self.names: dict[str, tuple[str, int]] = {}    # getsockname/getpeername, once known
-
-    def _call(self, op: str, **args: Any) -> dict[str, Any]:
-        return _result(op, self.target.call(op, fd=self.fd, **args))
-
-    def fileno(self) -> int:
-        return self.fd
-
-    def bind(self, address: tuple) -> None:
-        self._call("bind", addr=_address(address))
-
-    def listen(self, backlog: int) -> None:
-        self._call("listen", backlog=backlog)
-
-    def accept(self) -> tuple["AdapterSocket", tuple[str, int]]:
-        reply = self._call("accept")
-        addr = reply.get("addr") or {}
-        return (AdapterSocket(self.target, reply["ret"], self.family, False),
-                (str(addr.get("ip", "")), int(addr.get("port", 0))))
-
-    def connect_ex(self, address: tuple) -> int:
-        try:
-            self._call("connect", addr=_address(address))
-        except OSError as exc:
-            return exc.errno or 0
-        return 0
-
-    def recv(self, size: int, flags: int = 0) -> bytes:
-        reply = self._call("read", count=size, flags=_flag_names(flags, MSG_FLAGS))
-        return bytes.fromhex(reply.get("data", ""))
-
-    def send(self, data: bytes, flags: int = 0) -> int:
-        return int(self._call("write", data=data.hex(), flags=_flag_names(flags, MSG_FLAGS))["ret"])
-
-    def sendto(self, data: bytes, flags: int, address: tuple) -> int:
-        if self.names.get("peer") is None:
-            self.connect_ex(address)       # TCP's sendto with an address: connect, then send
-        return self.send(data, flags)
-
-    def close(self) -> None:
-        self._call("close")
-
-    def shutdown(self, how: int) -> None:
-        self._call("shutdown", how=SHUT.get(how, str(how)))
-
-    def setsockopt(self, level: int, name: int, value: int | bytes) -> None:
-        level_name, option = _option(level, name)
-        self._call("setsockopt", level=level_name, name=option, value=_option_value(option, value))
-
-    def getsockopt(self, level: int, name: int, buflen: int = 0) -> int | bytes:
-        level_name, option = _option(level, name)
-        value = self._call("getsockopt", level=level_name, name=option).get("value")
-        if isinstance(value, dict) and "l_onoff" in value:
-            raw = struct.pack("ii", value["l_onoff"], value["l_linger"])
-        elif isinstance(value, dict) and "hex" in value:
-            raw = bytes.fromhex(value["hex"])
-        elif isinstance(value, str):
-            raw = value.encode()
-        elif not buflen:
-            return int(value)
-        else:
-            raw = struct.pack("i", int(value))
-        return raw[:buflen].ljust(buflen, b"\0") if buflen else raw
-
-    def setblocking(self, on: bool) -> None:
-        self._call("fcntl", nonblock=not on)
-        self.nonblocking = not on
-
-    def getblocking(self) -> bool:
-        return not self._call("fcntl").get("nonblock", self.nonblocking)
-
-    def getsockname(self) -> tuple[str, int]:
-        return self._name("getsockname", "sock")
-
-    def getpeername(self) -> tuple[str, int]:
-        return self._name("getpeername", "peer")
-
-    def _name(self, op: str, key: str) -> tuple[str, int]:
-        """Ports do not change once connected: a known peer name is asked for only once."""
-        if key in self.names and "peer" in self.names:
-            return self.names[key]
-        addr = self._call(op).get("addr") or {}
-        found = (str(addr.get("ip", "")), int(addr.get("port", 0)))
-        if found[1]:
-            self.names[key] = found
-        return found
-
-
 def _option(level: int, name: int) -> tuple[str, str]:
     level_name = SOCKOPT_LEVELS.get(level)
     option = option_name(level_name, name) if level_name else None
@@ -206,59 +108,163 @@ def _option_value(name: str, value: int | bytes) -> Any:
     return {"hex": value.hex()}
 
 
-class ProtocolAPI:
-    """The SocketAPI (harness/syscalls.py) of a protocol target."""
+class ProtocolCalls:
+    """Calls (harness.calls) as requests of the target protocol (PROTOCOL.md section 4), and
+    their replies as CallResults; `request` sends one and waits for its final reply."""
 
-    def __init__(self, target: "ProtocolTarget") -> None:
-        self.target = target
+    def __init__(self, request: Callable[..., dict[str, Any]]) -> None:
+        self.request = request
+        self.nonblocking: dict[int, bool] = {}                  # as each descriptor was made
+        self.names: dict[int, dict[str, tuple[str, int]]] = {}   # getsockname/getpeername
 
-    def socket(self, family: int, type_: int, proto: int) -> AdapterSocket:
-        nonblock = bool(type_ & CONSTANTS.get("SOCK_NONBLOCK", 0))
-        reply = _result("socket", self.target.call("socket", family=_name(family, "AF_"),
-                                                   type="SOCK_STREAM", nonblock=nonblock))
-        return AdapterSocket(self.target, reply["ret"], family, nonblock)
+    def call(self, call: Call) -> CallResult:
+        handler: Callable[[Call], CallResult] | None = getattr(self, "op_" + call.op, None)
+        if handler is None:
+            raise CaseError(None, f"{call.op}() is not a call of the target protocol")
+        try:
+            return handler(call)
+        except OSError as exc:
+            assert exc.errno is not None
+            return CallResult.failed(exc.errno)
 
-    def poll(self, entries: list[tuple[Any, int]], timeout: float | None) -> list[tuple[Any, int]]:
-        reply = self.target.call("poll", fds=[{"fd": s.fd, "events": _flag_names(ev, POLL_EVENTS)}
-                                              for s, ev in entries],
-                                 timeout_us=-1 if timeout is None else round(timeout * 1e6))
-        return [(sock, _mask(names)) for (sock, _), names in zip(entries, reply.get("revents", []))
-                if names]
+    def _call(self, op: str, fd: int | None, **args: Any) -> dict[str, Any]:
+        return _result(op, self.request(op, **({} if fd is None else {"fd": fd}), **args))
 
-    def set_nonblocking(self, sock: AdapterSocket, on: bool) -> None:
-        sock.setblocking(not on)
+    def connection(self, fd: int) -> dict[str, Any]:
+        """The adapter's `state` reply (PROTOCOL.md section 5), as it is."""
+        return self._call("state", fd).get("state", {})
 
-    def is_nonblocking(self, sock: AdapterSocket) -> bool:
-        return not sock.getblocking()
+    def op_socket(self, call: Call) -> CallResult:
+        nonblock = bool(call.arg("type") & CONSTANTS.get("SOCK_NONBLOCK", 0))
+        fd = self._call("socket", None, family=_name(call.arg("family"), "AF_"), type="SOCK_STREAM",
+                        nonblock=nonblock)["ret"]
+        self._made(fd, nonblock)
+        return CallResult(fd)
 
-    def ioctl_int(self, sock: AdapterSocket, request: int) -> int:
-        return int(sock._call("ioctl", request=_name(request, "SIOC", IOCTLS)).get("value", 0))
+    def _made(self, fd: int, nonblock: bool) -> None:
+        """A new descriptor (an adapter may reuse a closed one's number): nothing known yet."""
+        self.nonblocking[fd] = nonblock
+        self.names.pop(fd, None)
 
-    def tcp_info(self, sock: AdapterSocket) -> dict[str, int]:
-        """TCP_INFO's fields read from the RFC 9293 state the adapter reports (PROTOCOL.md 5)."""
-        state = sock._call("state").get("state", {})
-        info: dict[str, int] = {k: v for k, v in state.items() if k.startswith("tcpi_")}
-        for field, keys in TCPI_STATE.items():
-            if field in info or not all(k in state for k in keys):
-                continue
-            if field == "tcpi_state":
-                info[field] = TCP_STATES[RFC_STATES.get(state["state"], "CLOSE")]
-            elif len(keys) == 2:
-                info[field] = state[keys[0]] // max(state[keys[1]], 1)
-            else:
-                info[field] = state[keys[0]]
-        return info
+    def op_bind(self, call: Call) -> CallResult:
+        self._call("bind", call.fd, addr=_address(call.arg("addr")))
+        return CallResult(0)
 
-    @staticmethod
-    def meminfo(sock: AdapterSocket) -> dict[str, int]:
-        """No SO_MEMINFO in the protocol: a Python block sees no SK_MEMINFO_*."""
-        return {}
+    def op_listen(self, call: Call) -> CallResult:
+        self._call("listen", call.fd, backlog=call.arg("backlog"))
+        return CallResult(0)
 
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        """pipe, open, epoll...: not in the protocol (such a case is not-applicable)."""
-        def unsupported(*args: object) -> Any:
-            raise CaseError(None, f"{name}() is not a call of the target protocol")
-        return unsupported
+    def op_accept(self, call: Call) -> CallResult:
+        reply = self._call("accept", call.fd)
+        addr = reply.get("addr") or {}
+        self._made(reply["ret"], False)
+        return CallResult(reply["ret"], addr=(str(addr.get("ip", "")), int(addr.get("port", 0))))
+
+    def op_connect(self, call: Call) -> CallResult:
+        address = call.arg("addr")
+        if isinstance(address, bytes):
+            raise CaseError(None, "a bare address family (AF_UNSPEC) is not in the target protocol")
+        self._call("connect", call.fd, addr=_address(address))
+        return CallResult(0)
+
+    def op_read(self, call: Call) -> CallResult:
+        """recvmsg reads the bytes only: the protocol has no control messages or msg_flags."""
+        if call.arg("null"):
+            raise CaseError(None, "a NULL buffer is not in the target protocol")
+        reply = self._call("read", call.fd, count=call.arg("count"),
+                           flags=_flag_names(call.arg("flags", 0), MSG_FLAGS))
+        data = bytes.fromhex(reply.get("data", ""))
+        return CallResult(len(data), data=data)
+
+    def op_write(self, call: Call) -> CallResult:
+        """TCP's sendto with an address connects, then sends (the connect's own result is
+        not the call's); an iovec's pieces go as one buffer."""
+        data, to = call.arg("data"), call.arg("to")
+        if data is None or isinstance(to, bytes):
+            raise CaseError(None, "a NULL buffer or a bare address family is not in the target "
+                            "protocol")
+        if to is not None and "peer" not in self.names.get(call.fd or 0, {}):
+            try:
+                self._call("connect", call.fd, addr=_address(to))
+            except OSError:
+                pass
+        reply = self._call("write", call.fd, data=data.hex(),
+                           flags=_flag_names(call.arg("flags", 0), MSG_FLAGS))
+        return CallResult(int(reply["ret"]))
+
+    def op_close(self, call: Call) -> CallResult:
+        self._call("close", call.fd)
+        self.names.pop(call.fd or 0, None)
+        return CallResult(0)
+
+    def op_shutdown(self, call: Call) -> CallResult:
+        how = call.arg("how")
+        self._call("shutdown", call.fd, how=SHUT.get(how, str(how)))
+        return CallResult(0)
+
+    def op_setsockopt(self, call: Call) -> CallResult:
+        level_name, option = _option(call.arg("level"), call.arg("name"))
+        self._call("setsockopt", call.fd, level=level_name, name=option,
+                   value=_option_value(option, call.arg("value")))
+        return CallResult(0)
+
+    def op_getsockopt(self, call: Call) -> CallResult:
+        """The value as a Linux getsockopt gives it: an int, or `size` bytes of the struct."""
+        level_name, option = _option(call.arg("level"), call.arg("name"))
+        value = self._call("getsockopt", call.fd, level=level_name, name=option).get("value")
+        buflen = call.arg("size") or 0
+        if isinstance(value, dict) and "l_onoff" in value:
+            raw = struct.pack("ii", value["l_onoff"], value["l_linger"])
+        elif isinstance(value, dict) and "hex" in value:
+            raw = bytes.fromhex(value["hex"])
+        elif isinstance(value, str):
+            raw = value.encode()
+        elif not buflen:
+            return CallResult(0, value=int(value))
+        else:
+            raw = struct.pack("i", int(value))
+        return CallResult(0, value=raw[:buflen].ljust(buflen, b"\0") if buflen else raw)
+
+    def op_fcntl(self, call: Call) -> CallResult:
+        assert call.fd is not None
+        if "nonblock" in call.args:
+            self._call("fcntl", call.fd, nonblock=call.arg("nonblock"))
+            self.nonblocking[call.fd] = call.arg("nonblock")
+            return CallResult(0)
+        reply = self._call("fcntl", call.fd)
+        return CallResult(0, nonblock=reply.get("nonblock", self.nonblocking.get(call.fd, False)))
+
+    def op_poll(self, call: Call) -> CallResult:
+        entries, timeout = call.arg("entries"), call.arg("timeout")
+        reply = self.request("poll", fds=[{"fd": fd, "events": _flag_names(events, POLL_EVENTS)}
+                                          for fd, events in entries],
+                             timeout_us=-1 if timeout is None else round(timeout * 1e6))
+        revents = [_mask(names) for names in reply.get("revents", [])]
+        revents += [0] * (len(entries) - len(revents))
+        ready = {fd for (fd, _), got in zip(entries, revents) if got}
+        return CallResult(len(ready), revents=revents)
+
+    def op_ioctl(self, call: Call) -> CallResult:
+        reply = self._call("ioctl", call.fd, request=_name(call.arg("request"), "SIOC", IOCTLS))
+        return CallResult(0, value=int(reply.get("value", 0)))
+
+    def op_getsockname(self, call: Call) -> CallResult:
+        return CallResult(0, addr=self._name(call, "getsockname", "sock"))
+
+    def op_getpeername(self, call: Call) -> CallResult:
+        return CallResult(0, addr=self._name(call, "getpeername", "peer"))
+
+    def _name(self, call: Call, op: str, key: str) -> tuple[str, int]:
+        """Ports do not change once connected: a known peer name is asked for only once."""
+        assert call.fd is not None
+        known = self.names.setdefault(call.fd, {})
+        if key in known and "peer" in known:
+            return known[key]
+        addr = self._call(op, call.fd).get("addr") or {}
+        found = (str(addr.get("ip", "")), int(addr.get("port", 0)))
+        if found[1]:
+            known[key] = found
+        return found
 
 
 class _Calls:
@@ -291,7 +297,7 @@ class ProtocolTarget(VirtualTime, Target):
         self.argv = argv
         self.capabilities = capabilities
         self.adapter: Adapter | None = None
-        self._api = ProtocolAPI(self)
+        self.calls = ProtocolCalls(self._request)
         self._calls = _Calls()
         self.clock = 0.0               # virtual time, seconds: as the last advance set it
         self.next_us: int | None = None
@@ -299,10 +305,6 @@ class ProtocolTarget(VirtualTime, Target):
         self.called = False            # a call was made since the last sync or advance
         self.t0 = 0.0                  # real time: when init was answered
         self.sent = 0                  # packets written to the adapter so far
-
-    @property
-    def api(self) -> ProtocolAPI:
-        return self._api
 
     def setup(self, script: Script) -> None:
         self.adapter = Adapter(self.argv)
@@ -324,7 +326,13 @@ class ProtocolTarget(VirtualTime, Target):
         self.t0 = time.monotonic()
 
     # -- calls -------------------------------------------------------------------------------
-    def call(self, op: str, **args: Any) -> dict[str, Any]:
+    def call(self, call: Call) -> CallResult:
+        return self.calls.call(call)
+
+    def connection(self, fd: int) -> dict[str, Any]:
+        return self.calls.connection(fd)
+
+    def _request(self, op: str, **args: Any) -> dict[str, Any]:
         """One protocol call, from the runner's thread or a blocking call's own thread."""
         assert self.adapter is not None
         handle: CallHandle | None = getattr(self._calls.local, "handle", None)

@@ -26,11 +26,12 @@ import subprocess
 from typing import Any, Callable
 
 from harness import netns
+from harness.calls import CallResult
 from harness.capabilities import Capabilities
 from harness.errors import CaseError
 from harness.model import Script
-from harness.syscalls import CallResult, linux_tcp_info
 from harness.targets.base import CallBlocked, CallHandle, Captured, RetriedCalls, Target
+from harness.targets.sockets import InProcess, SocketCalls, linux_tcp_info
 from stack import Host, MemoryLink, VirtualClock
 from stack.config import PROFILES, SYSCTL_NAMES
 
@@ -46,7 +47,7 @@ def _would_wait(ready: Callable[[], bool], timeout: float | None, code: int) -> 
 
 
 class StackAPI:
-    """The stack's Python-socket-like API, as the SocketAPI of this target."""
+    """The stack's Python-socket-like API, as the SocketAPI (sockets.py) of this target."""
 
     def __init__(self, host: Host) -> None:
         self.host = host
@@ -70,6 +71,15 @@ class StackAPI:
         """No SO_MEMINFO (Linux's socket memory counters): a Python block sees no SK_MEMINFO_*."""
         return {}
 
+    @staticmethod
+    def sequence(sock: Any) -> dict[str, int]:
+        """The connection's sequence variables (RFC 9293 3.3.1), which TCP_INFO lacks."""
+        conn = sock.conn
+        if conn is None:
+            return {}
+        return {"SND.UNA": conn.snd_una, "SND.NXT": conn.snd_nxt, "RCV.NXT": conn.rcv_nxt,
+                "ISS": conn.iss, "IRS": conn.irs}
+
     def ioctl_int(self, sock: Any, request: int) -> int:
         return sock.ioctl(request)
 
@@ -87,7 +97,7 @@ def route_initcwnd() -> int | None:
     return int(found.group(1)) if found else None
 
 
-class StackTarget(RetriedCalls, Target):
+class StackTarget(InProcess, RetriedCalls, Target):
     """The stack; `profile` names its choices where the RFCs leave one (stack.config.PROFILES)."""
 
     name = "stack"
@@ -101,12 +111,6 @@ class StackTarget(RetriedCalls, Target):
         self.link = MemoryLink()
         self.host: Host | None = None
         self.tun: int | None = None
-        self._api: StackAPI | None = None
-
-    @property
-    def api(self) -> StackAPI:
-        assert self._api is not None
-        return self._api
 
     def setup(self, script: Script) -> None:
         plan = script.plan
@@ -121,7 +125,7 @@ class StackTarget(RetriedCalls, Target):
         except ValueError as exc:     # a sysctl value the kernel would refuse too
             raise CaseError(None, str(exc)) from None
         self.host.wait = _would_wait      # type: ignore[method-assign]
-        self._api = StackAPI(self.host)
+        self.sockets = SocketCalls(StackAPI(self.host))
         self.sysctl = dict(script.sysctl)
         self.watch_sysctls(SYSCTL_NAMES)
 

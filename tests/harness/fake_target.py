@@ -14,7 +14,6 @@ kernel target, for the rules that only real time has.
 from __future__ import annotations
 
 import errno
-import socket
 import threading
 import time
 from typing import Any, Callable
@@ -22,68 +21,77 @@ from typing import Any, Callable
 from scapy.layers.inet import IP, TCP
 from scapy.packet import raw
 
+from harness.calls import Call, CallResult
 from harness.model import Script
 from harness.targets.base import CallBlocked, CallHandle, Captured, RetriedCalls, Target
 
 ISN = 5000
 
 
-class FakeSocket:
-    """A listening socket, or the connection it accepted; every other call succeeds."""
+class FakeCalls:
+    """Calls (harness.calls) on the fake's descriptors: 3 is the first socket, each socket
+    or accepted connection the next number; every call but accept succeeds at once, and
+    accept is the target's (`Fake.accept`)."""
 
-    family = socket.AF_INET
-
-    def __init__(self, target: "FakeTarget") -> None:
-        self.target = target
-
-    def setsockopt(self, level: int, name: int, value: Any) -> None:
-        pass
-
-    def bind(self, address: tuple) -> None:
-        self.target.port = address[1]
-
-    def listen(self, backlog: int) -> None:
-        pass
-
-    def accept(self) -> tuple["FakeSocket", tuple[str, int]]:
-        if not self.target.established:
-            raise CallBlocked()        # a blocking accept waits for the handshake
-        return FakeSocket(self.target), (self.target.remote, self.target.peer_port)
-
-    def getsockname(self) -> tuple[str, int]:
-        return self.target.local, self.target.port
-
-    def getpeername(self) -> tuple[str, int]:
-        return self.target.remote, self.target.peer_port
-
-    def close(self) -> None:
-        pass
-
-
-class FakeAPI:
     def __init__(self, target: "Fake") -> None:
         self.target = target
+        self.next_fd = 3
+        self.closed: set[int] = set()
+        self.made: list[Call] = []       # every call, in order, as the target got it
 
-    def socket(self, family: int, type_: int, proto: int) -> FakeSocket:
-        if isinstance(self.target, RealTimeTarget):
-            return LateSocket(self.target)
-        return FakeSocket(self.target)
+    def call(self, call: Call) -> CallResult:
+        self.made.append(call)
+        target = self.target
+        if call.op == "accept":
+            try:
+                peer = target.accept(call.fd or 0)
+            except OSError as exc:
+                return CallResult.failed(exc.errno or errno.EIO)
+            return CallResult(self._new(), addr=peer)
+        if call.op == "socket":
+            return CallResult(self._new())
+        if call.op == "bind":
+            target.port = call.arg("addr")[1]
+        if call.op == "close":
+            self.closed.add(call.fd or 0)
+        if call.op == "getsockname":
+            return CallResult(0, addr=(target.local, target.port))
+        if call.op == "getpeername":
+            return CallResult(0, addr=(target.remote, target.peer_port))
+        if call.op not in ("setsockopt", "bind", "listen", "close"):
+            return CallResult.failed(errno.EOPNOTSUPP)
+        return CallResult(0)
+
+    def _new(self) -> int:
+        fd, self.next_fd = self.next_fd, self.next_fd + 1
+        return fd
 
 
 class Fake(Target):
-    """What both fakes share: the plan's addresses and the socket API."""
+    """What both fakes share: the plan's addresses, calls as data, connection state."""
 
     def __init__(self) -> None:
         super().__init__()
         self.local = self.remote = ""
-        self._api = FakeAPI(self)
-
-    @property
-    def api(self) -> "FakeAPI":
-        return self._api
+        self.port = self.peer_port = 0
+        self.calls = FakeCalls(self)
 
     def setup(self, script: Script) -> None:
         self.local, self.remote = script.plan.local_ip, script.plan.remote_ip
+
+    def call(self, call: Call) -> CallResult:
+        return self.calls.call(call)
+
+    def connection(self, fd: int) -> dict[str, Any]:
+        """RFC 9293 names only, as an adapter may give them: the listener (3) in LISTEN, the
+        accepted connection ESTABLISHED, with a window and an MSS."""
+        if fd == 3:
+            return {"state": "LISTEN"}
+        return {"state": "ESTABLISHED", "SND.WND": 1000, "SMSS": 1460, "cwnd": 14600}
+
+    def accept(self, fd: int) -> tuple[str, int]:
+        """The peer of the connection an accept on listener `fd` returns."""
+        raise NotImplementedError
 
 
 class FakeTarget(RetriedCalls, Fake):
@@ -97,9 +105,12 @@ class FakeTarget(RetriedCalls, Fake):
         self.clock = 0.0
         self.timers: list[tuple[float, bytes]] = []     # (due, packet), sent unless acked
         self.established = False
-        self.port = 0
-        self.peer_port = 0
         self.peer_isn = 0
+
+    def accept(self, fd: int) -> tuple[str, int]:
+        if not self.established:
+            raise CallBlocked()        # a blocking accept waits for the handshake
+        return self.remote, self.peer_port
 
     def now(self) -> float:
         return self.clock
@@ -135,27 +146,6 @@ class FakeTarget(RetriedCalls, Fake):
         self.clock = to
 
 
-class LateSocket(FakeSocket):
-    """A listening socket in real time whose accept() returns on its own thread `late`
-    seconds after `accept_at`, as a woken thread runs a moment after what woke it; an
-    accept() that finds its socket closed by then fails with EBADF, as poll() reports
-    POLLNVAL for a descriptor closed under it."""
-
-    def __init__(self, target: "RealTimeTarget") -> None:
-        super().__init__(target)
-        self.closed = False
-
-    def accept(self) -> tuple[FakeSocket, tuple[str, int]]:
-        target = self.target
-        time.sleep(max(0.0, target.accept_at + target.late - target.now()))
-        if self.closed:
-            raise OSError(errno.EBADF, "accept on a socket closed during the call")
-        return FakeSocket(target), (target.remote, 9)
-
-    def close(self) -> None:
-        self.closed = True
-
-
 class RealTimeTarget(Fake):
     """No packets; real time, each call on a thread of its own, as on the kernel target."""
 
@@ -170,6 +160,15 @@ class RealTimeTarget(Fake):
     def setup(self, script: Script) -> None:
         super().setup(script)
         self.started = time.monotonic()
+
+    def accept(self, fd: int) -> tuple[str, int]:
+        """Returns on the call's thread `late` seconds after `accept_at`, as a woken thread
+        runs a moment after what woke it; an accept that finds its socket closed by then
+        fails with EBADF, as poll() reports POLLNVAL for a descriptor closed under it."""
+        time.sleep(max(0.0, self.accept_at + self.late - self.now()))
+        if fd in self.calls.closed:
+            raise OSError(errno.EBADF, "accept on a socket closed during the call")
+        return self.remote, 9
 
     def now(self) -> float:
         return time.monotonic() - self.started

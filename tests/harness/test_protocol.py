@@ -5,13 +5,19 @@ the runner plays the fake adapter in this process."""
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
+import socket
+import struct
 import sys
 from pathlib import Path
 
 import pytest
 
+from harness.calls import Call
 from harness.capabilities import missing, needs
+from harness.constants import CONSTANTS
+from harness.errors import CaseError
 from harness.execute import Job
 from harness.loader import load
 from harness.record import ADAPTER_STDERR
@@ -21,7 +27,7 @@ from harness.runner import RunFailure, Runner
 from harness.suite import skipped_result
 from harness.targets import registry
 from harness.targets.adapter import Adapter, AdapterError
-from harness.targets.protocol import ProtocolTarget
+from harness.targets.protocol import ProtocolCalls, ProtocolTarget
 
 FAKE = Path(__file__).with_name("fake_adapter.py")
 LISTEN = """\
@@ -213,3 +219,45 @@ def test_a_sysctl_the_stack_behaves_as_anyway_is_no_need(tmp_path):
     assert missing(load(str(case)), caps) == ["sysctl net.ipv4.tcp_ecn", "sysctl net.ipv4.tcp_sack"]
     fixed = dataclasses.replace(caps, fixed_sysctls={"net.ipv4.tcp_ecn": "0"})
     assert missing(load(str(case)), fixed) == ["sysctl net.ipv4.tcp_sack"]
+
+
+class Recorded:
+    """A protocol request function that answers from a table and keeps what it was sent."""
+
+    def __init__(self, replies: dict[str, dict]) -> None:
+        self.replies, self.sent = replies, []
+
+    def __call__(self, op: str, **args) -> dict:
+        self.sent.append({"op": op, **args})
+        return self.replies.get(op, {"ret": 0})
+
+
+def test_a_call_is_one_protocol_request_and_its_reply_a_result():
+    request = Recorded({"write": {"ret": 2}, "read": {"ret": 3, "data": "616263"},
+                        "connect": {"ret": -1, "errno": "ECONNREFUSED"},
+                        "poll": {"ret": 1, "revents": [[], ["POLLIN", "POLLOUT"]]},
+                        "getsockopt": {"ret": 0, "value": {"l_onoff": 1, "l_linger": 0}}})
+    calls = ProtocolCalls(request)
+    flags = CONSTANTS["MSG_DONTWAIT"] | CONSTANTS["MSG_MORE"]
+    assert calls.call(Call("write", 5, {"data": b"hi", "count": 2, "flags": flags})).ret == 2
+    assert request.sent[-1] == {"op": "write", "fd": 5, "data": "6869",
+                                "flags": ["MSG_DONTWAIT", "MSG_MORE"]}
+    read = calls.call(Call("read", 5, {"count": 10, "flags": 0}))
+    assert (read.ret, read.data) == (3, b"abc")
+    refused = calls.call(Call("connect", 5, {"addr": ("192.0.2.1", 8080)}))
+    assert (refused.ret, refused.err) == (-1, errno.ECONNREFUSED)
+    assert request.sent[-1]["addr"] == {"ip": "192.0.2.1", "port": 8080}
+    polled = calls.call(Call("poll", None, {"entries": [(5, 1), (6, 4)], "timeout": 0.25}))
+    assert (polled.ret, polled.revents) == (1, [0, CONSTANTS["POLLIN"] | CONSTANTS["POLLOUT"]])
+    assert request.sent[-1]["timeout_us"] == 250000
+    linger = calls.call(Call("getsockopt", 5, {"level": socket.SOL_SOCKET,
+                                               "name": socket.SO_LINGER, "size": 8}))
+    assert linger.value == struct.pack("ii", 1, 0)
+
+
+def test_what_the_protocol_cannot_carry_is_a_case_error():
+    calls = ProtocolCalls(Recorded({}))
+    with pytest.raises(CaseError, match="NULL buffer"):
+        calls.call(Call("read", 5, {"count": 10, "flags": 0, "null": True}))
+    with pytest.raises(CaseError, match=r"pipe\(\) is not a call of the target protocol"):
+        calls.call(Call("pipe"))

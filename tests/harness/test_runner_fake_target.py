@@ -215,3 +215,41 @@ def test_a_blocking_call_due_later_does_not_hold_up_a_call(write_case):
     assert failure is None, failure
     assert step_at(steps, line(5), "call").time == pytest.approx(0.1, abs=0.02)
     assert step_at(steps, line(4), "call").time == pytest.approx(0.3, abs=0.02)
+
+
+ACCEPTED = HANDSHAKE + """\
++.1   < . 1:1(0) ack 1 win 65535
++0    accept(3, ..., ...) = 7
+"""
+
+
+def test_calls_reach_the_target_as_data_on_its_own_descriptors(write_case):
+    target = FakeTarget()
+    _, failure = play(write_case, ACCEPTED + "+0    close(7) = 0\n", target)
+    assert failure is None
+    made = [(c.op, c.fd) for c in target.calls.made if c.op not in ("getsockname", "getpeername")]
+    # script fd 3 is the target's 3, script fd 7 (a name the script chose) the target's 4
+    assert made == [("socket", None), ("bind", 3), ("listen", 3), ("accept", 3), ("close", 4)]
+    bind = next(c for c in target.calls.made if c.op == "bind")
+    assert bind.arg("addr") == ("192.168.0.1", 8080)
+
+
+@pytest.mark.parametrize("check, problem", [
+    ("assert 7 state ESTABLISHED", None),
+    ("assert 3 state LISTEN", None),
+    ("assert 7 tcpi_snd_cwnd == 10, tcpi_snd_mss == 1460", None),
+    ("assert 7 state CLOSE_WAIT", "fd 7 is in state ESTABLISHED, expected CLOSE_WAIT"),
+    ("assert 7 tcpi_snd_cwnd == 11", "tcpi_snd_cwnd is 10, expected == 11"),
+    ("getsockopt(7, SOL_TCP, TCP_INFO, {tcpi_snd_cwnd=10, tcpi_state=1}, [...]) = 0", None),
+    ("getsockopt(7, SOL_TCP, TCP_INFO, {tcpi_snd_mss=536}, [...]) = 0",
+     "tcpi_snd_mss is 1460, expected 536")])
+def test_tcpi_fields_are_read_through_the_rfc_named_state(write_case, check, problem):
+    # The fake gives RFC 9293's names only: state, cwnd and SMSS become tcpi_* fields.
+    _, failure = play(write_case, ACCEPTED + f"+0    {check}\n", FakeTarget())
+    assert (failure and failure.message.split(";")[0]) == problem
+
+
+def test_a_tcpi_field_the_state_cannot_give_is_an_error_of_the_case(write_case):
+    from harness.errors import CaseError
+    with pytest.raises(CaseError, match="unknown TCP_INFO field 'tcpi_rtt'"):
+        play(write_case, ACCEPTED + "+0    assert 7 tcpi_rtt > 0\n", FakeTarget())
