@@ -25,7 +25,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-from harness import netns, vnet
+from harness import netns, timewait, vnet
 from harness.constants import CONSTANTS, TCP_STATES
 from harness.tcpinfo import TCP_INFO_LEN, decode_tcp_info
 
@@ -113,6 +113,7 @@ class Adapter:
         self.packets = packets
         self.bridge: Bridge | None = None
         self.socks: dict[int, socket.socket] = {}
+        self.peers = timewait.Peers()       # each socket's peer while it can tell it
         self.out = threading.Lock()
         self.pool = ThreadPoolExecutor(max_workers=16)
         self.t0 = time.monotonic()
@@ -164,6 +165,8 @@ class Adapter:
             reply = {"ret": 0, **(call(self, req) or {})}
         except OSError as exc:
             reply = {"ret": -1, "errno": errno.errorcode.get(exc.errno or 0, "EIO")}
+        for fd in (req.get("fd"), reply["ret"] if req["op"] == "accept" else None):
+            self.peers.note(self.socks.get(fd))
         # When it completed (done_us): the time the case sees for a call that pended is the
         # kernel's, not that of the reply's way back.
         return {**reply, "done_us": round((time.monotonic() - self.t0) * 1e6)}
@@ -250,7 +253,13 @@ def _ioctl(a: Adapter, r: dict[str, Any]) -> dict[str, Any]:
 
 
 def _state(a: Adapter, r: dict[str, Any]) -> dict[str, Any]:
-    info = decode_tcp_info(a.sock(r).getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, TCP_INFO_LEN))
+    """The connection's RFC 9293 variables from TCP_INFO, with the TIME-WAIT that Linux's
+    CLOSE on the socket hides (harness/timewait.py), as the native kernel target reads it."""
+    sock = a.sock(r)
+    a.peers.note(sock)
+    info = timewait.with_time_wait(
+        decode_tcp_info(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, TCP_INFO_LEN)),
+        sock, a.peers.get(sock))
     mss = info["tcpi_snd_mss"]
     return {"state": {**info, "state": RFC_STATE[info["tcpi_state"]], "SND.WND": info["tcpi_snd_wnd"],
                       "RCV.WND": info["tcpi_rcv_wnd"], "cwnd": info["tcpi_snd_cwnd"] * mss,

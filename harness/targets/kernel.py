@@ -14,8 +14,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-from harness import ip, netns, sched, vnet
-from harness.constants import CONSTANTS, TCP_STATES
+from harness import ip, netns, sched, timewait, vnet
+from harness.constants import CONSTANTS
+from harness.calls import Call, CallResult
 from harness.errors import CaseError
 from harness.model import Script
 from harness.tcpinfo import MEMINFO_LEN, SO_MEMINFO, decode_meminfo
@@ -27,32 +28,6 @@ REPORTED_SYSCTLS = ("net.ipv4.tcp_congestion_control", "net.ipv4.tcp_timestamps"
                     "net.ipv4.tcp_sack", "net.ipv4.tcp_window_scaling", "net.ipv4.tcp_syn_retries",
                     "net.ipv4.tcp_syn_linear_timeouts", "net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem",
                     "net.ipv4.tcp_ecn", "net.ipv4.tcp_stdurg", "net.ipv4.tcp_rfc1337")
-
-
-_TIME_WAIT = "06"     # the st column of /proc/net/tcp (include/net/tcp_states.h)
-
-
-def _in_time_wait(sock: socket.socket) -> bool:
-    """Whether the namespace holds a TIME-WAIT connection from this socket's local address
-    and port (the socket keeps its name; its peer is no longer readable)."""
-    try:
-        address, port = sock.getsockname()[:2]
-    except OSError:
-        return False
-    if sock.family == socket.AF_INET:
-        table, local = "/proc/net/tcp", socket.inet_pton(socket.AF_INET, address)[::-1].hex()
-    else:
-        packed = socket.inet_pton(socket.AF_INET6, address)
-        table = "/proc/net/tcp6"
-        local = "".join(packed[i:i + 4][::-1].hex() for i in range(0, 16, 4))
-    want = f"{local.upper()}:{port:04X}"
-    try:
-        with open(table) as rows:
-            next(rows)
-            return any(fields[1] == want and fields[3] == _TIME_WAIT
-                       for fields in (row.split() for row in rows))
-    except OSError:
-        return False
 
 
 class KernelAPI:
@@ -76,15 +51,13 @@ class KernelAPI:
     def is_nonblocking(self, sock: socket.socket) -> bool:
         return not sock.getblocking()
 
-    @staticmethod
-    def tcp_info(sock: socket.socket) -> dict[str, int]:
-        """TCP_INFO. Linux hands a connection entering TIME-WAIT to a separate timewait
-        socket and marks the user's socket CLOSE; the connection's state, which a case
-        asserts, is then read from the namespace's socket table instead."""
-        info = linux_tcp_info(sock)
-        if info["tcpi_state"] == TCP_STATES["CLOSE"] and _in_time_wait(sock):
-            info = {**info, "tcpi_state": TCP_STATES["TIME_WAIT"]}
-        return info
+    def __init__(self) -> None:
+        self.peers = timewait.Peers()
+
+    def tcp_info(self, sock: socket.socket) -> dict[str, int]:
+        """TCP_INFO, with the TIME-WAIT that Linux's CLOSE on the socket hides (timewait.py)."""
+        self.peers.note(sock)
+        return timewait.with_time_wait(linux_tcp_info(sock), sock, self.peers.get(sock))
 
     @staticmethod
     def meminfo(sock: socket.socket) -> dict[str, int]:
@@ -222,7 +195,8 @@ class KernelTarget(InProcess, Target):
     name = "kernel"
 
     def __init__(self) -> None:
-        self.sockets = SocketCalls(KernelAPI())
+        self.api = KernelAPI()
+        self.sockets = SocketCalls(self.api)
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="syscall",
                                         initializer=sched.punctual)
         self.tun = -1
@@ -234,6 +208,14 @@ class KernelTarget(InProcess, Target):
         self.wire_version = 4
         self.stamp_delay = 0.0
         self.scheduling = ""
+
+    def call(self, call: Call) -> CallResult:
+        """A call on the kernel's sockets; the peers of the sockets it was made on or made
+        are noted while they can tell them (timewait.py)."""
+        result = self.sockets.call(call)
+        for fd in (call.fd, result.ret if call.op == "accept" else None):
+            self.api.peers.note(self.sockets.objects.get(fd))
+        return result
 
     def setup(self, script: Script) -> None:
         self.scheduling = sched.punctual()
