@@ -5,11 +5,13 @@ lateness decides its tolerances and trust, how its results are marked, and how r
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from harness.execute import Job, run_jobs, run_one, with_floor
+from harness import sched
 from harness.kernels import fidelity, guest, vm
 from harness.loader import load
 from harness.model import Tolerance
@@ -117,6 +119,23 @@ def test_an_untrusted_guest_never_reports_a_timing_failure_as_a_deviation() -> N
     assert passed.verdict == PASS and passed.timing     # judged only to the widened tolerance
     kept = fidelity.mark(_result(FAIL, timing=True), trusted)
     assert kept.verdict == FAIL and kept.timing == "" and not kept.failure.message.startswith("untrusted")
+
+
+def test_a_failure_in_a_case_the_guest_ran_late_is_not_the_kernels() -> None:
+    """6.12 under TCG: the runner woke 320 ms late in window-32-bit, the kernel's RTO fired
+    before the late ACK and the retransmission failed the case on content; in the Karn case
+    the handshake's RTT sample held 38 ms of the runner's lateness."""
+    untrusted, trusted = fidelity.judge("tcg", TCG, 1.0), fidelity.judge("kvm", [0.05] * 50, 1.0)
+    floor = fidelity.BASE_MS * untrusted.scale                     # 24 ms
+    late = replace(_result(FAIL, timing=False), environment={sched.CASE_KEY: "320.20"})
+    marked = fidelity.mark(late, untrusted)
+    assert marked.verdict == ERROR and marked.timing == untrusted.note()
+    assert (f"the runner itself woke 320.2 ms late in this case (more than the {floor:g} ms "
+            "tolerance), and the case failed: blocking call returned at 0.130000") in marked.failure.message
+    punctual = replace(late, environment={sched.CASE_KEY: f"{floor - 1:.2f}"})
+    assert fidelity.mark(punctual, untrusted).verdict == FAIL          # on time: a deviation
+    assert fidelity.mark(late, trusted).verdict == FAIL                # a trusted guest's stands
+    assert fidelity.mark(replace(late, environment={}), untrusted).verdict == FAIL
 
 
 @needs_root
