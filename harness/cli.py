@@ -14,7 +14,7 @@ from typing import Iterator
 
 from harness import expectations, limits, shard
 from harness.errors import CaseError, NeedsRoot
-from harness.execute import Job, run_jobs
+from harness.execute import Job, run_jobs, with_floor
 from harness.interrupt import StopSignals
 from harness.netns import require_privileges
 from harness.record import read_results, run_metadata, write_results
@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="cases run in parallel")
     run.add_argument("--tolerance-scale", type=limits.tolerance_scale, default=1.0,
                      help="multiply every timing tolerance (for slow machines)")
+    run.add_argument("--tolerance-floor-ms", type=limits.tolerance_scale, default=None, metavar="MS",
+                     help="no timing tolerance below MS milliseconds, however short the gap (a VM "
+                          "guest whose timing is untrusted runs its cases so)")
     run.add_argument("-k", dest="keyword", help="only cases whose id contains this text")
     run.add_argument("--json", help="write results.json here")
     run.add_argument("--junit", help="write JUnit XML here")
@@ -288,7 +291,7 @@ def _rounds(args: argparse.Namespace, skipped: list[Result], runnable: list[Job]
         for result in skipped:           # decided before the run: skipped, not applicable
             results.append(result)
             _progress(result, len(results), total, args.quiet)
-        local = [j for j in runnable if not is_vm_target(j.target)]
+        local = [with_floor(j, args.tolerance_floor_ms) for j in runnable if not is_vm_target(j.target)]
         for result in run_jobs(local, args.jobs, args.tolerance_scale, stop):
             results.append(expectations.apply(result, resolve(result.target).expectations_name))
             _progress(results[-1], len(results), total, args.quiet)

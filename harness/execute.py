@@ -17,7 +17,7 @@ import signal
 import struct
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Iterator
 
 from harness.errors import CaseError
@@ -45,6 +45,15 @@ class Job:
     requirements: list[str] = field(default_factory=list)
     # Run first in the case's own process: `rfcdrill mutate` installs a stack mutant there.
     prepare: Callable[[], object] | None = None
+
+
+def with_floor(job: Job, floor_ms: float | None) -> Job:
+    """The job with no timing tolerance below `floor_ms` (rfcdrill run --tolerance-floor-ms)."""
+    if floor_ms is None or job.script is None:
+        return job
+    tolerance = job.script.tolerance
+    return replace(job, script=replace(job.script, tolerance=replace(
+        tolerance, floor=max(tolerance.floor, floor_ms / 1000))))
 
 
 def nominal_duration(script: Script) -> float:

@@ -194,14 +194,19 @@ def walk(events: list[Event]) -> Iterator[Event]:
 
 @dataclass
 class Tolerance:
-    """packetdrill's timing tolerance: max(usecs, percent x gap since the previous event)."""
+    """packetdrill's timing tolerance: max(usecs, percent x gap since the previous event), and
+    rfcdrill's `floor` (seconds) under it: an untrusted VM guest raises the floor to hold its
+    measured injection lateness, which is a few milliseconds whatever the gap, and leaves the
+    part proportional to the gap as asked (scaling that too would let a 2 s backoff interval
+    pass as 1 s: harness.kernels.fidelity)."""
 
     usecs: float = 4000.0
     percent: float = 12.5
+    floor: float = 0.0
 
     def allowed(self, gap: float, scale: float = 1.0) -> float:
         """The allowed error in seconds for an event `gap` seconds after its predecessor."""
-        return scale * max(self.usecs / 1e6, self.percent / 100.0 * max(gap, 0.0))
+        return max(self.floor, scale * max(self.usecs / 1e6, self.percent / 100.0 * max(gap, 0.0)))
 
 
 @dataclass

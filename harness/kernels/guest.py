@@ -46,7 +46,7 @@ def main(argv: list[str]) -> int:
           f"{timing.environment()[fidelity.TRUST_KEY]}", flush=True)
     from harness.cli import main as rfcdrill
     try:
-        status = rfcdrill(["run", *rest, "--tolerance-scale", repr(timing.scale)])
+        status = rfcdrill(["run", *rest, "--tolerance-floor-ms", repr(fidelity.BASE_MS * timing.scale)])
     except SystemExit as exc:
         status = exc.code if isinstance(exc.code, int) else 2
     (out / "rc").write_text(str(status))

@@ -5,13 +5,16 @@ lateness decides its tolerances and trust, how its results are marked, and how r
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from harness.execute import run_one
+from harness.execute import Job, run_jobs, run_one, with_floor
+from harness import sched
 from harness.kernels import fidelity, guest, vm
 from harness.loader import load
+from harness.model import Tolerance
 from harness.record import run_metadata
 from harness.report.write import write_report
 from harness.result import ERROR, FAIL, PASS, XFAIL, Failure, Result
@@ -118,6 +121,23 @@ def test_an_untrusted_guest_never_reports_a_timing_failure_as_a_deviation() -> N
     assert kept.verdict == FAIL and kept.timing == "" and not kept.failure.message.startswith("untrusted")
 
 
+def test_a_failure_in_a_case_the_guest_ran_late_is_not_the_kernels() -> None:
+    """6.12 under TCG: the runner woke 320 ms late in window-32-bit, the kernel's RTO fired
+    before the late ACK and the retransmission failed the case on content; in the Karn case
+    the handshake's RTT sample held 38 ms of the runner's lateness."""
+    untrusted, trusted = fidelity.judge("tcg", TCG, 1.0), fidelity.judge("kvm", [0.05] * 50, 1.0)
+    floor = fidelity.BASE_MS * untrusted.scale                     # 24 ms
+    late = replace(_result(FAIL, timing=False), environment={sched.CASE_KEY: "320.20"})
+    marked = fidelity.mark(late, untrusted)
+    assert marked.verdict == ERROR and marked.timing == untrusted.note()
+    assert (f"the runner itself woke 320.2 ms late in this case (more than the {floor:g} ms "
+            "tolerance), and the case failed: blocking call returned at 0.130000") in marked.failure.message
+    punctual = replace(late, environment={sched.CASE_KEY: f"{floor - 1:.2f}"})
+    assert fidelity.mark(punctual, untrusted).verdict == FAIL          # on time: a deviation
+    assert fidelity.mark(late, trusted).verdict == FAIL                # a trusted guest's stands
+    assert fidelity.mark(replace(late, environment={}), untrusted).verdict == FAIL
+
+
 @needs_root
 @pytest.mark.parametrize("synack, timing", [
     ("+0    > S. 0:0(0) ack 2 <...>", False),           # a field: the target's behaviour
@@ -199,3 +219,43 @@ def test_untrusted_guest_results_are_errors_in_every_report(case_dir: Path, tmp_
     unmeasured = list(vm.results_for("kernel@6.1", _jobs(case_dir), KERNEL,
                                      vm.Boot(guest_results[:1]), "tcg"))
     assert unmeasured[0].verdict == ERROR and "wrote no fidelity.json" in unmeasured[0].timing
+
+
+BACKOFF = """\
+id: t
+requirements: [rfc1122:4.2.3.1-a]
+script: |
+  0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+  +0    fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0
+  +0    connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
+  +0    > S 0:0(0) <...>
+  +1~+3 > S 0:0(0) <...>
+  x1    > S 0:0(0) <...>
+"""
+
+
+def test_a_floor_widens_the_fixed_part_of_a_tolerance_and_not_the_part_that_grows() -> None:
+    tolerance = Tolerance(floor=0.024)
+    assert tolerance.allowed(0.0) == 0.024 and tolerance.allowed(0.5) == 0.0625
+    assert tolerance.allowed(2.0) == 0.25                # 12.5 % of 2 s, as without the floor
+    assert Tolerance().allowed(2.0, 6.0) == 1.5          # what a scale of 6 made of it
+
+
+@needs_root
+def test_an_untrusted_guest_still_tells_a_doubled_interval_from_a_repeated_one(write_case) -> None:
+    """The stack doubles its SYN timeout (1 s, then 2 s); the case claims the same interval
+    twice. Widened by scale, 12.5 % of the gap grew past the difference and the case passed
+    (as 6.12's linear SYN timeouts passed for doubling in a guest widened x5); widened by the
+    floor a guest uses, it fails, on timing."""
+    job = jobs_for_case(write_case("backoff.yaml", BACKOFF))
+    assert with_floor(job, None) is job
+    assert next(run_jobs([job], 1, 10.0)).verdict == PASS
+    floored = with_floor(job, 40.0)
+    assert floored.script.tolerance.floor == 0.040 and job.script.tolerance.floor == 0.0
+    result = next(run_jobs([floored], 1, 1.0))
+    assert result.verdict == FAIL and result.failure.timing, result.failure
+
+
+def jobs_for_case(path: Path) -> Job:
+    script = load(str(path))
+    return Job(str(path), "stack", script, case_id=script.id)
