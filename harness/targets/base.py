@@ -190,14 +190,22 @@ class VirtualTime:
     def _advance(self, to: float) -> None:
         """Move the clock to `to`, firing every timer due on the way at its own due time."""
 
+    def _taken(self) -> tuple[bool, Captured | None]:
+        """What `wait` returns now, if anything: (True, the next packet sent), else (True,
+        None) for a call finished since the last wait, else (False, None)."""
+        if self.outbound:
+            return True, self.outbound.popleft()
+        if self.finished.is_set():
+            self.finished.clear()
+            return True, None
+        return False, None
+
     def wait(self, until: float) -> Captured | None:
         while True:
             self._quiesce()
-            if self.outbound:
-                return self.outbound.popleft()
-            if self.finished.is_set():
-                self.finished.clear()
-                return None
+            done, packet = self._taken()
+            if done:
+                return packet
             now = self.now()
             if now > until:
                 return None

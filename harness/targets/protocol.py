@@ -432,11 +432,9 @@ class ProtocolTarget(VirtualTime, Target):
         assert self.adapter is not None
         while True:
             self._collect()
-            if self.outbound:
-                return self.outbound.popleft()
-            if self.finished.is_set():
-                self.finished.clear()
-                return None
+            done, packet = self._taken()
+            if done:
+                return packet
             remaining = until - self.now()
             if remaining <= 0:
                 return None
